@@ -1,0 +1,79 @@
+"""Admin for the panel's own models. The audit log is read-only for everyone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.utils import timezone
+
+from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "time",
+        "actor_name",
+        "action",
+        "object_type",
+        "object_label",
+        "cluster_name",
+        "client_ip",
+    ]
+    list_filter = ["action", "object_type", "cluster_name", "time"]
+    search_fields = [
+        "actor_name",
+        "action",
+        "object_label",
+        "object_id",
+        "cluster_name",
+        "client_ip",
+    ]
+    date_hierarchy = "time"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.action(description="Revoke the selected tokens")
+def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: Any) -> None:
+    from clusterpanel import audit
+
+    count = 0
+    for token in queryset.filter(revoked_at__isnull=True):
+        token.revoke()
+        audit.record("api_token.revoke", request=request, obj=token)
+        count += 1
+    modeladmin.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["prefix", "user__username", "name"]
+    # The hash is never shown; tokens are created with `manage.py issue_api_token`.
+    fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["user", "prefix", "created_at", "last_used_at"]
+    actions = [revoke_tokens]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if "revoked_at" in form.changed_data and obj.revoked_at is not None:
+            obj.revoked_at = obj.revoked_at or timezone.now()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["hostname", "seen_at"]

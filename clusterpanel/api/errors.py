@@ -1,0 +1,70 @@
+"""One error shape for the whole API: ``{"detail": ..., "errors": {field: [messages]}}``.
+
+Anything unexpected becomes a plain 500 message without a traceback; the
+traceback goes to the server log only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+def _flatten(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        errors: dict[str, list[str]] = {}
+        for field, messages in detail.items():
+            if isinstance(messages, dict):
+                for sub, sub_messages in _flatten(messages).items():
+                    errors[f"{field}.{sub}"] = sub_messages
+            elif isinstance(messages, list):
+                flat: list[str] = []
+                for index, item in enumerate(messages):
+                    if isinstance(item, dict):
+                        for sub, sub_messages in _flatten(item).items():
+                            errors[f"{field}[{index}].{sub}"] = sub_messages
+                    else:
+                        flat.append(str(item))
+                if flat:
+                    errors[field] = flat
+            else:
+                errors[field] = [str(messages)]
+        return errors
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(item) for item in detail]}
+    return {"non_field_errors": [str(detail)]}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("unhandled API error", exc_info=exc)
+        return Response(
+            {"detail": "Internal error; the administrator can find it in the server log."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        fields = ", ".join(sorted(errors))
+        response.data = {"detail": f"Invalid input: {fields}.", "errors": errors}
+    else:
+        detail = response.data.get("detail") if isinstance(response.data, dict) else None
+        response.data = {"detail": str(detail or response.data), "errors": {}}
+    return response

@@ -1,0 +1,13 @@
+"""The /api/v1/ router. Each app registers its viewsets here."""
+
+from __future__ import annotations
+
+from rest_framework.routers import DefaultRouter
+
+from nodes.api.views import ClusterViewSet, NodeViewSet
+
+router = DefaultRouter()
+router.register("clusters", ClusterViewSet, basename="cluster")
+router.register("nodes", NodeViewSet, basename="node")
+
+urlpatterns = router.urls

@@ -1,0 +1,17 @@
+"""The Celery application. Broker settings come from Django settings (CELERY_*)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clusterpanel.settings")
+
+app = Celery("clusterpanel")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "worker-heartbeat": {"task": "clusterpanel.tasks.heartbeat", "schedule": 30.0},
+}

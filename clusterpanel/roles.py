@@ -1,0 +1,75 @@
+"""Who may do what: the one place that decides.
+
+Three roles, each a Django group created by a migration. A user's role is the
+highest group they belong to; superusers are admins.
+
+- viewer: reads everything that is not secret.
+- operator: viewer + edits inventory, runs jobs, creates/reveals tokens,
+  downloads node bundles and user kubeconfigs.
+- admin: operator + CA keys and imports, deleting clusters, users, settings.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+from django.http import HttpRequest
+
+
+class Role(IntEnum):
+    NONE = 0
+    VIEWER = 1
+    OPERATOR = 2
+    ADMIN = 3
+
+
+GROUP_NAMES = {Role.VIEWER: "viewer", Role.OPERATOR: "operator", Role.ADMIN: "admin"}
+
+# Every permission the panel checks, and the least role that holds it.
+PERMISSIONS: dict[str, Role] = {
+    "view": Role.VIEWER,
+    "edit_inventory": Role.OPERATOR,
+    "run_jobs": Role.OPERATOR,
+    "manage_tokens": Role.OPERATOR,
+    "reveal_tokens": Role.OPERATOR,
+    "download_bundle": Role.OPERATOR,
+    "issue_certificates": Role.OPERATOR,
+    "delete_cluster": Role.ADMIN,
+    "manage_ca": Role.ADMIN,
+    "download_super_admin": Role.ADMIN,
+    "manage_users": Role.ADMIN,
+}
+
+
+def role_of(user: Any) -> Role:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Role.NONE
+    if user.is_superuser:
+        return Role.ADMIN
+    # Cache on the user object: one query per request, not per check.
+    cached = getattr(user, "_clusterpanel_role", None)
+    if cached is not None:
+        return Role(cached)
+    names = set(user.groups.values_list("name", flat=True))
+    role = max((role for role, name in GROUP_NAMES.items() if name in names), default=Role.NONE)
+    user._clusterpanel_role = int(role)
+    return role
+
+
+def can(user: Any, permission: str) -> bool:
+    try:
+        needed = PERMISSIONS[permission]
+    except KeyError:
+        raise ValueError(f"unknown permission {permission!r}") from None
+    return role_of(user) >= needed
+
+
+def role_context(request: HttpRequest) -> dict[str, Any]:
+    """Template context: ``role`` and a ``perms_panel`` map for showing buttons."""
+    user = getattr(request, "user", None)
+    role = role_of(user)
+    return {
+        "panel_role": role.name.lower(),
+        "panel_can": {name: role >= needed for name, needed in PERMISSIONS.items()},
+    }

@@ -1,0 +1,163 @@
+"""API serializers for clusters and nodes.
+
+Validation runs through the models' ``full_clean`` so the API and the forms
+give the same messages. Credentials are write-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from nodes.credentials import CredentialError, check_private_key
+from nodes.models import Cluster, Node, NodeRole
+
+
+def _model_clean(instance: Any, attrs: dict[str, Any], exclude: list[str]) -> None:
+    for field, value in attrs.items():
+        setattr(instance, field, value)
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=True)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.message_dict) from None
+
+
+class ClusterSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    extra_sans = serializers.ListField(child=serializers.CharField(), required=False)
+    node_counts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "id",
+            "name",
+            "kubernetes_version",
+            "control_plane_endpoint",
+            "cluster_name",
+            "pod_subnet",
+            "service_subnet",
+            "dns_domain",
+            "etcd_topology",
+            "key_algorithm",
+            "certificate_validity_days",
+            "ca_validity_days",
+            "container_runtime",
+            "extra_sans",
+            "description",
+            "node_counts",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def get_node_counts(self, cluster: Cluster) -> dict[str, int]:
+        counts = {role.value: 0 for role in NodeRole}
+        for node in cluster.nodes.all():
+            counts[node.role] = counts.get(node.role, 0) + 1
+        return counts
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instance = self.instance or Cluster()
+        # Validate a copy so a failed update leaves the stored row untouched in memory.
+        candidate = Cluster(
+            **{f.attname: getattr(instance, f.attname) for f in Cluster._meta.fields}
+        )
+        candidate._state.adding = instance._state.adding
+        _model_clean(candidate, attrs, exclude=[])
+        attrs["kubernetes_version"] = candidate.kubernetes_version
+        attrs["extra_sans"] = candidate.extra_sans
+        return attrs
+
+
+class NodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    labels = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    taints = serializers.ListField(child=serializers.CharField(), required=False)
+    ssh_private_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+    )
+    ssh_key_passphrase = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+    )
+    ssh_password = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+    )
+    has_credential = serializers.BooleanField(read_only=True)
+    credential_kind = serializers.CharField(read_only=True)
+    host_key_fingerprint = serializers.CharField(required=False, allow_blank=True)
+
+    class Meta:
+        model = Node
+        fields = [
+            "id",
+            "cluster",
+            "name",
+            "address",
+            "ssh_port",
+            "ssh_user",
+            "role",
+            "labels",
+            "taints",
+            "status",
+            "facts",
+            "ssh_private_key",
+            "ssh_key_passphrase",
+            "ssh_password",
+            "has_credential",
+            "credential_kind",
+            "host_key_fingerprint",
+            "host_key_approved_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "id",
+            "status",
+            "facts",
+            "host_key_approved_at",
+            "created_at",
+            "updated_at",
+        ]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if (
+            self.instance is not None
+            and "cluster" in attrs
+            and attrs["cluster"] != self.instance.cluster
+        ):
+            raise serializers.ValidationError(
+                {"cluster": ["a node cannot move to another cluster"]}
+            )
+        key = attrs.get("ssh_private_key", "")
+        password = attrs.get("ssh_password", "")
+        if key and password:
+            raise serializers.ValidationError(
+                {"ssh_password": ["give a private key or a password, not both"]}
+            )
+        if key:
+            try:
+                check_private_key(key, attrs.get("ssh_key_passphrase", ""))
+            except CredentialError as exc:
+                raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+            attrs["ssh_password"] = ""
+        elif password:
+            attrs["ssh_private_key"] = ""
+            attrs["ssh_key_passphrase"] = ""
+        instance = self.instance
+        candidate = (
+            Node(**{f.attname: getattr(instance, f.attname) for f in Node._meta.fields})
+            if instance
+            else Node()
+        )
+        if instance is not None:
+            candidate._state.adding = False
+        _model_clean(candidate, attrs, exclude=[])
+        return attrs
+
+    @property
+    def credential_changed(self) -> bool:
+        data = getattr(self, "validated_data", {}) or {}
+        return any(
+            data.get(name) for name in ("ssh_private_key", "ssh_key_passphrase", "ssh_password")
+        )

@@ -1,0 +1,86 @@
+"""REST endpoints for clusters and nodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from rest_framework import serializers, viewsets
+
+from clusterpanel import audit
+from nodes.api.serializers import ClusterSerializer, NodeSerializer
+from nodes.models import Cluster, Node
+
+
+class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
+    serializer_class = ClusterSerializer
+    action_permissions = {"destroy": "delete_cluster"}
+
+    def get_queryset(self) -> QuerySet[Cluster]:
+        return Cluster.objects.prefetch_related("nodes").order_by("name")
+
+    @transaction.atomic
+    def perform_create(self, serializer: Any) -> None:
+        cluster = serializer.save()
+        audit.record("cluster.create", request=self.request, obj=cluster)
+
+    @transaction.atomic
+    def perform_update(self, serializer: Any) -> None:
+        cluster = serializer.save()
+        audit.record(
+            "cluster.update",
+            request=self.request,
+            obj=cluster,
+            details={"fields": sorted(serializer.validated_data)},
+        )
+
+    @transaction.atomic
+    def perform_destroy(self, instance: Cluster) -> None:
+        audit.record("cluster.delete", request=self.request, obj=instance)
+        instance.delete()
+
+
+class NodeViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
+    serializer_class = NodeSerializer
+
+    def get_queryset(self) -> QuerySet[Node]:
+        queryset = Node.objects.select_related("cluster").order_by("cluster__name", "name")
+        cluster = self.request.query_params.get("cluster")
+        if cluster is not None:
+            if not cluster.isdigit():
+                raise serializers.ValidationError({"cluster": ["must be a cluster id (a number)"]})
+            queryset = queryset.filter(cluster_id=int(cluster))
+        return queryset
+
+    def _audit_credential(self, serializer: Any, node: Node) -> None:
+        if serializer.credential_changed:
+            audit.record(
+                "node.credential_change",
+                request=self.request,
+                obj=node,
+                details={"credential": node.credential_kind},
+            )
+
+    @transaction.atomic
+    def perform_create(self, serializer: Any) -> None:
+        node = serializer.save()
+        audit.record("node.create", request=self.request, obj=node)
+        self._audit_credential(serializer, node)
+
+    @transaction.atomic
+    def perform_update(self, serializer: Any) -> None:
+        node = serializer.save()
+        # Field names only; never the credential values.
+        audit.record(
+            "node.update",
+            request=self.request,
+            obj=node,
+            details={"fields": sorted(serializer.validated_data)},
+        )
+        self._audit_credential(serializer, node)
+
+    @transaction.atomic
+    def perform_destroy(self, instance: Node) -> None:
+        audit.record("node.delete", request=self.request, obj=instance)
+        instance.delete()

@@ -1,0 +1,160 @@
+"""Forms for clusters and nodes. Validation lives on the models; forms only
+translate between text boxes and the models' lists and maps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from nodes.models import Cluster, Node
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea that never renders its value, so a re-shown form cannot echo a key."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+def _lines(text: str) -> list[str]:
+    items: list[str] = []
+    for line in text.replace(",", "\n").splitlines():
+        if line.strip():
+            items.append(line.strip())
+    return items
+
+
+class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
+    extra_sans = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Extra API server certificate names or IPs, one per line.",
+        label="Extra certificate SANs",
+    )
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "name",
+            "kubernetes_version",
+            "control_plane_endpoint",
+            "cluster_name",
+            "pod_subnet",
+            "service_subnet",
+            "dns_domain",
+            "etcd_topology",
+            "key_algorithm",
+            "certificate_validity_days",
+            "ca_validity_days",
+            "container_runtime",
+            "extra_sans",
+            "description",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["extra_sans"] = "\n".join(self.instance.extra_sans)
+
+    def clean_extra_sans(self) -> list[str]:
+        return _lines(self.cleaned_data.get("extra_sans") or "")
+
+
+class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Adds or edits a node. Credentials are write-only: blank keeps the stored one."""
+
+    labels = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One key=value per line.",
+    )
+    taints = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One key=value:Effect per line.",
+    )
+    ssh_private_key = forms.CharField(
+        required=False,
+        strip=False,
+        widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off"}),
+        label="SSH private key",
+        help_text="Paste the key, or upload it below. Leave empty to keep the stored key.",
+    )
+    ssh_private_key_file = forms.FileField(required=False, label="…or upload the key file")
+    ssh_key_passphrase = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        label="Key passphrase",
+    )
+    ssh_password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        label="SSH password",
+        help_text="Used only when no private key is set. Leave empty to keep the stored one.",
+    )
+    clear_credentials = forms.BooleanField(required=False, label="Remove the stored credential")
+
+    class Meta:
+        model = Node
+        fields = ["name", "address", "ssh_port", "ssh_user", "role", "labels", "taints"]
+
+    def __init__(self, *args: Any, cluster: Cluster, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.cluster = cluster
+        if self.instance.pk and not self.is_bound:
+            self.initial["labels"] = "\n".join(f"{k}={v}" for k, v in self.instance.labels.items())
+            self.initial["taints"] = "\n".join(self.instance.taints)
+        self.credential_changed = False
+
+    def clean_labels(self) -> dict[str, str]:
+        result: dict[str, str] = {}
+        for line in _lines(self.cleaned_data.get("labels") or ""):
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise forms.ValidationError(f"'{line}' is not key=value")
+            result[key.strip()] = value.strip()
+        return result
+
+    def clean_taints(self) -> list[str]:
+        return _lines(self.cleaned_data.get("taints") or "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload = data.get("ssh_private_key_file")
+        key_text = data.get("ssh_private_key") or ""
+        if upload:
+            if upload.size > 64 * 1024:
+                self.add_error("ssh_private_key_file", "the key file is larger than 64 KiB")
+                return data
+            try:
+                key_text = upload.read().decode()
+            except UnicodeDecodeError:
+                self.add_error("ssh_private_key_file", "the key file is not text")
+                return data
+        password = data.get("ssh_password") or ""
+        passphrase = data.get("ssh_key_passphrase") or ""
+        node = self.instance
+        if data.get("clear_credentials"):
+            node.ssh_private_key = node.ssh_key_passphrase = node.ssh_password = ""
+            self.credential_changed = True
+        if key_text.strip():
+            node.ssh_private_key = key_text.strip() + "\n"
+            node.ssh_key_passphrase = passphrase
+            node.ssh_password = ""
+            self.credential_changed = True
+        elif passphrase:
+            # A new passphrase for the stored key.
+            node.ssh_key_passphrase = passphrase
+            self.credential_changed = True
+        if password:
+            if key_text.strip():
+                self.add_error("ssh_password", "give a private key or a password, not both")
+            else:
+                node.ssh_password = password
+                node.ssh_private_key = node.ssh_key_passphrase = ""
+                self.credential_changed = True
+        return data

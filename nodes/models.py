@@ -1,0 +1,295 @@
+"""Inventory: clusters and their nodes."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from clusterpanel.fields import EncryptedTextField
+from nodes import validation, validators
+from nodes.credentials import CredentialError, check_private_key
+
+
+class KeyAlgorithm(models.TextChoices):
+    RSA_2048 = "RSA-2048", "RSA 2048"
+    RSA_3072 = "RSA-3072", "RSA 3072"
+    RSA_4096 = "RSA-4096", "RSA 4096"
+    ECDSA_P256 = "ECDSA-P256", "ECDSA P-256"
+    ECDSA_P384 = "ECDSA-P384", "ECDSA P-384"
+
+
+class EtcdTopology(models.TextChoices):
+    STACKED = "stacked", "Stacked (etcd on the control-plane nodes)"
+    EXTERNAL = "external", "External etcd nodes"
+
+
+class ContainerRuntime(models.TextChoices):
+    CONTAINERD = "containerd", "containerd"
+    CRIO = "cri-o", "CRI-O"
+
+
+class ClusterQuerySet(models.QuerySet["Cluster"]):
+    def with_role_counts(self) -> ClusterQuerySet:
+        counts = {
+            f"{role.value.replace('-', '_')}_count": models.Count(
+                "nodes", filter=models.Q(nodes__role=role.value)
+            )
+            for role in NodeRole
+        }
+        return self.annotate(node_count=models.Count("nodes"), **counts)
+
+
+class Cluster(models.Model):
+    """A Kubernetes cluster the panel manages: its kubeadm-level settings.
+
+    The fields mirror kubeadm's ClusterConfiguration so that the certificates and
+    configuration the panel renders match what kubeadm would have produced.
+    """
+
+    name = models.CharField(
+        max_length=63, unique=True, validators=[validators.validate_dns1123_label]
+    )
+    kubernetes_version = models.CharField(
+        max_length=20, default="v1.31.0", validators=[validators.validate_kubernetes_version]
+    )
+    control_plane_endpoint = models.CharField(
+        max_length=260,
+        validators=[validators.validate_endpoint],
+        help_text="host[:port] of the API server or its load balancer; IPv6 in brackets.",
+    )
+    cluster_name = models.CharField(
+        max_length=63, default="kubernetes", validators=[validators.validate_dns1123_label]
+    )
+    pod_subnet = models.CharField(
+        max_length=64, default="10.244.0.0/16", validators=[validators.validate_pod_subnet]
+    )
+    service_subnet = models.CharField(
+        max_length=64, default="10.96.0.0/12", validators=[validators.validate_service_subnet]
+    )
+    dns_domain = models.CharField(
+        max_length=253, default="cluster.local", validators=[validators.validate_dns1123_subdomain]
+    )
+    etcd_topology = models.CharField(
+        max_length=16, choices=EtcdTopology.choices, default=EtcdTopology.STACKED
+    )
+    key_algorithm = models.CharField(
+        max_length=16, choices=KeyAlgorithm.choices, default=KeyAlgorithm.RSA_2048
+    )
+    certificate_validity_days = models.PositiveIntegerField(default=365)
+    ca_validity_days = models.PositiveIntegerField(default=3650)
+    container_runtime = models.CharField(
+        max_length=16, choices=ContainerRuntime.choices, default=ContainerRuntime.CONTAINERD
+    )
+    extra_sans = models.JSONField(default=list, blank=True, validators=[validators.validate_sans])
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ClusterQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def endpoint_host(self) -> str:
+        return validation.split_endpoint(self.control_plane_endpoint)[0]
+
+    @property
+    def endpoint_port(self) -> int:
+        return validation.split_endpoint(self.control_plane_endpoint)[1]
+
+    @property
+    def normalized_endpoint(self) -> str:
+        return validation.format_endpoint(self.endpoint_host, self.endpoint_port)
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.certificate_validity_days is not None and self.ca_validity_days is not None:
+            if self.certificate_validity_days < 1:
+                errors.setdefault("certificate_validity_days", []).append("must be at least 1 day")
+            if self.ca_validity_days < 1:
+                errors.setdefault("ca_validity_days", []).append("must be at least 1 day")
+            elif self.certificate_validity_days > self.ca_validity_days:
+                errors.setdefault("certificate_validity_days", []).append(
+                    f"{self.certificate_validity_days} days is longer than the CA validity "
+                    f"({self.ca_validity_days} days): certificates cannot outlive their CA"
+                )
+            if self.ca_validity_days > 36500:
+                errors.setdefault("ca_validity_days", []).append("must be at most 100 years")
+        # Bad values are reported by the field validators; here only normalise good ones.
+        with contextlib.suppress(ValueError):
+            self.kubernetes_version = validation.kubernetes_version(self.kubernetes_version)
+        try:
+            pods = validation.cidr(self.pod_subnet)
+            services = validation.cidr(self.service_subnet)
+        except ValueError:
+            pods = services = None  # reported by the field validators
+        if pods is not None and services is not None:
+            if validation.overlapping(pods, services):
+                errors.setdefault("pod_subnet", []).append(
+                    f"pod subnet {pods} overlaps the service subnet {services}"
+                )
+            if self.pk is not None:
+                for node in self.nodes.all():
+                    for label, network in (("pod_subnet", pods), ("service_subnet", services)):
+                        if validation.address_in(node.address, network):
+                            errors.setdefault(label, []).append(
+                                f"{network} contains the address {node.address} of node {node.name}"
+                            )
+        if isinstance(self.extra_sans, list):
+            with contextlib.suppress(ValueError, AttributeError):
+                self.extra_sans = [validation.subject_alt_name(s) for s in self.extra_sans]
+        if errors:
+            raise ValidationError(errors)
+
+
+class NodeRole(models.TextChoices):
+    CONTROL_PLANE = "control-plane", "Control plane"
+    WORKER = "worker", "Worker"
+    ETCD = "etcd", "etcd"
+
+
+class NodeStatus(models.TextChoices):
+    NEW = "new", "New"
+    PROVISIONING = "provisioning", "Provisioning"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    UNREACHABLE = "unreachable", "Unreachable"
+
+
+class Node(models.Model):
+    """A machine of a cluster, reached over SSH.
+
+    The SSH credential is encrypted at rest and write-only: forms and the API
+    accept it but never show it. The host key is pinned: a job refuses a host
+    whose key differs from the approved one.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodes")
+    name = models.CharField(max_length=253, validators=[validators.validate_dns1123_subdomain])
+    address = models.GenericIPAddressField()
+    ssh_port = models.PositiveIntegerField(default=22, validators=[validators.validate_port])
+    ssh_user = models.CharField(
+        max_length=32, default="root", validators=[validators.validate_ssh_user]
+    )
+    role = models.CharField(max_length=16, choices=NodeRole.choices, default=NodeRole.WORKER)
+    labels = models.JSONField(default=dict, blank=True, validators=[validators.validate_labels])
+    taints = models.JSONField(default=list, blank=True, validators=[validators.validate_taints])
+    status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.NEW)
+    facts = models.JSONField(default=dict, blank=True)
+
+    ssh_private_key = EncryptedTextField(blank=True)
+    ssh_key_passphrase = EncryptedTextField(blank=True)
+    ssh_password = EncryptedTextField(blank=True)
+
+    host_key_type = models.CharField(max_length=64, blank=True)
+    host_key = models.TextField(blank=True, help_text="Base64 public host key, as in known_hosts.")
+    host_key_fingerprint = models.CharField(
+        max_length=60, blank=True, validators=[validators.validate_fingerprint]
+    )
+    host_key_approved_at = models.DateTimeField(null=True, blank=True)
+    host_key_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["cluster", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "name"],
+                name="node_name_unique_in_cluster",
+                violation_error_message="A node with this name already exists in the cluster.",
+            ),
+            models.UniqueConstraint(
+                fields=["cluster", "address"],
+                name="node_address_unique_in_cluster",
+                violation_error_message="A node with this address already exists in the cluster.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.address})"
+
+    @property
+    def has_credential(self) -> bool:
+        return bool(self.ssh_private_key or self.ssh_password)
+
+    @property
+    def credential_kind(self) -> str:
+        if self.ssh_private_key:
+            return "private key"
+        if self.ssh_password:
+            return "password"
+        return "none"
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        cluster = getattr(self, "cluster", None) if self.cluster_id else None
+        if cluster is not None and self.address:
+            for label, value in (("pod", cluster.pod_subnet), ("service", cluster.service_subnet)):
+                try:
+                    network = validation.cidr(value)
+                    inside = validation.address_in(str(self.address), network)
+                except ValueError:
+                    continue
+                if inside:
+                    errors.setdefault("address", []).append(
+                        f"{self.address} lies inside the cluster's {label} subnet {network}"
+                    )
+            # Say which field collides, by name, before the database constraint would.
+            siblings = Node.objects.filter(cluster=cluster).exclude(pk=self.pk)
+            if self.name and siblings.filter(name=self.name).exists():
+                errors.setdefault("name", []).append(
+                    f"a node named {self.name} already exists in cluster {cluster.name}"
+                )
+            if siblings.filter(address=self.address).exists():
+                errors.setdefault("address", []).append(
+                    f"address {self.address} is already used by another node of {cluster.name}"
+                )
+        if self.ssh_private_key:
+            try:
+                check_private_key(self.ssh_private_key, self.ssh_key_passphrase or "")
+            except CredentialError as exc:
+                errors.setdefault(exc.field, []).append(str(exc))
+        elif self.ssh_key_passphrase:
+            errors.setdefault("ssh_key_passphrase", []).append(
+                "a passphrase was given without a private key"
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # clean() already names duplicate names and addresses per field.
+        exclude = set(exclude or ()) | {"name", "address"}
+        super().validate_constraints(exclude=exclude)
+
+    def pin_host_key(self, key_type: str, key_base64: str, user: Any) -> None:
+        """Approve a host key; later connections must present exactly this key."""
+        self.host_key_type = key_type
+        self.host_key = key_base64
+        self.host_key_fingerprint = host_key_fingerprint(key_base64)
+        self.host_key_approved_at = timezone.now()
+        self.host_key_approved_by = user if getattr(user, "pk", None) else None
+
+
+def host_key_fingerprint(key_base64: str) -> str:
+    """``SHA256:…`` exactly as ``ssh-keygen -lf`` prints it (unpadded base64)."""
+    digest = hashlib.sha256(base64.b64decode(key_base64)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")

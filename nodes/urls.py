@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from nodes import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("clusters/", views.cluster_list, name="cluster_list"),
+    path("clusters/new/", views.cluster_create, name="cluster_create"),
+    path("clusters/<int:pk>/", views.cluster_detail, name="cluster_detail"),
+    path("clusters/<int:pk>/edit/", views.cluster_edit, name="cluster_edit"),
+    path("clusters/<int:pk>/delete/", views.cluster_delete, name="cluster_delete"),
+    path("clusters/<int:pk>/nodes/new/", views.node_create, name="node_create"),
+    path("nodes/<int:pk>/edit/", views.node_edit, name="node_edit"),
+    path("nodes/<int:pk>/row/", views.node_row, name="node_row"),
+    path("nodes/<int:pk>/delete/", views.node_delete, name="node_delete"),
+]

@@ -1,0 +1,271 @@
+"""Validation of inventory input, free of Django so it can be tested on its own.
+
+Every function raises ``ValueError`` with a message meant for the operator, or
+returns the normalised value. Django validators and forms wrap these.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_DNS_LABEL = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_LABEL_NAME = re.compile(r"\A([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
+_VERSION = re.compile(r"\Av?(\d+)\.(\d+)\.(\d+)\Z")
+_SSH_USER = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\Z")
+_FINGERPRINT = re.compile(r"\ASHA256:[A-Za-z0-9+/]{43}\Z")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def dns1123_label(value: str) -> str:
+    if len(value) > 63:
+        raise ValueError(f"'{value[:20]}…' is longer than 63 characters (a DNS-1123 label)")
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"'{value}' is not a DNS-1123 label: use lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def dns1123_subdomain(value: str) -> str:
+    if not value or len(value) > 253:
+        raise ValueError("a DNS-1123 subdomain must have 1 to 253 characters")
+    for label in value.split("."):
+        if not label or len(label) > 63 or not _DNS_LABEL.match(label):
+            raise ValueError(
+                f"'{value}' is not a DNS-1123 subdomain: lowercase letters, digits, '-' and '.',"
+                " each part starting and ending with a letter or digit"
+            )
+    return value
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def kubernetes_version(value: str) -> str:
+    """Accept ``1.31.2`` or ``v1.31.2``; store kubeadm's ``v1.31.2`` form."""
+    match = _VERSION.match(value.strip())
+    if not match:
+        raise ValueError(f"'{value}' is not a Kubernetes version such as v1.31.2")
+    major, minor, patch = (int(part) for part in match.groups())
+    if major != 1 or minor < 24:
+        raise ValueError(f"'{value}': the panel supports Kubernetes v1.24 and newer")
+    return f"v{major}.{minor}.{patch}"
+
+
+def version_tuple(value: str) -> tuple[int, int, int]:
+    match = _VERSION.match(value)
+    if not match:
+        raise ValueError(f"'{value}' is not a Kubernetes version")
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(f"port {value} is out of range 1-65535")
+    return value
+
+
+def split_endpoint(value: str) -> tuple[str, int]:
+    """Split ``host[:port]`` (IPv6 in brackets) into host and port, default 6443.
+
+    Rejects schemes and paths: kubeadm's controlPlaneEndpoint is host[:port] only.
+    """
+    text = value.strip()
+    if not text:
+        raise ValueError("the endpoint is empty")
+    if "://" in text:
+        raise ValueError(f"'{value}' has a scheme: give host[:port] without https://")
+    if "/" in text or "?" in text or "#" in text:
+        raise ValueError(f"'{value}' has a path: give host[:port] only")
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep:
+            raise ValueError(f"'{value}': missing ']' after the IPv6 address")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"'{host}' in brackets is not an IPv6 address") from None
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"'{value}': expected ':port' after ']'")
+        port_text = rest[1:] if rest else ""
+    elif text.count(":") > 1:
+        raise ValueError(f"'{value}': put an IPv6 address in brackets, e.g. [fd00::1]:6443")
+    else:
+        host, _, port_text = text.partition(":")
+        if not is_ip(host):
+            dns1123_subdomain(host.lower())
+            host = host.lower()
+    if port_text == "" and text.endswith(":"):
+        raise ValueError(f"'{value}': the port after ':' is empty")
+    if port_text:
+        if not port_text.isdigit():
+            raise ValueError(f"'{value}': the port '{port_text}' is not a number")
+        return host, port(int(port_text))
+    return host, 6443
+
+
+def format_endpoint(host: str, port_number: int) -> str:
+    return f"[{host}]:{port_number}" if ":" in host else f"{host}:{port_number}"
+
+
+def cidr(value: str) -> IPNetwork:
+    text = value.strip()
+    if "/" not in text:
+        raise ValueError(f"'{value}' is not a CIDR: add a prefix length such as /16")
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        if "has host bits set" in str(exc):
+            network = ipaddress.ip_network(text, strict=False)
+            raise ValueError(f"'{value}' has host bits set; did you mean {network}?") from None
+        raise ValueError(f"'{value}' is not a valid CIDR") from None
+
+
+def service_subnet(value: str) -> IPNetwork:
+    """The service range must hold .1 (kubernetes) and .10 (cluster DNS), and the
+    apiserver refuses ranges larger than /12 (IPv4) or /108 (IPv6)."""
+    network = cidr(value)
+    bits = network.max_prefixlen
+    largest = 12 if bits == 32 else 108
+    smallest = bits - 4
+    if network.prefixlen > smallest:
+        raise ValueError(
+            f"service subnet {network} is too small: it needs at least /{smallest} to hold "
+            "the kubernetes service (.1) and cluster DNS (.10)"
+        )
+    if network.prefixlen < largest:
+        raise ValueError(
+            f"service subnet {network} is too large: the apiserver accepts at most /{largest}"
+        )
+    return network
+
+
+def pod_subnet(value: str) -> IPNetwork:
+    """Each node gets a /24 (IPv4) or /64 (IPv6) slice of the pod range by default."""
+    network = cidr(value)
+    node_mask = 24 if network.max_prefixlen == 32 else 64
+    if network.prefixlen > node_mask:
+        raise ValueError(
+            f"pod subnet {network} is smaller than one node's pod range (/{node_mask})"
+        )
+    return network
+
+
+def ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IP address") from None
+
+
+def subject_alt_name(value: str) -> str:
+    """A certificate SAN as kubeadm accepts it: an IP, a DNS-1123 subdomain or a wildcard."""
+    text = value.strip()
+    if is_ip(text):
+        return str(ipaddress.ip_address(text))
+    name = text.lower()
+    if name.startswith("*."):
+        dns1123_subdomain(name[2:])
+        return name
+    try:
+        return dns1123_subdomain(name)
+    except ValueError:
+        raise ValueError(
+            f"'{value}' is not an IP address, a DNS-1123 subdomain or a wildcard (*.example.com)"
+        ) from None
+
+
+def label_key(key: str) -> str:
+    prefix, slash, name = key.rpartition("/")
+    if slash:
+        if not prefix:
+            raise ValueError(f"label key '{key}' has an empty prefix before '/'")
+        try:
+            dns1123_subdomain(prefix)
+        except ValueError:
+            raise ValueError(
+                f"label key '{key}': prefix '{prefix}' is not a DNS subdomain"
+            ) from None
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"label key '{key}' is not valid: a name of up to 63 letters, digits, '-', '_' "
+            "or '.', starting and ending with a letter or digit, optionally with a DNS prefix/"
+        )
+    return key
+
+
+def label_value(value: str) -> str:
+    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        raise ValueError(
+            f"label value '{value}' is not valid: up to 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def labels(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError("labels must be an object of key: value strings")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise ValueError("labels must map strings to strings")
+        label_key(key)
+        label_value(item)
+    return dict(value)
+
+
+def taint(value: str) -> str:
+    """``key=value:Effect`` or ``key:Effect``, as ``kubectl taint`` takes them."""
+    spec, colon, effect = value.strip().rpartition(":")
+    if not colon or not spec:
+        raise ValueError(f"taint '{value}' must look like key=value:Effect")
+    if effect not in TAINT_EFFECTS:
+        raise ValueError(f"taint '{value}': effect must be one of {', '.join(TAINT_EFFECTS)}")
+    key, _, taint_value = spec.partition("=")
+    try:
+        label_key(key)
+        label_value(taint_value)
+    except ValueError as exc:
+        raise ValueError(f"taint '{value}': {exc}") from None
+    return value.strip()
+
+
+def taints(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("taints must be a list of 'key=value:Effect' strings")
+    return [taint(item) for item in value]
+
+
+def ssh_user(value: str) -> str:
+    if not _SSH_USER.match(value):
+        raise ValueError(f"'{value}' is not a valid login name (lowercase letters, digits, _ . -)")
+    return value
+
+
+def host_key_fingerprint(value: str) -> str:
+    if not _FINGERPRINT.match(value.strip()):
+        raise ValueError(
+            f"'{value}' is not an SSH SHA-256 fingerprint as ssh-keygen -lf prints it "
+            "(SHA256: followed by 43 base64 characters)"
+        )
+    return value.strip()
+
+
+def overlapping(first: IPNetwork, second: IPNetwork) -> bool:
+    return first.version == second.version and first.overlaps(second)  # type: ignore[arg-type]
+
+
+def address_in(address: str, network: IPNetwork) -> bool:
+    parsed = ipaddress.ip_address(address)
+    return parsed.version == network.version and parsed in network

@@ -1,0 +1,167 @@
+"""HTML pages for clusters and nodes. Thin: access check, form, audit, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from django_htmx.http import reswap, retarget
+
+from clusterpanel import audit
+from clusterpanel.roles import can
+from nodes.forms import ClusterForm, NodeForm
+from nodes.models import Cluster, Node
+
+
+def _require(request: HttpRequest, permission: str) -> None:
+    if not can(request.user, permission):
+        raise PermissionDenied
+
+
+def _get_cluster_for_user(request: HttpRequest, pk: int, permission: str = "view") -> Cluster:
+    _require(request, permission)
+    return get_object_or_404(Cluster, pk=pk)
+
+
+def _get_node_for_user(request: HttpRequest, pk: int, permission: str = "view") -> Node:
+    _require(request, permission)
+    return get_object_or_404(Node.objects.select_related("cluster"), pk=pk)
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    _require(request, "view")
+    clusters = Cluster.objects.with_role_counts()
+    return render(request, "dashboard.html", {"clusters": clusters})
+
+
+def cluster_list(request: HttpRequest) -> HttpResponse:
+    _require(request, "view")
+    clusters = Cluster.objects.with_role_counts()
+    return render(request, "nodes/cluster_list.html", {"clusters": clusters})
+
+
+def cluster_create(request: HttpRequest) -> HttpResponse:
+    _require(request, "edit_inventory")
+    form = ClusterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            cluster = form.save()
+            audit.record("cluster.create", request=request, obj=cluster)
+        messages.success(request, f"Cluster {cluster.name} created.")
+        return redirect("cluster_detail", pk=cluster.pk)
+    return render(request, "nodes/cluster_form.html", {"form": form, "cluster": None})
+
+
+def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = _get_cluster_for_user(request, pk, "edit_inventory")
+    form = ClusterForm(request.POST or None, instance=cluster)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            form.save()
+            audit.record(
+                "cluster.update",
+                request=request,
+                obj=cluster,
+                details={"fields": form.changed_data},
+            )
+        messages.success(request, f"Cluster {cluster.name} saved.")
+        return redirect("cluster_detail", pk=cluster.pk)
+    return render(request, "nodes/cluster_form.html", {"form": form, "cluster": cluster})
+
+
+@require_POST
+def cluster_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = _get_cluster_for_user(request, pk, "delete_cluster")
+    with transaction.atomic():
+        audit.record("cluster.delete", request=request, obj=cluster)
+        cluster.delete()
+    messages.success(request, f"Cluster {cluster.name} deleted.")
+    return redirect("cluster_list")
+
+
+def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = _get_cluster_for_user(request, pk)
+    nodes = cluster.nodes.all()
+    return render(request, "nodes/cluster_detail.html", {"cluster": cluster, "nodes": nodes})
+
+
+def _node_form_response(
+    request: HttpRequest, form: NodeForm, cluster: Cluster, node: Node | None
+) -> HttpResponse:
+    context = {"form": form, "cluster": cluster, "node": node}
+    template = "nodes/_node_form.html" if request.htmx else "nodes/node_form_page.html"
+    return render(request, template, context)
+
+
+def node_create(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = _get_cluster_for_user(request, pk, "edit_inventory")
+    form = NodeForm(request.POST or None, request.FILES or None, cluster=cluster)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            node = form.save()
+            audit.record("node.create", request=request, obj=node)
+            if form.credential_changed:
+                audit.record(
+                    "node.credential_change",
+                    request=request,
+                    obj=node,
+                    details={"credential": node.credential_kind},
+                )
+        if request.htmx:
+            # Append the new row to the table and empty the form slot (out of band).
+            response = render(
+                request, "nodes/_node_row.html", {"node": node, "cluster": cluster, "added": True}
+            )
+            return reswap(retarget(response, "#node-rows"), "beforeend")
+        messages.success(request, f"Node {node.name} added.")
+        return redirect("cluster_detail", pk=cluster.pk)
+    return _node_form_response(request, form, cluster, None)
+
+
+def node_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    node = _get_node_for_user(request, pk, "edit_inventory")
+    cluster = node.cluster
+    form = NodeForm(request.POST or None, request.FILES or None, instance=node, cluster=cluster)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            node = form.save()
+            audit.record(
+                "node.update", request=request, obj=node, details={"fields": form.changed_data}
+            )
+            if form.credential_changed:
+                audit.record(
+                    "node.credential_change",
+                    request=request,
+                    obj=node,
+                    details={"credential": node.credential_kind},
+                )
+        if request.htmx:
+            return render(request, "nodes/_node_row.html", {"node": node, "cluster": cluster})
+        messages.success(request, f"Node {node.name} saved.")
+        return redirect("cluster_detail", pk=cluster.pk)
+    if request.method == "POST":
+        # The in-memory node was changed by the form; show the stored one.
+        node.refresh_from_db()
+    return _node_form_response(request, form, cluster, node)
+
+
+def node_row(request: HttpRequest, pk: int) -> HttpResponse:
+    """One table row; used by htmx to cancel an inline edit."""
+    node = _get_node_for_user(request, pk)
+    return render(request, "nodes/_node_row.html", {"node": node, "cluster": node.cluster})
+
+
+@require_POST
+def node_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    node = _get_node_for_user(request, pk, "edit_inventory")
+    cluster = node.cluster
+    with transaction.atomic():
+        audit.record("node.delete", request=request, obj=node)
+        node.delete()
+    if request.htmx:
+        return HttpResponse("")
+    messages.success(request, f"Node {node.name} deleted.")
+    return redirect("cluster_detail", pk=cluster.pk)

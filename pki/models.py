@@ -1,0 +1,1 @@
+"""PKI models: certificate authorities, certificates, tokens."""

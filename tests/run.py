@@ -1,0 +1,80 @@
+"""The whole test command: system packages, lint, Django checks, then pytest.
+
+Run as ``.venv/bin/python tests/run.py`` (see README). Exits non-zero if any
+step fails. Extra arguments go to pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+# The real parts the tests drive, and the Debian package providing each.
+REQUIRED_COMMANDS = {
+    "redis-server": "redis-server",
+    "pg_ctl": "postgresql",
+    "sshd": "openssh-server",
+    "ssh-keygen": "openssh-client",
+    "etcd": "etcd-server",
+    "etcdctl": "etcd-client",
+    "cfssl": "golang-cfssl",
+    "openssl": "openssl",
+    "chromium": "chromium",
+    "nginx": "nginx",
+    "haproxy": "haproxy",
+    "kubectl": "kubernetes-client",
+    "unshare": "util-linux",
+}
+# Debian puts some daemons outside the default PATH.
+EXTRA_PATHS = ["/usr/sbin", "/sbin", "/usr/lib/postgresql/15/bin"]
+
+
+def _which(command: str) -> str | None:
+    path = os.pathsep.join([os.environ.get("PATH", ""), *EXTRA_PATHS])
+    return shutil.which(command, path=path)
+
+
+def install_system_packages() -> None:
+    missing = sorted({pkg for cmd, pkg in REQUIRED_COMMANDS.items() if _which(cmd) is None})
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"missing system packages {', '.join(missing)}: run this as root to install them")
+    print(f"installing Debian packages: {' '.join(missing)}", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], check=True, env=env
+    )
+
+
+def step(title: str, command: list[str]) -> bool:
+    print(f"\n== {title}: {' '.join(command)}", flush=True)
+    return subprocess.run(command, cwd=ROOT).returncode == 0
+
+
+def main() -> int:
+    install_system_packages()
+    os.environ["PATH"] = os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", ""), *EXTRA_PATHS])
+    os.environ.setdefault("CLUSTERPANEL_DATA_DIR", str(ROOT / "var" / "test"))
+    python = sys.executable
+    results = [
+        step("ruff lint", [str(VENV_BIN / "ruff"), "check", "."]),
+        step("ruff format", [str(VENV_BIN / "ruff"), "format", "--check", "."]),
+        step("django check", [python, "manage.py", "check", "--fail-level", "WARNING"]),
+        step("migrations", [python, "manage.py", "makemigrations", "--check", "--dry-run"]),
+    ]
+    results.append(step("pytest", [python, "-m", "pytest", *sys.argv[1:]]))
+    failed = results.count(False)
+    print(f"\n== {'all steps passed' if not failed else f'{failed} step(s) failed'}", flush=True)
+    return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
