@@ -205,3 +205,53 @@ def _write_lines(
         for j, cell in enumerate(rows[i]):
             parts.append(cell + " " * (widths[j] - len(cell)) if j < len(widths) else cell)
         rendered[i] = "".join(parts) or rendered[i]
+
+
+# kubeadm's names for the files it checks (certsphase names), keyed by the plan's base names.
+_KUBEADM_CERT_NAMES = {
+    "admin.conf": ("admin.conf", "ca"),
+    "super-admin.conf": ("super-admin.conf", "ca"),
+    "controller-manager.conf": ("controller-manager.conf", "ca"),
+    "scheduler.conf": ("scheduler.conf", "ca"),
+    "apiserver": ("apiserver", "ca"),
+    "apiserver-kubelet-client": ("apiserver-kubelet-client", "ca"),
+    "front-proxy-client": ("front-proxy-client", "front-proxy-ca"),
+    "apiserver-etcd-client": ("apiserver-etcd-client", "etcd-ca"),
+    "etcd/server": ("etcd-server", "etcd-ca"),
+    "etcd/peer": ("etcd-peer", "etcd-ca"),
+    "etcd/healthcheck-client": ("etcd-healthcheck-client", "etcd-ca"),
+}
+_KUBEADM_CA_NAMES = {"ca": "ca", "front-proxy-ca": "front-proxy-ca", "etcd/ca": "etcd-ca"}
+_ETCD_ONLY = {"apiserver-etcd-client", "etcd-server", "etcd-peer", "etcd-healthcheck-client"}
+
+
+def node_expiration_rows(
+    certs: dict[tuple[str, str | None], x509.Certificate],
+    node: str,
+    external_etcd: bool = False,
+) -> tuple[list[ExpirationRow], list[ExpirationRow]]:
+    """Rows kubeadm would list on control-plane ``node``, from certificates keyed by (name, node).
+
+    Shared files are looked up with node None, per-node files with ``node``; a file kubeadm
+    expects but ``certs`` lacks becomes a ``!MISSING!`` row. With external etcd kubeadm checks
+    neither the etcd certificates nor ``apiserver-etcd-client`` nor the etcd CA.
+    """
+    rows = []
+    for plan_name, (kubeadm_name, ca_name) in _KUBEADM_CERT_NAMES.items():
+        if external_etcd and kubeadm_name in _ETCD_ONLY:
+            continue
+        cert = certs.get((plan_name, node)) or certs.get((plan_name, None))
+        if cert is None:
+            rows.append(ExpirationRow(kubeadm_name, None))
+        else:
+            rows.append(ExpirationRow.for_certificate(kubeadm_name, cert, ca_name))
+    ca_rows = []
+    for plan_name, kubeadm_name in _KUBEADM_CA_NAMES.items():
+        if external_etcd and kubeadm_name == "etcd-ca":
+            continue
+        cert = certs.get((plan_name, None))
+        if cert is None:
+            ca_rows.append(ExpirationRow(kubeadm_name, None))
+        else:
+            ca_rows.append(ExpirationRow.for_certificate(kubeadm_name, cert))
+    return rows, ca_rows

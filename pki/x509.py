@@ -259,14 +259,17 @@ def sign_certificate(
     start = _now(now) - CERTIFICATE_BACKDATE
     end = start + spec.validity
     ca_end = ca_cert.not_valid_after_utc
+    if start + CERTIFICATE_BACKDATE > ca_end:
+        raise PKIError(
+            f"{spec.name}: the CA {ca_cert_common_name(ca_cert)!r} has expired "
+            f"({ca_end:%Y-%m-%d %H:%M} UTC)"
+        )
     if end > ca_end:
         raise PKIError(
             f"{spec.name}: the certificate would expire on {end:%Y-%m-%d %H:%M} UTC, after its CA "
             f"{ca_cert_common_name(ca_cert)!r} ({ca_end:%Y-%m-%d %H:%M} UTC); renew the CA first "
             "or shorten the validity"
         )
-    if start + CERTIFICATE_BACKDATE > ca_end:
-        raise PKIError(f"{spec.name}: the CA {ca_cert_common_name(ca_cert)!r} has expired")
     builder = (
         x509.CertificateBuilder()
         .subject_name(_subject(spec))
