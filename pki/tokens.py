@@ -8,6 +8,7 @@ kubeadm writes, and the equivalent ``kubeadm token create`` command line.
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 import shlex
@@ -72,13 +73,20 @@ class BootstrapToken:
         return f"system:bootstrap:{self.id}"
 
 
-def _random_string(length: int) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+def _random_string(length: int, rng: random.Random) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(length))
 
 
-def generate_token() -> BootstrapToken:
-    """Return a new token drawn from the operating system's CSPRNG."""
-    return BootstrapToken(_random_string(TOKEN_ID_LENGTH), _random_string(TOKEN_SECRET_LENGTH))
+def generate_token(rng: random.Random | None = None) -> BootstrapToken:
+    """Return a new token drawn from the operating system's CSPRNG.
+
+    ``rng`` exists for tests that drive the generator with a seeded source; production code never
+    passes it.
+    """
+    source = rng if rng is not None else secrets.SystemRandom()
+    return BootstrapToken(
+        _random_string(TOKEN_ID_LENGTH, source), _random_string(TOKEN_SECRET_LENGTH, source)
+    )
 
 
 def parse_token(value: str) -> BootstrapToken:
