@@ -49,7 +49,9 @@ def _format_address(address: str, field: str) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         name = address.lower()
-        if len(name) > 253 or _DNS_SUBDOMAIN_RE.fullmatch(name) is None:
+        # An all-digit last label is a mistyped IP address (10.0.0.300), not a host name.
+        numeric_tld = name.rsplit(".", 1)[-1].isdigit()
+        if len(name) > 253 or _DNS_SUBDOMAIN_RE.fullmatch(name) is None or numeric_tld:
             raise LoadBalancerError(
                 f"{field}: {address!r} is not an IP address or DNS name"
             ) from None

@@ -77,7 +77,9 @@ def _normalise_host(host: str, original: str) -> str:
         address = ipaddress.ip_address(host)
     except ValueError:
         lowered = host.lower().rstrip(".")
-        if len(lowered) > 253 or _DNS_SUBDOMAIN_RE.fullmatch(lowered) is None:
+        # An all-digit last label is a mistyped IP address (10.0.0.300), not a host name.
+        numeric_tld = lowered.rsplit(".", 1)[-1].isdigit()
+        if len(lowered) > 253 or _DNS_SUBDOMAIN_RE.fullmatch(lowered) is None or numeric_tld:
             raise JoinError(f"endpoint: {original!r} is not an IP address or DNS name") from None
         return lowered
     return f"[{address}]" if address.version == 6 else str(address)

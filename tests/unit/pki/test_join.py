@@ -166,7 +166,16 @@ def test_normalize_endpoint(endpoint: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["", "10.0.0.1:0", "10.0.0.1:70000", "10.0.0.1:port", "[fd00::1", "bad_host", "a b"],
+    [
+        "",
+        "10.0.0.1:0",
+        "10.0.0.1:70000",
+        "10.0.0.1:port",
+        "10.0.0.256",
+        "[fd00::1",
+        "bad_host",
+        "a b",
+    ],
 )
 def test_bad_endpoints(endpoint: str) -> None:
     with pytest.raises(JoinError, match="endpoint"):
