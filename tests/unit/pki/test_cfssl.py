@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from pki import cfssl
-from pki.x509 import PKIError, load_certificate, load_private_key
+from pki.importer import import_cfssl_ca
+from pki.x509 import PKIError, load_certificate
 
 CA_CSR = {
     "CN": "Kubernetes",
@@ -78,8 +79,10 @@ def cfssl_ca(tmp_path_factory: pytest.TempPathFactory) -> CfsslCA:
     (directory / "ca-csr.json").write_text(json.dumps(CA_CSR))
     (directory / "ca-config.json").write_text(json.dumps(CA_CONFIG))
     _cfssl_bare(["gencert", "-initca", "ca-csr.json"], directory, "ca")
-    cert = load_certificate((directory / "ca.pem").read_bytes())
-    key = load_private_key((directory / "ca-key.pem").read_bytes())
+    # The panel takes over a cfssl CA through the importer's checks.
+    cert, key = import_cfssl_ca(
+        (directory / "ca.pem").read_bytes(), (directory / "ca-key.pem").read_bytes()
+    )
     return CfsslCA(directory, cert, key)
 
 
