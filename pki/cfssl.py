@@ -713,7 +713,7 @@ def _serial() -> int:
     return secrets.randbelow(2**159 - 1) + 1
 
 
-def _signature_hash(key: PrivateKey) -> hashes.HashAlgorithm:
+def _signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512:
     """The hash cfssl's DefaultSigAlgo picks for the signing key."""
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size >= 4096:
