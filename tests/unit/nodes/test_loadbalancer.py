@@ -27,7 +27,19 @@ BACKENDS = [
     ("cp4", "localhost", 16443),
 ]
 
+
+def _stream_module_missing() -> bool:
+    """True when this nginx builds stream as a dynamic module and the module is not installed."""
+    if not Path(NGINX).exists():
+        return False
+    build = subprocess.run([NGINX, "-V"], capture_output=True, text=True, check=False).stderr
+    return "--with-stream=dynamic" in build and not STREAM_MODULE.exists()
+
+
 needs_nginx = pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")
+needs_nginx_stream = pytest.mark.skipif(
+    _stream_module_missing(), reason="nginx stream module missing: install libnginx-mod-stream"
+)
 needs_haproxy = pytest.mark.skipif(not Path(HAPROXY).exists(), reason="haproxy is not installed")
 
 
@@ -61,6 +73,7 @@ def haproxy_check(config: Path) -> subprocess.CompletedProcess[str]:
 
 
 @needs_nginx
+@needs_nginx_stream
 def test_nginx_accepts_rendered_config(tmp_path: Path) -> None:
     config = nginx_config(tmp_path)
     result = nginx_test(tmp_path, config)
@@ -69,6 +82,7 @@ def test_nginx_accepts_rendered_config(tmp_path: Path) -> None:
 
 
 @needs_nginx
+@needs_nginx_stream
 def test_nginx_check_catches_a_broken_config(tmp_path: Path) -> None:
     # The check above is only worth something if nginx -t fails on a broken stream block.
     config = nginx_config(tmp_path)
