@@ -13,5 +13,6 @@ class ClusterpanelConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from clusterpanel import signals
+        from clusterpanel.api import schema  # noqa: F401 - registers the OpenAPI extension
 
         post_migrate.connect(signals.grant_admin_site_permissions, sender=self)

@@ -92,6 +92,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "clusterpanel.sqlite3",
+            # A file, not memory, so that a Celery worker process started by the
+            # tests can see the same test database.
+            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
             # WAL lets the web server read while the worker writes.
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
@@ -130,12 +133,15 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("CLUSTERPANEL_STATIC_ROOT", str(DATA_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Hashed file names need `collectstatic` first: the container image does that and
+# turns this on; the embedded default serves files as they are.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if env_bool("CLUSTERPANEL_MANIFEST_STATIC", not DEBUG)
+            if env_bool("CLUSTERPANEL_MANIFEST_STATIC", False)
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
@@ -182,6 +188,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Clusters, nodes, certificates, tokens and jobs of self-hosted Kubernetes.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["clusterpanel.api.permissions.RolePermission"],
+    "SERVE_AUTHENTICATION": [
+        "clusterpanel.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     # Swagger UI and Redoc from the sidecar package: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -196,13 +207,15 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 else:
     _broker_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Broadcast (remote control) state; kombu's default is ./control in the cwd.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 # The database is the record of truth; Celery results are not kept.

@@ -20,11 +20,13 @@ class _Check:
     def __init__(self, name: str) -> None:
         self.name = name
 
+    # Not "invalid": Field.run_validators would replace our message with the
+    # field's generic "invalid" text (JSONField's "Value must be valid JSON.").
     def __call__(self, value: Any) -> None:
         try:
             getattr(validation, self.name)(value)
         except ValueError as exc:
-            raise ValidationError(str(exc), code="invalid") from None
+            raise ValidationError(str(exc), code="bad_value") from None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Check) and other.name == self.name
@@ -53,4 +55,4 @@ def validate_sans(value: Any) -> None:
         try:
             validation.subject_alt_name(item)
         except ValueError as exc:
-            raise ValidationError(str(exc), code="invalid") from None
+            raise ValidationError(str(exc), code="bad_value") from None

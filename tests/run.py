@@ -31,6 +31,11 @@ REQUIRED_COMMANDS = {
     "kubectl": "kubernetes-client",
     "unshare": "util-linux",
 }
+# Files that come in packages no command reveals.
+REQUIRED_FILES = {
+    # nginx's stream module, for the rendered control-plane load balancer config.
+    "/usr/lib/nginx/modules/ngx_stream_module.so": "libnginx-mod-stream",
+}
 # Debian puts some daemons outside the default PATH.
 EXTRA_PATHS = ["/usr/sbin", "/sbin", "/usr/lib/postgresql/15/bin"]
 
@@ -41,7 +46,10 @@ def _which(command: str) -> str | None:
 
 
 def install_system_packages() -> None:
-    missing = sorted({pkg for cmd, pkg in REQUIRED_COMMANDS.items() if _which(cmd) is None})
+    missing = sorted(
+        {pkg for cmd, pkg in REQUIRED_COMMANDS.items() if _which(cmd) is None}
+        | {pkg for path, pkg in REQUIRED_FILES.items() if not Path(path).exists()}
+    )
     if not missing:
         return
     if os.geteuid() != 0:

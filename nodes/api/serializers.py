@@ -111,6 +111,8 @@ class NodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "created_at",
             "updated_at",
         ]
+        # Uniqueness is checked by Node.clean, which names the field that collides.
+        validators: list[Any] = []
         read_only_fields = [
             "id",
             "status",

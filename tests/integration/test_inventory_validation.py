@@ -1,0 +1,252 @@
+"""Bad inventory input is refused with a message naming the field, and nothing is saved.
+
+Each case goes through the REST API (expecting 400 and the field in ``errors``)
+and through the HTML forms (expecting the form re-shown with the error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from clusterpanel.models import AuditEvent
+from nodes.models import Cluster, Node
+
+GOOD_CLUSTER = {
+    "name": "staging",
+    "kubernetes_version": "v1.31.2",
+    "control_plane_endpoint": "10.0.0.10:6443",
+    "cluster_name": "kubernetes",
+    "pod_subnet": "10.244.0.0/16",
+    "service_subnet": "10.96.0.0/12",
+    "dns_domain": "cluster.local",
+    "etcd_topology": "stacked",
+    "key_algorithm": "RSA-2048",
+    "certificate_validity_days": 365,
+    "ca_validity_days": 3650,
+    "container_runtime": "containerd",
+    "extra_sans": [],
+    "description": "",
+}
+
+# (field, bad value, a fragment of the message)
+BAD_CLUSTERS = [
+    ("name", "Prod_1", "DNS-1123"),
+    ("name", "a" * 64, "63"),
+    ("name", "prod", "already exists"),  # the fixture cluster
+    ("kubernetes_version", "latest", "Kubernetes version"),
+    ("kubernetes_version", "v1.19.0", "v1.24"),
+    ("control_plane_endpoint", "https://10.0.0.10:6443", "scheme"),
+    ("control_plane_endpoint", "10.0.0.10:6443/path", "path"),
+    ("control_plane_endpoint", "10.0.0.10:70000", "out of range"),
+    ("control_plane_endpoint", "fd00::10:6443", "brackets"),
+    ("pod_subnet", "10.244.0.0", "CIDR"),
+    ("pod_subnet", "10.244.1.0/16", "host bits"),
+    ("pod_subnet", "10.300.0.0/16", "not a valid CIDR"),
+    ("pod_subnet", "10.96.0.0/16", "overlaps the service subnet"),
+    ("pod_subnet", "10.244.0.0/26", "smaller than one node"),
+    ("service_subnet", "10.96.0.0/30", "too small"),
+    ("service_subnet", "10.0.0.0/8", "too large"),
+    ("dns_domain", "Cluster.Local", "DNS-1123"),
+    ("etcd_topology", "sideways", "valid choice"),
+    ("key_algorithm", "DSA-1024", "valid choice"),
+    ("container_runtime", "docker", "valid choice"),
+    ("certificate_validity_days", 4000, "longer than the CA validity"),
+    ("certificate_validity_days", 0, "at least 1"),
+    ("ca_validity_days", 40000, "100 years"),
+    ("extra_sans", ["ok.example.com", "not valid!"], "not an IP address"),
+]
+
+GOOD_NODE = {
+    "name": "cp-1",
+    "address": "10.0.0.11",
+    "ssh_port": 22,
+    "ssh_user": "root",
+    "role": "control-plane",
+    "labels": {},
+    "taints": [],
+}
+
+BAD_NODES = [
+    ("name", "CP_1", "DNS-1123"),
+    ("name", "existing", "already exists"),
+    ("address", "10.0.0.999", "IP"),
+    ("address", "10.0.0.5", "already used"),
+    ("address", "10.244.3.4", "pod subnet"),
+    ("address", "10.96.0.20", "service subnet"),
+    ("ssh_port", 0, "out of range"),
+    ("ssh_port", 70000, "out of range"),
+    ("ssh_user", "Root User", "login name"),
+    ("role", "master", "valid choice"),
+    ("labels", {"bad key!": "x"}, "label key"),
+    ("labels", {"zone": "not valid value!"}, "label value"),
+    ("taints", ["gpu=true"], "key=value:Effect"),
+    ("taints", ["gpu=true:Never"], "effect must be one of"),
+    ("ssh_private_key", "hello", "not a private key"),
+    ("host_key_fingerprint", "MD5:aa:bb", "SHA-256 fingerprint"),
+]
+
+
+@pytest.fixture
+def existing_node(cluster: Cluster) -> Node:
+    return Node.objects.create(cluster=cluster, name="existing", address="10.0.0.5")
+
+
+def _counts() -> tuple[int, int, int]:
+    return Cluster.objects.count(), Node.objects.count(), AuditEvent.objects.count()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("field", "value", "message"), BAD_CLUSTERS)
+def test_api_rejects_bad_cluster_input(
+    api_client: Callable[[str], Any], cluster: Cluster, field: str, value: Any, message: str
+) -> None:
+    before = _counts()
+    response = api_client("operator").post(
+        "/api/v1/clusters/", {**GOOD_CLUSTER, field: value}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert field in body["errors"], body
+    assert message in " ".join(body["errors"][field]), body
+    assert field in body["detail"]
+    assert _counts() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("field", "value", "message"), BAD_CLUSTERS)
+def test_form_reshows_bad_cluster_input(
+    web_client: Callable[[str], Any], cluster: Cluster, field: str, value: Any, message: str
+) -> None:
+    client = web_client("operator")
+    before = _counts()
+    data = {**GOOD_CLUSTER, field: value}
+    data["extra_sans"] = "\n".join(data["extra_sans"])
+    response = client.post("/clusters/new/", data)
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert field in form.errors, form.errors
+    assert message in " ".join(form.errors[field])
+    assert f'id="{field}-error"' in response.content.decode()
+    assert _counts() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("field", "value", "message"), BAD_NODES)
+def test_api_rejects_bad_node_input(
+    api_client: Callable[[str], Any],
+    cluster: Cluster,
+    existing_node: Node,
+    field: str,
+    value: Any,
+    message: str,
+) -> None:
+    before = _counts()
+    payload = {**GOOD_NODE, "cluster": cluster.pk, field: value}
+    response = api_client("operator").post("/api/v1/nodes/", payload, format="json")
+    assert response.status_code == 400, response.content
+    errors = response.json()["errors"]
+    assert field in errors, errors
+    assert message in " ".join(errors[field])
+    assert _counts() == before
+
+
+def _form_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return "\n".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return "\n".join(value)
+    return value
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value", "message"), [case for case in BAD_NODES if case[0] != "host_key_fingerprint"]
+)
+def test_form_reshows_bad_node_input(
+    web_client: Callable[[str], Any],
+    cluster: Cluster,
+    existing_node: Node,
+    field: str,
+    value: Any,
+    message: str,
+) -> None:
+    client = web_client("operator")
+    before = _counts()
+    data = {key: _form_value(item) for key, item in {**GOOD_NODE, field: value}.items()}
+    response = client.post(f"/clusters/{cluster.pk}/nodes/new/", data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert field in form.errors, form.errors
+    assert message in " ".join(form.errors[field])
+    assert _counts() == before
+
+
+@pytest.mark.django_db
+def test_it_rejects_a_wrong_passphrase_and_never_echoes_the_key(
+    api_client: Callable[[str], Any],
+    web_client: Callable[[str], Any],
+    cluster: Cluster,
+    encrypted_rsa_key: tuple[str, str],
+) -> None:
+    key, _ = encrypted_rsa_key
+    payload = {**GOOD_NODE, "cluster": cluster.pk, "ssh_private_key": key}
+    client = api_client("operator")
+    wrong = client.post("/api/v1/nodes/", {**payload, "ssh_key_passphrase": "nope"}, format="json")
+    missing = client.post("/api/v1/nodes/", payload, format="json")
+    assert wrong.status_code == missing.status_code == 400
+    assert "wrong passphrase" in wrong.json()["errors"]["ssh_key_passphrase"][0]
+    assert "give its passphrase" in missing.json()["errors"]["ssh_key_passphrase"][0]
+    form = web_client("operator").post(
+        f"/clusters/{cluster.pk}/nodes/new/",
+        {
+            **GOOD_NODE,
+            "labels": "",
+            "taints": "",
+            "ssh_private_key": key,
+            "ssh_key_passphrase": "x",
+        },
+    )
+    assert "wrong passphrase" in form.content.decode()
+    body_line = key.splitlines()[1]
+    assert body_line not in form.content.decode()
+    assert body_line not in wrong.content.decode()
+    assert Node.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_update_with_bad_input_leaves_the_row_unchanged(
+    api_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    response = api_client("operator").patch(
+        f"/api/v1/clusters/{cluster.pk}/", {"service_subnet": "10.96.0.1/12"}, format="json"
+    )
+    assert response.status_code == 400
+    cluster.refresh_from_db()
+    assert cluster.service_subnet == "10.96.0.0/12"
+
+
+@pytest.mark.django_db
+def test_good_input_is_saved_with_normalised_values(
+    api_client: Callable[[str], Any], ed25519_key: str
+) -> None:
+    client = api_client("operator")
+    created = client.post(
+        "/api/v1/clusters/",
+        {**GOOD_CLUSTER, "kubernetes_version": "1.31.2", "extra_sans": ["LB.Example.com"]},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["kubernetes_version"] == "v1.31.2"
+    assert created.json()["extra_sans"] == ["lb.example.com"]
+    node = client.post(
+        "/api/v1/nodes/",
+        {**GOOD_NODE, "cluster": created.json()["id"], "ssh_private_key": ed25519_key},
+        format="json",
+    )
+    assert node.status_code == 201, node.content
+    body = node.json()
+    assert body["has_credential"] is True and body["credential_kind"] == "private key"
+    assert "ssh_private_key" not in body and "ssh_password" not in body

@@ -1,0 +1,142 @@
+"""The permission matrix: every route x anonymous / outsider / viewer / operator / admin.
+
+Pages send anonymous users to the login page; the API answers 401. A logged-in
+user without the needed role gets 403 on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from nodes.models import Cluster, Node
+
+PERSONAS = ("anonymous", "outsider", "viewer", "operator", "admin")
+LOGIN = "login"
+
+# Expected status per persona, in PERSONAS order. "login" = redirect to the login page.
+READ_PAGE = (LOGIN, 403, 200, 200, 200)
+EDIT_PAGE = (LOGIN, 403, 403, 200, 200)
+EDIT_POST = (LOGIN, 403, 403, 302, 302)
+ADMIN_POST = (LOGIN, 403, 403, 403, 302)
+OPEN = (200, 200, 200, 200, 200)
+API_READ = (401, 403, 200, 200, 200)
+API_CREATE = (401, 403, 403, 201, 201)
+API_UPDATE = (401, 403, 403, 200, 200)
+API_DELETE = (401, 403, 403, 204, 204)
+API_ADMIN_DELETE = (401, 403, 403, 403, 204)
+STAFF_ONLY = ("admin-login", "admin-login", "admin-login", "admin-login", 200)
+
+
+def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    c, n = cluster.pk, node.pk
+    new_node = {"cluster": c, "name": "w9", "address": "10.0.0.99"}
+    return [
+        ("GET", "/healthz", {}, OPEN),
+        ("GET", "/login/", {}, (200, 302, 302, 302, 302)),
+        ("POST", "/logout/", {}, (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN)),
+        ("GET", "/", {}, READ_PAGE),
+        ("GET", "/clusters/", {}, READ_PAGE),
+        ("GET", f"/clusters/{c}/", {}, READ_PAGE),
+        ("GET", f"/nodes/{n}/row/", {}, READ_PAGE),
+        ("GET", "/jobs/", {}, READ_PAGE),
+        ("GET", "/clusters/new/", {}, EDIT_PAGE),
+        ("GET", f"/clusters/{c}/edit/", {}, EDIT_PAGE),
+        ("GET", f"/clusters/{c}/nodes/new/", {}, EDIT_PAGE),
+        ("GET", f"/nodes/{n}/edit/", {}, EDIT_PAGE),
+        ("POST", f"/nodes/{n}/delete/", {}, EDIT_POST),
+        ("POST", f"/clusters/{c}/delete/", {}, ADMIN_POST),
+        ("GET", "/admin/", {}, STAFF_ONLY),
+        ("GET", "/api/schema/", {}, API_READ),
+        ("GET", "/api/docs/", {}, API_READ),
+        ("GET", "/api/v1/", {}, API_READ),
+        ("GET", "/api/v1/clusters/", {}, API_READ),
+        ("GET", f"/api/v1/clusters/{c}/", {}, API_READ),
+        ("GET", "/api/v1/nodes/", {}, API_READ),
+        ("GET", f"/api/v1/nodes/{n}/", {}, API_READ),
+        ("POST", "/api/v1/nodes/", new_node, API_CREATE),
+        ("PATCH", f"/api/v1/nodes/{n}/", {"ssh_port": 2222}, API_UPDATE),
+        ("PATCH", f"/api/v1/clusters/{c}/", {"description": "x"}, API_UPDATE),
+        ("DELETE", f"/api/v1/nodes/{n}/", {}, API_DELETE),
+        ("DELETE", f"/api/v1/clusters/{c}/", {}, API_ADMIN_DELETE),
+        (
+            "POST",
+            "/api/v1/clusters/",
+            {"name": "new", "control_plane_endpoint": "10.9.0.1"},
+            API_CREATE,
+        ),
+    ]
+
+
+def _check(response: Any, expected: Any) -> None:
+    if expected == LOGIN:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/login/")
+    elif expected == "admin-login":
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+    elif expected == 302:
+        assert response.status_code == 302
+        assert not response["Location"].startswith("/login/")
+    else:
+        assert response.status_code == expected, response.content[:300]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona_index", range(len(PERSONAS)), ids=PERSONAS)
+def test_permission_matrix(
+    web_client: Callable[[str | None], Any], cluster: Cluster, persona_index: int
+) -> None:
+    persona = PERSONAS[persona_index]
+    node = _node(cluster)
+    for method, url, data, expected in matrix(cluster, node):
+        client = web_client(None if persona == "anonymous" else persona)
+        call = getattr(client, method.lower())
+        if url.startswith("/api/") and method != "GET":
+            response = call(url, data, content_type="application/json")
+        else:
+            response = call(url, data)
+        try:
+            _check(response, expected[persona_index])
+        except AssertionError as exc:
+            raise AssertionError(f"{persona} {method} {url}: {exc}") from None
+        _restore(cluster, node)
+
+
+def _node(cluster: Cluster) -> Node:
+    return Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11")
+
+
+def _restore(cluster: Cluster, node: Node) -> None:
+    """Put back what a successful request removed or added, keeping primary keys,
+    so that every row of the matrix starts from the same state."""
+    if not Cluster.objects.filter(pk=cluster.pk).exists():
+        cluster.save(force_insert=True)
+    if not Node.objects.filter(pk=node.pk).exists():
+        node.save(force_insert=True)
+    Node.objects.filter(cluster=cluster, name="w9").delete()
+    Cluster.objects.filter(name="new").delete()
+
+
+def _route_names(patterns: list[Any]) -> set[str]:
+    names: set[str] = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if str(pattern.pattern).startswith("admin/"):
+                continue  # Django's own admin, guarded by the staff flag
+            names |= _route_names(pattern.url_patterns)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(pattern.name)
+    return names
+
+
+@pytest.mark.django_db
+def test_every_route_is_in_the_matrix(cluster: Cluster) -> None:
+    """A new route must be added to the matrix above before it can ship."""
+    resolver = get_resolver()
+    covered = {resolver.resolve(url).url_name for _, url, _, _ in matrix(cluster, _node(cluster))}
+    missing = _route_names(resolver.url_patterns) - covered
+    assert not missing, f"routes missing from the permission matrix: {sorted(missing)}"
