@@ -22,4 +22,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("clusterpanel.api.urls")),
     path("", include("nodes.urls")),
+    path("", include("pki.urls")),
+    path("", include("pki.token_urls")),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from nodes.api.views import ClusterViewSet, NodeViewSet
@@ -10,4 +11,8 @@ router = DefaultRouter()
 router.register("clusters", ClusterViewSet, basename="cluster")
 router.register("nodes", NodeViewSet, basename="node")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("", include("pki.api.urls")),
+    path("", include("pki.api.token_urls")),
+    *router.urls,
+]

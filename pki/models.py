@@ -1,1 +1,0 @@
-"""PKI models: certificate authorities, certificates, tokens."""

@@ -1,0 +1,2 @@
+"""PKI models: certificate authorities and certificates (certificates.py), and
+bootstrap tokens, static tokens and certificate keys (tokens.py)."""

@@ -1,0 +1,1 @@
+"""Admin for bootstrap tokens, static tokens and certificate keys."""
