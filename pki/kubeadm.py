@@ -37,6 +37,7 @@ from pki.x509 import (
     create_ca,
     generate_private_key,
     private_key_to_pem,
+    public_key_to_pem,
     require_key_matches,
     sign_certificate,
 )
@@ -574,3 +575,63 @@ def covers(cert: x509.Certificate, spec: CertSpec) -> list[str]:
 def with_validity(spec: CertSpec, validity: dt.timedelta) -> CertSpec:
     """Copy of ``spec`` with another validity (for renewals with a shorter remaining CA life)."""
     return replace(spec, validity=validity)
+
+
+# --------------------------------------------------------------------------- node bundles
+
+KEY_MODE = 0o600
+CERT_MODE = 0o644
+
+
+@dataclass(frozen=True)
+class NodeFile:
+    """One file of a node's ``/etc/kubernetes`` tree."""
+
+    content: bytes
+    mode: int
+
+
+def _pair(files: dict[str, NodeFile], path: str, issued: Issued, with_key: bool = True) -> None:
+    files[f"{path}.crt"] = NodeFile(issued.cert_pem, CERT_MODE)
+    if with_key:
+        files[f"{path}.key"] = NodeFile(issued.key_pem, KEY_MODE)
+
+
+def node_files(cluster: ClusterSpec, tree: IssuedTree, node: NodeSpec) -> dict[str, NodeFile]:
+    """The files kubeadm would have left in ``/etc/kubernetes`` on ``node``, by relative path.
+
+    Keys and kubeconfigs are 0600, certificates and ``sa.pub`` 0644. Control-plane nodes hold the
+    shared CA and ``sa`` keys; workers only ``pki/ca.crt`` and ``kubelet.conf``; external etcd
+    members their etcd certificates. With external etcd the control plane gets the etcd CA
+    certificate (to verify the members) but not its key.
+    """
+    files: dict[str, NodeFile] = {}
+    stacked = cluster.etcd_topology == TOPOLOGY_STACKED
+    if node.role == ROLE_CONTROL_PLANE:
+        for name in (CA, FRONT_PROXY_CA):
+            _pair(files, f"pki/{name}", tree.cas[name])
+        _pair(files, "pki/etcd/ca", tree.cas[ETCD_CA], with_key=stacked)
+        files["pki/sa.key"] = NodeFile(private_key_to_pem(tree.sa_key), KEY_MODE)
+        files["pki/sa.pub"] = NodeFile(public_key_to_pem(tree.sa_key), CERT_MODE)
+        shared = ["apiserver-kubelet-client", "front-proxy-client", "apiserver-etcd-client"]
+        if stacked:
+            shared.append("etcd/healthcheck-client")
+        for name in shared:
+            _pair(files, f"pki/{name}", tree.get(name))
+        per_node = ["apiserver"] + (["etcd/server", "etcd/peer"] if stacked else [])
+        for name in per_node:
+            _pair(files, f"pki/{name}", tree.get(name, node.name))
+        for name in ("admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf"):
+            files[name] = NodeFile(kubeconfig_text(cluster, tree, name, node).encode(), KEY_MODE)
+    elif node.role == ROLE_ETCD:
+        _pair(files, "pki/etcd/ca", tree.cas[ETCD_CA], with_key=False)
+        for name in ("etcd/server", "etcd/peer"):
+            _pair(files, f"pki/{name}", tree.get(name, node.name))
+        _pair(files, "pki/etcd/healthcheck-client", tree.get("etcd/healthcheck-client"))
+    else:
+        _pair(files, "pki/ca", tree.cas[CA], with_key=False)
+    if node.role in (ROLE_CONTROL_PLANE, ROLE_WORKER):
+        files["kubelet.conf"] = NodeFile(
+            kubeconfig_text(cluster, tree, "kubelet.conf", node).encode(), KEY_MODE
+        )
+    return files
