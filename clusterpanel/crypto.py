@@ -106,7 +106,7 @@ def parse_keys(text: str) -> KeyRing:
 @lru_cache(maxsize=1)
 def keyring() -> KeyRing:
     configured = env_secret("CLUSTERPANEL_ENCRYPTION_KEYS")
-    if configured is None:
+    if not configured:
         configured = ensure_secret_file(settings.ENCRYPTION_KEYS_FILE, new_key)
     return parse_keys(configured)
 

@@ -30,7 +30,13 @@ HTTPS = env_bool("CLUSTERPANEL_HTTPS", False)
 SECRET_KEY = env_secret("CLUSTERPANEL_SECRET_KEY") or ensure_secret_file(
     DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(64)
 )
-ALLOWED_HOSTS = env_list("CLUSTERPANEL_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+# Loopback names stay allowed so that container health checks reach /healthz.
+ALLOWED_HOSTS = [
+    *env_list("CLUSTERPANEL_ALLOWED_HOSTS"),
+    "localhost",
+    "127.0.0.1",
+    "[::1]",
+]
 CSRF_TRUSTED_ORIGINS = env_list("CLUSTERPANEL_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -154,6 +160,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
+# Health checks come over plain HTTP from inside the container network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
@@ -226,7 +234,6 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-CELERY_TASK_ALWAYS_EAGER = env_bool("CLUSTERPANEL_TASKS_EAGER", False)
 
 LOGGING = {
     "version": 1,
