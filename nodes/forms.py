@@ -100,7 +100,16 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Node
-        fields = ["name", "address", "ssh_port", "ssh_user", "role", "labels", "taints"]
+        fields = [
+            "name",
+            "address",
+            "ssh_port",
+            "ssh_user",
+            "role",
+            "labels",
+            "taints",
+            "host_key_fingerprint",
+        ]
 
     def __init__(self, *args: Any, cluster: Cluster, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -178,9 +178,11 @@ class Node(models.Model):
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodes")
     name = models.CharField(max_length=253, validators=[validators.validate_dns1123_subdomain])
     address = models.GenericIPAddressField()
-    ssh_port = models.PositiveIntegerField(default=22, validators=[validators.validate_port])
+    ssh_port = models.PositiveIntegerField(
+        "SSH port", default=22, validators=[validators.validate_port]
+    )
     ssh_user = models.CharField(
-        max_length=32, default="root", validators=[validators.validate_ssh_user]
+        "SSH user", max_length=32, default="root", validators=[validators.validate_ssh_user]
     )
     role = models.CharField(max_length=16, choices=NodeRole.choices, default=NodeRole.WORKER)
     labels = models.JSONField(default=dict, blank=True, validators=[validators.validate_labels])
@@ -195,7 +197,12 @@ class Node(models.Model):
     host_key_type = models.CharField(max_length=64, blank=True)
     host_key = models.TextField(blank=True, help_text="Base64 public host key, as in known_hosts.")
     host_key_fingerprint = models.CharField(
-        max_length=60, blank=True, validators=[validators.validate_fingerprint]
+        "pinned host key fingerprint",
+        max_length=60,
+        blank=True,
+        validators=[validators.validate_fingerprint],
+        help_text="SHA256:… as `ssh-keygen -lf` prints it. Connections presenting another "
+        "key are refused.",
     )
     host_key_approved_at = models.DateTimeField(null=True, blank=True)
     host_key_approved_by = models.ForeignKey(
@@ -279,6 +286,20 @@ class Node(models.Model):
         # clean() already names duplicate names and addresses per field.
         exclude = set(exclude or ()) | {"name", "address"}
         super().validate_constraints(exclude=exclude)
+
+    def approve_fingerprint(self, user: Any) -> None:
+        """Record who approved the pinned fingerprint (set from a form or the API)."""
+        self.host_key_approved_at = timezone.now() if self.host_key_fingerprint else None
+        self.host_key_approved_by = (
+            user if self.host_key_fingerprint and getattr(user, "pk", None) else None
+        )
+        if (
+            self.host_key_fingerprint
+            and self.host_key
+            and (host_key_fingerprint(self.host_key) != self.host_key_fingerprint)
+        ):
+            # A fingerprint typed by hand replaces a key learned earlier.
+            self.host_key_type = self.host_key = ""
 
     def pin_host_key(self, key_type: str, key_base64: str, user: Any) -> None:
         """Approve a host key; later connections must present exactly this key."""

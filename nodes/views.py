@@ -96,20 +96,37 @@ def _node_form_response(
     return render(request, template, context)
 
 
+@transaction.atomic
+def _save_node(request: HttpRequest, form: NodeForm, action: str) -> Node:
+    """Save the node and audit the change; field names only, never credential values."""
+    node: Node = form.save(commit=False)
+    if "host_key_fingerprint" in form.changed_data:
+        node.approve_fingerprint(request.user)
+    node.save()
+    details = {"fields": form.changed_data} if action == "node.update" else {}
+    audit.record(action, request=request, obj=node, details=details)
+    if form.credential_changed:
+        audit.record(
+            "node.credential_change",
+            request=request,
+            obj=node,
+            details={"credential": node.credential_kind},
+        )
+    if "host_key_fingerprint" in form.changed_data:
+        audit.record(
+            "node.host_key_pin",
+            request=request,
+            obj=node,
+            details={"fingerprint": node.host_key_fingerprint},
+        )
+    return node
+
+
 def node_create(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = _get_cluster_for_user(request, pk, "edit_inventory")
     form = NodeForm(request.POST or None, request.FILES or None, cluster=cluster)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            node = form.save()
-            audit.record("node.create", request=request, obj=node)
-            if form.credential_changed:
-                audit.record(
-                    "node.credential_change",
-                    request=request,
-                    obj=node,
-                    details={"credential": node.credential_kind},
-                )
+        node = _save_node(request, form, "node.create")
         if request.htmx:
             # Append the new row to the table and empty the form slot (out of band).
             response = render(
@@ -126,18 +143,7 @@ def node_edit(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = node.cluster
     form = NodeForm(request.POST or None, request.FILES or None, instance=node, cluster=cluster)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            node = form.save()
-            audit.record(
-                "node.update", request=request, obj=node, details={"fields": form.changed_data}
-            )
-            if form.credential_changed:
-                audit.record(
-                    "node.credential_change",
-                    request=request,
-                    obj=node,
-                    details={"credential": node.credential_kind},
-                )
+        node = _save_node(request, form, "node.update")
         if request.htmx:
             return render(request, "nodes/_node_row.html", {"node": node, "cluster": cluster})
         messages.success(request, f"Node {node.name} saved.")

@@ -88,3 +88,45 @@ def celery_worker(env: dict[str, str], name: str, log: Path) -> Iterator[subproc
             yield process
         finally:
             _stop(process)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@contextmanager
+def postgres_server(workdir: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free loopback port; yields a DATABASE_URL."""
+    data = workdir / "pgdata"
+    workdir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(workdir, "postgres", "postgres")
+    port = free_port()
+    subprocess.run(
+        _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres",
+                      "--auth=trust", "-E", "UTF8"]),
+        check=True, capture_output=True,
+    )  # fmt: skip
+    log = workdir / "postgres.log"
+    subprocess.run(
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "start",
+                      "-o", f"-c listen_addresses=127.0.0.1 -c port={port} "
+                            f"-c unix_socket_directories={workdir} -c fsync=off"]),
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c",
+             "CREATE DATABASE clusterpanel"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        yield f"postgres://postgres@127.0.0.1:{port}/clusterpanel"
+    finally:
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+        )  # fmt: skip

@@ -53,7 +53,20 @@ class NodeViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
             queryset = queryset.filter(cluster_id=int(cluster))
         return queryset
 
-    def _audit_credential(self, serializer: Any, node: Node) -> None:
+    def _save(self, serializer: Any, action: str) -> None:
+        """Save and audit; field names only, never credential values."""
+        previous = serializer.instance.host_key_fingerprint if serializer.instance else ""
+        node: Node = serializer.save()
+        pinned = node.host_key_fingerprint != previous
+        if pinned:
+            node.approve_fingerprint(self.request.user)
+            node.save(
+                update_fields=[
+                    "host_key_approved_at", "host_key_approved_by", "host_key_type", "host_key"
+                ]
+            )  # fmt: skip
+        details = {"fields": sorted(serializer.validated_data)} if action == "node.update" else {}
+        audit.record(action, request=self.request, obj=node, details=details)
         if serializer.credential_changed:
             audit.record(
                 "node.credential_change",
@@ -61,24 +74,21 @@ class NodeViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
                 obj=node,
                 details={"credential": node.credential_kind},
             )
+        if pinned:
+            audit.record(
+                "node.host_key_pin",
+                request=self.request,
+                obj=node,
+                details={"fingerprint": node.host_key_fingerprint},
+            )
 
     @transaction.atomic
     def perform_create(self, serializer: Any) -> None:
-        node = serializer.save()
-        audit.record("node.create", request=self.request, obj=node)
-        self._audit_credential(serializer, node)
+        self._save(serializer, "node.create")
 
     @transaction.atomic
     def perform_update(self, serializer: Any) -> None:
-        node = serializer.save()
-        # Field names only; never the credential values.
-        audit.record(
-            "node.update",
-            request=self.request,
-            obj=node,
-            details={"fields": sorted(serializer.validated_data)},
-        )
-        self._audit_credential(serializer, node)
+        self._save(serializer, "node.update")
 
     @transaction.atomic
     def perform_destroy(self, instance: Node) -> None:

@@ -250,3 +250,24 @@ def test_good_input_is_saved_with_normalised_values(
     body = node.json()
     assert body["has_credential"] is True and body["credential_kind"] == "private key"
     assert "ssh_private_key" not in body and "ssh_password" not in body
+
+
+@pytest.mark.django_db
+def test_pinning_a_host_key_fingerprint_records_who_approved_it(
+    api_client: Callable[[str], Any], cluster: Cluster, personas: dict[str, Any]
+) -> None:
+    import base64
+    import hashlib
+
+    fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(b"host key").digest()).decode()[:43]
+    node = Node.objects.create(cluster=cluster, name="w1", address="10.0.0.21")
+    response = api_client("operator").patch(
+        f"/api/v1/nodes/{node.pk}/", {"host_key_fingerprint": fingerprint}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    node.refresh_from_db()
+    assert node.host_key_fingerprint == fingerprint
+    assert node.host_key_approved_by == personas["operator"]
+    assert node.host_key_approved_at is not None
+    event = AuditEvent.objects.get(action="node.host_key_pin")
+    assert event.details == {"fingerprint": fingerprint}
