@@ -7,6 +7,7 @@ switches the same code to PostgreSQL and Redis.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -99,8 +100,8 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "clusterpanel.sqlite3",
             # A file, not memory, so that a Celery worker process started by the
-            # tests can see the same test database.
-            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+            # tests can see the same test database; one per test run.
+            "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
             # WAL lets the web server read while the worker writes.
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
