@@ -1,0 +1,114 @@
+"""API serializers for the PKI. No serializer here has a private-key field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from pki.models.certificates import CAName, Certificate, CertificateAuthority
+
+
+class _ExpiryMixin(serializers.Serializer):  # type: ignore[type-arg]
+    days_left = serializers.SerializerMethodField()
+    band = serializers.SerializerMethodField()
+
+    def get_days_left(self, obj: Any) -> int:
+        return int(obj.days_left())
+
+    def get_band(self, obj: Any) -> str:
+        return str(obj.band)
+
+
+class CertificateSerializer(_ExpiryMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
+    authority_name = serializers.CharField(source="authority.name", read_only=True)
+
+    class Meta:
+        model = Certificate
+        fields = [
+            "id",
+            "cluster",
+            "node",
+            "node_name",
+            "name",
+            "kind",
+            "common_name",
+            "organizations",
+            "dns_names",
+            "ip_addresses",
+            "usages",
+            "serial",
+            "not_before",
+            "not_after",
+            "days_left",
+            "band",
+            "fingerprint_sha256",
+            "spki_sha256",
+            "issuer",
+            "authority",
+            "authority_name",
+            "status",
+            "status_changed_at",
+            "superseded_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AuthoritySerializer(_ExpiryMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = CertificateAuthority
+        fields = [
+            "id",
+            "cluster",
+            "name",
+            "source",
+            "status",
+            "common_name",
+            "serial",
+            "not_before",
+            "not_after",
+            "days_left",
+            "band",
+            "fingerprint_sha256",
+            "spki_sha256",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class CertificateIdsSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Optional list of certificate ids; absent means "all that apply"."""
+
+    certificates = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False
+    )
+
+
+class RenewSerializer(CertificateIdsSerializer):
+    reuse_key = serializers.BooleanField(default=False)
+    validity_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
+
+
+class SanCheckSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    host = serializers.CharField(max_length=253, trim_whitespace=True)
+    certificate = serializers.IntegerField(min_value=1, required=False)
+
+
+class KubeconfigSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    username = serializers.CharField(max_length=48)
+    groups = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list
+    )
+    validity = serializers.IntegerField(
+        min_value=1, max_value=36500, required=False, help_text="Days; default the cluster's."
+    )
+
+
+class CAChoiceSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    name = serializers.ChoiceField(choices=CAName.choices, default=CAName.CA)
+
+
+class CfsslSignSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    profile = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    authority = serializers.ChoiceField(choices=CAName.choices, default=CAName.CA)
