@@ -505,7 +505,8 @@ def generate_keys(algorithm: str, count: int, workers: int | None = None) -> lis
     if count <= 0:
         return []
     workers = workers or _key_workers()
-    if workers == 1 or count == 1:
+    # An EC key takes microseconds; a thread pool would cost more than it saves.
+    if workers == 1 or count == 1 or algorithm.startswith("ECDSA"):
         return [generate_private_key(algorithm) for _ in range(count)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda _: generate_private_key(algorithm), range(count)))
