@@ -2,3 +2,4 @@
 bootstrap tokens, static tokens and certificate keys (tokens.py)."""
 
 from pki.models.certificates import *  # noqa: F403
+from pki.models.tokens import *  # noqa: F403

@@ -1,0 +1,217 @@
+"""Bootstrap tokens, certificate keys, static tokens and per-cluster kubeadm settings.
+
+Every secret here (token secrets, certificate keys, static token values) is stored with
+``EncryptedTextField``; ids and metadata stay in plain text so that lists, filters and
+uniqueness checks work without decrypting anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from clusterpanel.fields import EncryptedTextField
+from pki import tokens as token_rules
+from pki.audit_policy import DEFAULT_AUDIT_POLICY
+
+__all__ = [
+    "BootstrapToken",
+    "CertificateKey",
+    "ClusterKubeadmSettings",
+    "StaticToken",
+    "TokenStatus",
+]
+
+
+class TokenStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+class BootstrapTokenQuerySet(models.QuerySet["BootstrapToken"]):
+    """Status lookups. Status is derived from the clock, never stored, so it cannot go stale."""
+
+    def active(self, now: datetime | None = None) -> BootstrapTokenQuerySet:
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+    def expired(self, now: datetime | None = None) -> BootstrapTokenQuerySet:
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True, expires_at__lte=now)
+
+    def revoked(self) -> BootstrapTokenQuerySet:
+        return self.filter(revoked_at__isnull=False)
+
+    def with_status(self, status: str, now: datetime | None = None) -> BootstrapTokenQuerySet:
+        if status == TokenStatus.ACTIVE:
+            return self.active(now)
+        if status == TokenStatus.EXPIRED:
+            return self.expired(now)
+        if status == TokenStatus.REVOKED:
+            return self.revoked()
+        return self.none()
+
+
+class BootstrapToken(models.Model):
+    """A kubeadm bootstrap token (``<id>.<secret>``) of one cluster.
+
+    The id is public (it names the ``bootstrap-token-<id>`` Secret and appears in lists); the
+    secret is encrypted at rest and only leaves the panel through an audited reveal. ``ttl`` is
+    kept as given so the equivalent ``kubeadm token create --ttl`` can be printed; a TTL of 0
+    means the token never expires (``expires_at`` is null).
+    """
+
+    cluster = models.ForeignKey(
+        "nodes.Cluster", on_delete=models.CASCADE, related_name="bootstrap_tokens"
+    )
+    token_id = models.CharField(max_length=6, db_index=True)
+    secret = EncryptedTextField()
+    description = models.CharField(max_length=255, blank=True)
+    usages = models.JSONField(default=list)
+    groups = models.JSONField(default=list)
+    ttl = models.DurationField(default=token_rules.DEFAULT_TTL)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = BootstrapTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The id names a Secret in kube-system: two tokens with one id cannot coexist.
+            models.UniqueConstraint(
+                fields=["cluster", "token_id"],
+                name="bootstrap_token_id_unique_in_cluster",
+                violation_error_message="A token with this id already exists in the cluster.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        # Only the public id: this string ends up in audit labels and admin pages.
+        return self.token_id
+
+    @property
+    def value(self) -> str:
+        """The full ``id.secret``; callers must audit showing it."""
+        return f"{self.token_id}.{self.secret}"
+
+    def status(self, now: datetime | None = None) -> str:
+        return token_rules.token_status(self.expires_at, self.revoked_at, now or timezone.now())
+
+    def time_left(self, now: datetime | None = None) -> timedelta | None:
+        """Time until expiry (never negative), or None for a token that never expires."""
+        if self.expires_at is None:
+            return None
+        return max(self.expires_at - (now or timezone.now()), timedelta(0))
+
+    @property
+    def never_expires(self) -> bool:
+        return self.expires_at is None
+
+    def revoke(self, user: Any = None, now: datetime | None = None) -> None:
+        self.revoked_at = now or timezone.now()
+        self.revoked_by = user if getattr(user, "pk", None) else None
+        self.save(update_fields=["revoked_at", "revoked_by"])
+
+    def can_join(self) -> bool:
+        """Whether ``kubeadm join`` can use it: discovery needs ``signing``, the TLS bootstrap
+        ``authentication`` and the default node group (kubeadm's RBAC is bound to that group)."""
+        return (
+            set(token_rules.VALID_USAGES) <= set(self.usages)
+            and token_rules.DEFAULT_GROUP in self.groups
+        )
+
+
+class CertificateKey(models.Model):
+    """A ``--certificate-key`` for control-plane joins: 32 random bytes (64 hex), AES-256-GCM.
+
+    kubeadm deletes the ``kubeadm-certs`` Secret after two hours, so a key is only good for that
+    long.
+    """
+
+    cluster = models.ForeignKey(
+        "nodes.Cluster", on_delete=models.CASCADE, related_name="certificate_keys"
+    )
+    key = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"certificate key {self.pk} of {self.cluster_id}"
+
+    def is_valid(self, now: datetime | None = None) -> bool:
+        return (now or timezone.now()) < self.expires_at
+
+
+class StaticToken(models.Model):
+    """One row of the API server's ``--token-auth-file`` (binary installs without kubeadm).
+
+    The token is encrypted, so duplicates are found by comparing decrypted values in
+    ``pki.token_services`` rather than by a database constraint.
+    """
+
+    cluster = models.ForeignKey(
+        "nodes.Cluster", on_delete=models.CASCADE, related_name="static_tokens"
+    )
+    token = EncryptedTextField()
+    user = models.CharField(max_length=255)
+    uid = models.CharField(max_length=255, blank=True)
+    groups = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"static token of {self.user}"
+
+
+def _default_audit_policy() -> str:
+    return DEFAULT_AUDIT_POLICY
+
+
+class ClusterKubeadmSettings(models.Model):
+    """Cluster-level kubeadm settings that the inventory does not hold.
+
+    Extra arguments are maps of flag name (without dashes) to value, validated by
+    ``pki.kubeadm_config.validate_extra_args``; the renderer turns them into v1beta3 maps or
+    v1beta4 ``{name, value}`` lists.
+    """
+
+    cluster = models.OneToOneField(
+        "nodes.Cluster", on_delete=models.CASCADE, related_name="kubeadm_settings"
+    )
+    apiserver_extra_args = models.JSONField(default=dict, blank=True)
+    controller_manager_extra_args = models.JSONField(default=dict, blank=True)
+    scheduler_extra_args = models.JSONField(default=dict, blank=True)
+    etcd_extra_args = models.JSONField(default=dict, blank=True)
+    kubelet_extra_args = models.JSONField(default=dict, blank=True)
+    audit_enabled = models.BooleanField(default=True)
+    audit_policy = models.TextField(default=_default_audit_policy)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "cluster kubeadm settings"
+
+    def __str__(self) -> str:
+        return f"kubeadm settings of {self.cluster}"

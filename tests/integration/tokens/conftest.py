@@ -1,0 +1,38 @@
+"""Fixtures for the token, join-command and kubeadm-configuration tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from nodes.models import Cluster, Node
+
+
+@pytest.fixture
+def ecdsa_cluster(db: Any) -> Cluster:
+    return Cluster.objects.create(
+        name="edge",
+        control_plane_endpoint="[fd00:10::1]:6443",
+        key_algorithm="ECDSA-P256",
+    )
+
+
+@pytest.fixture
+def nodes(cluster: Cluster) -> dict[str, Node]:
+    """Two control-plane nodes and a worker of the ``cluster`` fixture."""
+    return {
+        "cp-1": Node.objects.create(
+            cluster=cluster, name="cp-1", address="10.0.0.11", role="control-plane"
+        ),
+        "cp-2": Node.objects.create(
+            cluster=cluster, name="cp-2", address="10.0.0.12", role="control-plane"
+        ),
+        "w-1": Node.objects.create(
+            cluster=cluster,
+            name="w-1",
+            address="10.0.0.21",
+            role="worker",
+            taints=["dedicated=gpu:NoSchedule"],
+        ),
+    }
