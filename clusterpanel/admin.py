@@ -77,3 +77,5 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["hostname", "seen_at"]
+    search_fields = ["hostname"]
+    list_filter = ["seen_at"]

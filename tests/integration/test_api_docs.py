@@ -1,0 +1,39 @@
+"""The OpenAPI schema and Swagger UI are served by the panel itself, with no CDN."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+
+@pytest.mark.django_db
+def test_swagger_ui_loads_only_local_assets(web_client: Callable[[str], Any]) -> None:
+    client = web_client("viewer")
+    page = client.get("/api/docs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(asset.endswith("swagger-ui-bundle.js") for asset in assets)
+    assert not re.search(r"https?://", html)
+    for asset in assets:
+        assert asset.startswith("/static/"), asset
+        response = client.get(asset)
+        assert response.status_code == 200, asset
+        response.close()
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_the_inventory_endpoints(web_client: Callable[[str], Any]) -> None:
+    schema = yaml.safe_load(web_client("viewer").get("/api/schema/").content)
+    assert schema["openapi"].startswith("3.")
+    assert {"/api/v1/clusters/", "/api/v1/nodes/"} <= set(schema["paths"])
+    node = schema["components"]["schemas"]["Node"]["properties"]
+    # Credentials are write-only: they appear in requests, never in responses.
+    assert "ssh_private_key" not in node
+    request = schema["components"]["schemas"]["NodeRequest"]["properties"]
+    assert {"ssh_private_key", "ssh_key_passphrase", "ssh_password"} <= set(request)
+    assert "apiToken" in schema["components"]["securitySchemes"]
