@@ -129,11 +129,11 @@ class Cluster(models.Model):
         # Bad values are reported by the field validators; here only normalise good ones.
         with contextlib.suppress(ValueError):
             self.kubernetes_version = validation.kubernetes_version(self.kubernetes_version)
-        try:
+        pods: validation.IPNetwork | None = None
+        services: validation.IPNetwork | None = None
+        with contextlib.suppress(ValueError):  # reported by the field validators
             pods = validation.cidr(self.pod_subnet)
             services = validation.cidr(self.service_subnet)
-        except ValueError:
-            pods = services = None  # reported by the field validators
         if pods is not None and services is not None:
             if validation.overlapping(pods, services):
                 errors.setdefault("pod_subnet", []).append(

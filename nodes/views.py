@@ -9,11 +9,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
+from django_htmx.middleware import HtmxDetails
 
 from clusterpanel import audit
 from clusterpanel.roles import can
 from nodes.forms import ClusterForm, NodeForm
 from nodes.models import Cluster, Node
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request after django-htmx's middleware, which adds ``request.htmx``."""
+
+    htmx: HtmxDetails
 
 
 def _require(request: HttpRequest, permission: str) -> None:
@@ -89,7 +96,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _node_form_response(
-    request: HttpRequest, form: NodeForm, cluster: Cluster, node: Node | None
+    request: HtmxHttpRequest, form: NodeForm, cluster: Cluster, node: Node | None
 ) -> HttpResponse:
     context = {"form": form, "cluster": cluster, "node": node}
     template = "nodes/_node_form.html" if request.htmx else "nodes/node_form_page.html"
@@ -122,7 +129,7 @@ def _save_node(request: HttpRequest, form: NodeForm, action: str) -> Node:
     return node
 
 
-def node_create(request: HttpRequest, pk: int) -> HttpResponse:
+def node_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     cluster = _get_cluster_for_user(request, pk, "edit_inventory")
     form = NodeForm(request.POST or None, request.FILES or None, cluster=cluster)
     if request.method == "POST" and form.is_valid():
@@ -138,7 +145,7 @@ def node_create(request: HttpRequest, pk: int) -> HttpResponse:
     return _node_form_response(request, form, cluster, None)
 
 
-def node_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def node_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     node = _get_node_for_user(request, pk, "edit_inventory")
     cluster = node.cluster
     form = NodeForm(request.POST or None, request.FILES or None, instance=node, cluster=cluster)
@@ -161,7 +168,7 @@ def node_row(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def node_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def node_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     node = _get_node_for_user(request, pk, "edit_inventory")
     cluster = node.cluster
     with transaction.atomic():
