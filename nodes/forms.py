@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from nodes.models import Cluster, Node
+from nodes.models import CLUSTER_SETTINGS, Cluster, Node
 
 
 class SecretTextarea(forms.Textarea):
@@ -35,22 +35,7 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Cluster
-        fields = [
-            "name",
-            "kubernetes_version",
-            "control_plane_endpoint",
-            "cluster_name",
-            "pod_subnet",
-            "service_subnet",
-            "dns_domain",
-            "etcd_topology",
-            "key_algorithm",
-            "certificate_validity_days",
-            "ca_validity_days",
-            "container_runtime",
-            "extra_sans",
-            "description",
-        ]
+        fields = CLUSTER_SETTINGS
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -153,6 +153,25 @@ class Cluster(models.Model):
             raise ValidationError(errors)
 
 
+# The settings an operator edits, in display order; forms and the API share them.
+CLUSTER_SETTINGS = [
+    "name",
+    "kubernetes_version",
+    "control_plane_endpoint",
+    "cluster_name",
+    "pod_subnet",
+    "service_subnet",
+    "dns_domain",
+    "etcd_topology",
+    "key_algorithm",
+    "certificate_validity_days",
+    "ca_validity_days",
+    "container_runtime",
+    "extra_sans",
+    "description",
+]
+
+
 class NodeRole(models.TextChoices):
     CONTROL_PLANE = "control-plane", "Control plane"
     WORKER = "worker", "Worker"

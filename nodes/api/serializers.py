@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from nodes.credentials import CredentialError, check_private_key
-from nodes.models import Cluster, Node, NodeRole
+from nodes.models import CLUSTER_SETTINGS, Cluster, Node, NodeRole
 
 
 def _model_clean(instance: Any, attrs: dict[str, Any], exclude: list[str]) -> None:
@@ -30,26 +30,7 @@ class ClusterSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     class Meta:
         model = Cluster
-        fields = [
-            "id",
-            "name",
-            "kubernetes_version",
-            "control_plane_endpoint",
-            "cluster_name",
-            "pod_subnet",
-            "service_subnet",
-            "dns_domain",
-            "etcd_topology",
-            "key_algorithm",
-            "certificate_validity_days",
-            "ca_validity_days",
-            "container_runtime",
-            "extra_sans",
-            "description",
-            "node_counts",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *CLUSTER_SETTINGS, "node_counts", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def get_node_counts(self, cluster: Cluster) -> dict[str, int]:
