@@ -43,6 +43,7 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         ("GET", f"/clusters/{c}/", {}, READ_PAGE),
         ("GET", f"/nodes/{n}/row/", {}, READ_PAGE),
         ("GET", "/jobs/", {}, READ_PAGE),
+        *_pki_rows(cluster, node),
         ("GET", "/clusters/new/", {}, EDIT_PAGE),
         ("GET", f"/clusters/{c}/edit/", {}, EDIT_PAGE),
         ("GET", f"/clusters/{c}/nodes/new/", {}, EDIT_PAGE),
@@ -140,3 +141,54 @@ def test_every_route_is_in_the_matrix(cluster: Cluster) -> None:
     covered = {resolver.resolve(url).url_name for _, url, _, _ in matrix(cluster, _node(cluster))}
     missing = _route_names(resolver.url_patterns) - covered
     assert not missing, f"routes missing from the permission matrix: {sorted(missing)}"
+
+
+def _pki_rows(
+    cluster: Cluster, node: Node
+) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    """Certificate routes. The fixture cluster has no control-plane node, so issuing answers 400
+    after the permission check; one user certificate (ECDSA, fast) backs the detail routes."""
+    from pki import services
+    from pki.models import Certificate
+
+    cert = Certificate.objects.filter(cluster=cluster).order_by("pk").first()
+    if cert is None:
+        Cluster.objects.filter(pk=cluster.pk).update(key_algorithm="ECDSA-P256")
+        cluster.refresh_from_db()
+        cert = services.user_kubeconfig(cluster, "matrix-user", ["dev"], 30)[1]
+    c, n, k = cluster.pk, node.pk, cert.pk
+    operator_400 = (401, 403, 403, 400, 400)
+    admin_400 = (401, 403, 403, 403, 400)
+    viewer_ok = (401, 403, 200, 200, 200)
+    admin_page = (LOGIN, 403, 403, 403, 200)
+    api = f"/api/v1/clusters/{c}"
+    return [
+        ("GET", f"/clusters/{c}/certificates/", {}, READ_PAGE),
+        ("POST", f"/clusters/{c}/certificates/issue/", {}, EDIT_POST),
+        ("POST", f"/clusters/{c}/certificates/reissue/", {}, EDIT_POST),
+        ("POST", f"/clusters/{c}/certificates/renew/", {"certificates": [k]}, EDIT_POST),
+        ("GET", f"/clusters/{c}/certificates/check-san/", {"host": "x.example"}, READ_PAGE),
+        ("GET", f"/clusters/{c}/authorities/", {}, READ_PAGE),
+        ("GET", f"/clusters/{c}/authorities/import/", {}, admin_page),
+        ("GET", f"/certificates/{k}/inspect/", {}, READ_PAGE),
+        ("GET", "/pki/inspect/", {}, READ_PAGE),
+        ("POST", f"{api}/certificates/issue/", {}, operator_400),
+        ("GET", f"{api}/certificates/coverage/", {}, (401, 403, 400, 400, 400)),
+        ("POST", f"{api}/certificates/reissue/", {}, operator_400),
+        ("POST", f"{api}/certificates/renew/", {}, API_UPDATE),
+        ("POST", f"{api}/certificates/check-san/", {"host": "x.example"}, viewer_ok),
+        ("GET", f"{api}/certificates/endpoints/", {}, API_READ),
+        ("GET", f"{api}/certificates/expiration/", {}, API_READ),
+        ("GET", f"{api}/authorities/", {}, API_READ),
+        ("GET", f"{api}/bundle/", {"node": n}, operator_400),
+        ("POST", f"{api}/kubeconfigs/", {"username": "m"}, API_CREATE),
+        ("POST", f"{api}/import/kubeadm/", {}, admin_400),
+        ("POST", f"{api}/import/cfssl-ca/", {}, admin_400),
+        ("POST", f"{api}/import/cfssl-csr/", {}, admin_400),
+        ("POST", f"{api}/cfssl/sign/", {}, operator_400),
+        ("POST", "/api/v1/pki/inspect/", {"pem": cert.certificate_pem}, viewer_ok),
+        ("GET", "/api/v1/certificates/", {"cluster": c}, API_READ),
+        ("GET", f"/api/v1/certificates/{k}/", {}, API_READ),
+        ("GET", f"/api/v1/certificates/{k}/pem/", {}, API_READ),
+        ("GET", f"/api/v1/certificates/{k}/inspect/", {}, API_READ),
+    ]
