@@ -17,6 +17,7 @@ from pki.kubeadm import (
     issue,
     kubeconfig_server,
     kubeconfig_text,
+    node_files,
     plan,
     split_host_port,
 )
@@ -379,3 +380,33 @@ def test_kubeconfig_text_embeds_the_nodes_credentials(tree) -> None:
     assert cert == tree.get("kubelet.conf", "w-1").cert
     assert key_matches_certificate(load_private_key(parsed.client_key_pem), cert)
     assert load_certificate(parsed.ca_cert_pem) == tree.cas["ca"].cert
+
+
+def test_node_files_follow_the_role_and_topology() -> None:
+    cluster = ClusterSpec(
+        control_plane_endpoint="lb.example.internal:6443",
+        etcd_topology="external",
+        key_algorithm="ECDSA-P256",
+        nodes=(CONTROL_PLANES[0], WORKERS[0], ETCD_NODES[0]),
+    )
+    tree = issue(plan(cluster))
+    cp = node_files(cluster, tree, CONTROL_PLANES[0])
+    # External etcd: the control plane verifies the members but cannot sign for them.
+    assert "pki/etcd/ca.crt" in cp
+    assert "pki/etcd/ca.key" not in cp
+    assert "pki/etcd/server.crt" not in cp
+    assert {"pki/apiserver-etcd-client.crt", "pki/sa.key", "pki/sa.pub", "admin.conf"} <= set(cp)
+    assert sorted(node_files(cluster, tree, WORKERS[0])) == ["kubelet.conf", "pki/ca.crt"]
+    assert sorted(node_files(cluster, tree, ETCD_NODES[0])) == [
+        "pki/etcd/ca.crt",
+        "pki/etcd/healthcheck-client.crt",
+        "pki/etcd/healthcheck-client.key",
+        "pki/etcd/peer.crt",
+        "pki/etcd/peer.key",
+        "pki/etcd/server.crt",
+        "pki/etcd/server.key",
+    ]
+    modes = {path: f.mode for path, f in cp.items()}
+    assert modes["pki/ca.key"] == modes["admin.conf"] == 0o600
+    assert modes["pki/ca.crt"] == modes["pki/sa.pub"] == 0o644
+    assert load_certificate(cp["pki/apiserver.crt"].content) == tree.get("apiserver", "cp-1").cert
