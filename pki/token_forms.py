@@ -1,0 +1,168 @@
+"""Forms for tokens, kubeadm settings and the static token file.
+
+Forms only translate text boxes into the values ``pki.token_services`` validates, then put the
+service's field errors back on the form's fields, so pages and the API say the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from pki import token_services
+from pki import tokens as token_rules
+from pki.models.tokens import ClusterKubeadmSettings
+
+
+def add_errors(form: forms.Form, error: ValidationError) -> None:
+    """Put a service's ``{field: [messages]}`` on the form; unknown fields become form errors."""
+    for name, messages in error.message_dict.items():
+        target = name if name in form.fields else None
+        for message in messages:
+            form.add_error(target, message if target else f"{name}: {message}")
+
+
+class TokenForm(forms.Form):
+    ttl = forms.CharField(
+        initial="24h",
+        label="TTL",
+        help_text="A duration like 24h, 90m or 1h30m. 0 means the token never expires.",
+    )
+    description = forms.CharField(required=False, max_length=255)
+    usages = forms.MultipleChoiceField(
+        choices=[(usage, usage) for usage in token_rules.VALID_USAGES],
+        initial=list(token_rules.DEFAULT_USAGES),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Joining needs both.",
+    )
+    groups = forms.CharField(
+        required=False,
+        initial=token_rules.DEFAULT_GROUP,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Extra groups, one per line (system:bootstrappers:…).",
+    )
+    token = forms.CharField(
+        required=False,
+        label="Token (optional)",
+        help_text="Bring your own id.secret; left empty, one is generated.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            data["request"] = token_services.validate_token_request(
+                ttl=data.get("ttl", "").strip(),
+                usages=data.get("usages") or [],
+                groups=token_services.parse_groups(data.get("groups", "")),
+                description=data.get("description", ""),
+                token=data.get("token", "").strip() or None,
+            )
+        except ValidationError as error:
+            add_errors(self, error)
+        return data
+
+
+def _args_to_text(args: dict[str, str]) -> str:
+    return "\n".join(f"{name}={value}" for name, value in args.items())
+
+
+class ArgsField(forms.CharField):
+    """``flag=value`` per line → dict. Syntax problems are reported here; flag names and values
+    are checked by the service so the messages match the API's."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+
+    def to_python(self, value: Any) -> dict[str, str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        args: dict[str, str] = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, equals, flag_value = line.strip().partition("=")
+            if not equals:
+                raise ValidationError(f"line {number}: write flag=value (without dashes)")
+            if name in args:
+                raise ValidationError(f"line {number}: flag {name!r} is given twice")
+            args[name] = flag_value
+        return args
+
+
+class KubeadmSettingsForm(forms.Form):
+    apiserver_extra_args = ArgsField(required=False, label="kube-apiserver extra args")
+    controller_manager_extra_args = ArgsField(
+        required=False, label="kube-controller-manager extra args"
+    )
+    scheduler_extra_args = ArgsField(required=False, label="kube-scheduler extra args")
+    etcd_extra_args = ArgsField(required=False, label="etcd extra args (stacked etcd)")
+    kubelet_extra_args = ArgsField(required=False, label="kubelet extra args")
+    audit_enabled = forms.BooleanField(required=False, label="Audit log on")
+    audit_policy = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
+        label="Audit policy",
+        strip=False,
+    )
+
+    @classmethod
+    def for_settings(
+        cls, settings: ClusterKubeadmSettings, data: Any = None
+    ) -> KubeadmSettingsForm:
+        initial = {
+            name: _args_to_text(getattr(settings, name))
+            for name in token_services.EXTRA_ARG_COMPONENTS
+        }
+        initial["audit_enabled"] = settings.audit_enabled
+        initial["audit_policy"] = settings.audit_policy
+        return cls(data, initial=initial)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            return token_services.validate_settings(data)
+        except ValidationError as error:
+            add_errors(self, error)
+        return data
+
+
+class StaticTokenForm(forms.Form):
+    token = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)
+    user = forms.CharField(max_length=255)
+    uid = forms.CharField(required=False, max_length=255)
+    groups = forms.CharField(required=False, help_text="Comma-separated.")
+
+
+class StaticTokenImportForm(forms.Form):
+    csv = forms.CharField(
+        required=False,
+        strip=False,
+        label="tokens.csv",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="Paste the file, or upload it below.",
+    )
+    file = forms.FileField(required=False, label="or upload")
+    replace = forms.BooleanField(required=False, label="Replace the stored entries")
+
+    MAX_BYTES = 1024 * 1024
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        upload = data.get("file")
+        if upload is not None:
+            if upload.size > self.MAX_BYTES:
+                self.add_error("file", "the file is larger than 1 MiB")
+                return data
+            try:
+                data["csv"] = upload.read().decode("utf-8")
+            except UnicodeDecodeError:
+                self.add_error("file", "the file is not UTF-8 text")
+                return data
+        if not data.get("csv"):
+            self.add_error("csv", "paste a token file or upload one")
+        return data
