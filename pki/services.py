@@ -613,8 +613,13 @@ def expiration(cluster: Cluster, now: dt.datetime | None = None) -> list[dict[st
             {
                 "node": node.name,
                 "text": expiry.check_expiration_table(rows, ca_rows, moment),
-                "certificates": [_expiry_row(r, moment, True) for r in rows],
-                "authorities": [_expiry_row(r, moment, False) for r in ca_rows],
+                # Sorted by name like the text, which kubeadm sorts.
+                "certificates": [
+                    _expiry_row(r, moment, True) for r in sorted(rows, key=lambda r: r.name)
+                ],
+                "authorities": [
+                    _expiry_row(r, moment, False) for r in sorted(ca_rows, key=lambda r: r.name)
+                ],
             }
         )
     return tables
