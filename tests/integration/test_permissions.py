@@ -44,6 +44,7 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         ("GET", f"/nodes/{n}/row/", {}, READ_PAGE),
         ("GET", "/jobs/", {}, READ_PAGE),
         *_pki_rows(cluster, node),
+        *_token_rows(cluster, node),
         ("GET", "/clusters/new/", {}, EDIT_PAGE),
         ("GET", f"/clusters/{c}/edit/", {}, EDIT_PAGE),
         ("GET", f"/clusters/{c}/nodes/new/", {}, EDIT_PAGE),
@@ -191,4 +192,75 @@ def _pki_rows(
         ("GET", f"/api/v1/certificates/{k}/", {}, API_READ),
         ("GET", f"/api/v1/certificates/{k}/pem/", {}, API_READ),
         ("GET", f"/api/v1/certificates/{k}/inspect/", {}, API_READ),
+    ]
+
+
+def _token_rows(
+    cluster: Cluster, node: Node
+) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    """Token, join-command and kubeadm-configuration routes. Showing a token (join commands,
+    reveals, kubeadm files, tokens.csv) is an operator action. Token ``t`` is revealed and
+    revoked; ``j`` keeps join commands working. The fixture cluster has no control-plane node,
+    so the load balancer answers 400 (API) or sends the page back with the reason (302)."""
+    from pki import services, token_services
+    from pki.audit_policy import DEFAULT_AUDIT_POLICY
+
+    services.ensure_cluster_cas(cluster)
+    request = token_services.validate_token_request()
+    t = token_services.create_token(cluster, request).pk
+    token_services.create_token(cluster, request)
+    s = token_services.add_static_token(cluster, token="mx-page", user="page").pk
+    s2 = token_services.add_static_token(cluster, token="mx-api", user="api").pk
+    c, n = cluster.pk, node.pk
+    operator_page = (LOGIN, 403, 403, 200, 200)
+    operator_api = (401, 403, 403, 200, 200)
+    api = f"/api/v1/clusters/{c}"
+    return [
+        ("GET", f"/clusters/{c}/join/", {}, operator_page),
+        ("POST", f"/clusters/{c}/join/new-token/", {}, operator_page),
+        ("GET", f"/clusters/{c}/tokens/", {}, READ_PAGE),
+        ("POST", f"/tokens/{t}/reveal/", {}, operator_page),
+        ("POST", f"/tokens/{t}/revoke/", {}, EDIT_POST),
+        ("GET", f"/clusters/{c}/config/", {}, READ_PAGE),
+        (
+            "POST",
+            f"/clusters/{c}/config/settings/",
+            {"audit_policy": DEFAULT_AUDIT_POLICY},
+            EDIT_POST,
+        ),
+        ("GET", f"/clusters/{c}/config/nodes/{n}/", {}, operator_page),
+        ("GET", f"/clusters/{c}/config/audit-policy.yaml", {}, READ_PAGE),
+        ("GET", f"/clusters/{c}/config/loadbalancer/nginx/", {}, (LOGIN, 403, 302, 302, 302)),
+        ("GET", f"/clusters/{c}/config/kubeadm-certs.yaml", {}, operator_page),
+        (
+            "POST",
+            f"/clusters/{c}/config/static-tokens/add/",
+            {"token": "mx-add", "user": "u"},
+            EDIT_POST,
+        ),
+        ("POST", f"/clusters/{c}/config/static-tokens/import/", {"csv": "mx-i,u,1\n"}, EDIT_POST),
+        ("POST", f"/clusters/{c}/config/static-tokens/{s}/delete/", {}, EDIT_POST),
+        ("GET", f"/clusters/{c}/config/tokens.csv", {}, operator_page),
+        ("GET", "/api/v1/tokens/", {}, API_READ),
+        ("POST", "/api/v1/tokens/", {"cluster": c}, API_CREATE),
+        ("GET", f"/api/v1/tokens/{t}/", {}, API_READ),
+        ("POST", f"/api/v1/tokens/{t}/reveal/", {}, operator_api),
+        ("POST", f"/api/v1/tokens/{t}/revoke/", {}, API_UPDATE),
+        ("GET", f"{api}/join-command/", {}, operator_api),
+        ("GET", f"{api}/kubeadm-config/", {"node": n}, operator_api),
+        ("GET", f"{api}/kubeadm-certs/", {}, operator_api),
+        ("GET", f"{api}/kubeadm-settings/", {}, API_READ),
+        ("PATCH", f"{api}/kubeadm-settings/", {}, API_UPDATE),
+        ("GET", f"{api}/loadbalancer/nginx/", {}, (401, 403, 400, 400, 400)),
+        ("POST", f"{api}/static-tokens/import/", {"csv": "mx-ai,u,1\n"}, API_CREATE),
+        ("GET", f"{api}/tokens.csv", {}, operator_api),
+        ("GET", "/api/v1/static-tokens/", {}, API_READ),
+        (
+            "POST",
+            "/api/v1/static-tokens/",
+            {"cluster": c, "token": "mx-a", "user": "u"},
+            API_CREATE,
+        ),
+        ("GET", f"/api/v1/static-tokens/{s2}/", {}, API_READ),
+        ("DELETE", f"/api/v1/static-tokens/{s2}/", {}, API_DELETE),
     ]
