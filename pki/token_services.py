@@ -354,13 +354,24 @@ def join_command(
 
 # --- kubeadm-certs -------------------------------------------------------------------------------
 
-# With external etcd kubeadm uploads the files named by etcd.external under fixed names; in the
-# panel's tree those are the etcd CA and the apiserver's etcd client pair.
-_EXTERNAL_ETCD_SOURCES = {
-    "external-etcd-ca.crt": "etcd/ca.crt",
-    "external-etcd.crt": "apiserver-etcd-client.crt",
-    "external-etcd.key": "apiserver-etcd-client.key",
-}
+
+def _external_etcd_files(cluster: Cluster) -> dict[str, bytes]:
+    """With external etcd kubeadm uploads the files named by ``etcd.external`` under fixed
+    names; in the panel's tree those are the etcd CA and the apiserver's etcd client pair."""
+    from pki import services
+
+    ca = services.active_cas(cluster).get("etcd/ca")
+    client = services.active_tree(cluster).get(("apiserver-etcd-client", None))
+    if ca is None or client is None:
+        raise JoinUnavailable(
+            f"Cluster {cluster.name} uses external etcd and has no apiserver-etcd-client "
+            "certificate yet: issue the certificates first."
+        )
+    return {
+        "external-etcd-ca.crt": ca.certificate_pem.encode(),
+        "external-etcd.crt": client.certificate_pem.encode(),
+        "external-etcd.key": client.private_key_pem.encode(),
+    }
 
 
 def _files_to_upload(cluster: Cluster) -> tuple[dict[str, bytes], bool]:
@@ -368,12 +379,13 @@ def _files_to_upload(cluster: Cluster) -> tuple[dict[str, bytes], bool]:
 
     external = cluster.etcd_topology == EtcdTopology.EXTERNAL
     available = services.shared_control_plane_files(cluster)
-    wanted = upload_certs.certs_to_transfer(external)
-    files = {name: available[name] for name in wanted if name in available}
+    files = {
+        name: available[name]
+        for name in upload_certs.certs_to_transfer(external)
+        if name in available
+    }
     if external:
-        for name, source in _EXTERNAL_ETCD_SOURCES.items():
-            if name not in files and source in available:
-                files[name] = available[source]
+        files.update(_external_etcd_files(cluster))
     return files, external
 
 

@@ -255,3 +255,44 @@ def test_a_cluster_without_control_plane_nodes_gets_a_clear_400(
     assert "control-plane" in response.json()["errors"]["backends"][0]
     bad = api_client("viewer").get(f"/api/v1/clusters/{cluster.pk}/loadbalancer/envoy/")
     assert bad.status_code == 400 and "kind" in bad.json()["errors"]
+
+
+def test_with_external_etcd_the_payload_carries_the_etcd_client_files(
+    api_client: Callable[[str], Any], db: Any
+) -> None:
+    external = Cluster.objects.create(
+        name="ext",
+        control_plane_endpoint="10.2.0.1",
+        etcd_topology="external",
+        key_algorithm="ECDSA-P256",
+    )
+    Node.objects.create(cluster=external, name="cp-1", address="10.2.0.11", role="control-plane")
+    Node.objects.create(cluster=external, name="etcd-1", address="10.2.0.31", role="etcd")
+    api = api_client("operator")
+    url = f"/api/v1/clusters/{external.pk}/kubeadm-certs/"
+    before = api.get(url)
+    assert before.status_code == 409 and "apiserver-etcd-client" in before.json()["detail"]
+    services.issue_missing(external)
+    secret = yaml.safe_load(api.get(url).content)
+    assert set(secret["data"]) == {
+        "ca.crt",
+        "ca.key",
+        "front-proxy-ca.crt",
+        "front-proxy-ca.key",
+        "sa.key",
+        "sa.pub",
+        "external-etcd-ca.crt",
+        "external-etcd.crt",
+        "external-etcd.key",
+    }
+    aes = AESGCM(bytes.fromhex(external.certificate_keys.get().key))
+    raw = base64.b64decode(secret["data"]["external-etcd.key"])
+    assert b"PRIVATE KEY" in aes.decrypt(raw[:12], raw[12:], None)
+    # The kubeadm configuration points at the same files and the etcd member.
+    text = api.get(
+        f"/api/v1/clusters/{external.pk}/kubeadm-config/",
+        {"node": external.nodes.get(name="cp-1").pk},
+    ).content.decode()
+    etcd = documents(text)["ClusterConfiguration"]["etcd"]["external"]
+    assert etcd["endpoints"] == ["https://10.2.0.31:2379"]
+    assert etcd["certFile"] == "/etc/kubernetes/pki/apiserver-etcd-client.crt"
