@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from clusterpanel.roles import can
 from pki import expiry
 from pki.models.certificates import Certificate, CertificateAuthority, ServiceAccountKey
 
@@ -49,7 +50,30 @@ class BandFilter(admin.SimpleListFilter):
         return queryset
 
 
-class _CertificateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class _PanelRoleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only for the panel's admins (the role, not Django model permissions).
+
+    Rows change only through signing, renewal and imports, which keep the history and the audit
+    trail; the admin is for looking, so it offers no add or change and deletes to superusers only.
+    """
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can(request.user, "manage_ca")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can(request.user, "manage_ca")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+
+class _CertificateAdmin(_PanelRoleAdmin):
     exclude = _KEY_FIELDS
     ordering = ["not_after"]
     list_filter = [BandFilter, "status"]
@@ -61,10 +85,6 @@ class _CertificateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="band")
     def band(self, obj: Any) -> str:
         return str(obj.band)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # Certificates are made by signing, not typed in.
-        return False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields if f.name not in _KEY_FIELDS]
@@ -115,11 +135,8 @@ class CertificateAdmin(_CertificateAdmin):
 
 
 @admin.register(ServiceAccountKey)
-class ServiceAccountKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ServiceAccountKeyAdmin(_PanelRoleAdmin):
     list_display = ["cluster", "status", "created_at"]
     list_filter = ["status", "cluster"]
     exclude = _KEY_FIELDS
     readonly_fields = ["cluster", "public_key_pem", "status", "created_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
