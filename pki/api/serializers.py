@@ -10,6 +10,9 @@ from pki.models.certificates import CAName, Certificate, CertificateAuthority
 
 
 class _ExpiryMixin(serializers.Serializer):  # type: ignore[type-arg]
+    # Plain text rather than a choice field: "status" names other choice sets elsewhere in the
+    # API, and one enum per name keeps the OpenAPI document unambiguous.
+    status = serializers.CharField(read_only=True)
     days_left = serializers.SerializerMethodField()
     band = serializers.SerializerMethodField()
 

@@ -11,6 +11,8 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -75,6 +77,7 @@ class PKIView(APIView):
 class IssueView(PKIView):
     """POST: issue whatever the current topology lacks (idempotent)."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         result = services.issue_missing(cluster)
@@ -118,6 +121,7 @@ def coverage_data(report: services.CoverageReport) -> dict[str, Any]:
 class CoverageView(PKIView):
     """GET: which files are missing or no longer cover the topology."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, pk: int) -> Response:
         return Response(coverage_data(services.coverage(self.cluster(pk))))
 
@@ -125,6 +129,7 @@ class CoverageView(PKIView):
 class ReissueView(PKIView):
     """POST: reissue stale certificates (or the chosen ones) with the same CAs and sa keys."""
 
+    @extend_schema(request=CertificateIdsSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         params = CertificateIdsSerializer(data=request.data)
@@ -139,6 +144,7 @@ class ReissueView(PKIView):
 class RenewView(PKIView):
     """POST: renew leaf certificates (all active, or the chosen ones)."""
 
+    @extend_schema(request=RenewSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         params = RenewSerializer(data=request.data)
@@ -168,6 +174,7 @@ class SanCheckView(PKIView):
 
     write_permission = "view"
 
+    @extend_schema(request=SanCheckSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         params = SanCheckSerializer(data=request.data)
@@ -201,6 +208,7 @@ class SanCheckView(PKIView):
 class EndpointCheckView(PKIView):
     """GET: every endpoint name of the cluster against every apiserver certificate."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, pk: int) -> Response:
         results = services.endpoint_checks(self.cluster(pk))
         return Response({"ok": all(r["covered"] for r in results), "results": results})
@@ -209,6 +217,7 @@ class EndpointCheckView(PKIView):
 class ExpirationView(PKIView):
     """GET: ``kubeadm certs check-expiration`` per control-plane node; ``?output=text`` for text."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, pk: int) -> Response | HttpResponse:
         tables = services.expiration(self.cluster(pk))
         if request.query_params.get("output") == "text":
@@ -220,6 +229,7 @@ class ExpirationView(PKIView):
 class AuthorityListView(PKIView):
     """GET: the cluster's CAs, active first, then the history."""
 
+    @extend_schema(request=None, responses=AuthoritySerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         rows = CertificateAuthority.objects.filter(cluster=cluster).order_by("status", "name")
@@ -232,6 +242,7 @@ class BundleView(PKIView):
     action = "download"
     action_permissions = {"download": "download_bundle"}
 
+    @extend_schema(request=None, responses=OpenApiTypes.BINARY)
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
         node_id = request.query_params.get("node", "")
@@ -261,6 +272,7 @@ class KubeconfigView(PKIView):
 
     write_permission = "download_bundle"
 
+    @extend_schema(request=KubeconfigSerializer, responses=OpenApiTypes.STR)
     def post(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
         params = KubeconfigSerializer(data=request.data)
@@ -318,6 +330,7 @@ class KubeadmImportView(PKIView):
 
     write_permission = "manage_ca"
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         data = upload_bytes(request, "archive")
@@ -338,6 +351,7 @@ class CfsslCAImportView(PKIView):
 
     write_permission = "manage_ca"
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         params = CAChoiceSerializer(data=request.data)
@@ -363,6 +377,7 @@ class CfsslCsrCAView(PKIView):
 
     write_permission = "manage_ca"
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         params = CAChoiceSerializer(data=request.data)
@@ -378,6 +393,7 @@ class CfsslCsrCAView(PKIView):
 class CfsslSignView(PKIView):
     """POST ``ca_config``, ``profile`` and ``csr_json`` or ``csr_pem``: sign like cfssl."""
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         params = CfsslSignSerializer(data=request.data)
@@ -406,6 +422,7 @@ class InspectView(PKIView):
 
     write_permission = "view"
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request) -> Response:
         data = upload_bytes(request, "pem")
         return Response({"certificates": services.inspect_upload(data or b"")})
@@ -447,6 +464,7 @@ class CertificateViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-ar
             queryset = queryset.filter(status=wanted)
         return queryset
 
+    @extend_schema(responses={(200, "application/x-pem-file"): OpenApiTypes.STR})
     @action(detail=True, methods=["get"])
     def pem(self, request: Request, pk: str | None = None) -> HttpResponse:
         """The certificate alone, as PEM (never its key)."""
@@ -456,6 +474,7 @@ class CertificateViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-ar
         response["Content-Disposition"] = f'attachment; filename="{name}.crt"'
         return response
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
     def inspect(self, request: Request, pk: str | None = None) -> Response:
         """Everything the inspector shows about this certificate."""

@@ -55,7 +55,9 @@ def committed_cluster(
     """A cluster with nodes and an admin API client, committed for a whole module.
 
     Issuing a tree costs key generation; doing it once per module keeps the suite fast. Tests
-    that change it run inside their own transaction, which pytest-django rolls back.
+    that change it run inside their own transaction, which pytest-django rolls back. Issue with
+    ``pki.services`` here, not through the API: audit events are append-only and would outlive
+    the module.
     """
     with django_db_blocker.unblock():
         cluster = Cluster.objects.create(name=name, **fields)

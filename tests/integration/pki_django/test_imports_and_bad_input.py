@@ -120,7 +120,9 @@ def test_a_cfssl_ca_is_imported_and_signs_a_csr_with_a_profile(
 ) -> None:
     cluster = cluster_with_nodes
     key = generate_private_key("ECDSA-P256")
-    cert = create_ca(CertSpec("ca", None, "cfssl-root", is_ca=True), key)
+    cert = create_ca(
+        CertSpec("ca", None, "cfssl-root", is_ca=True, validity=dt.timedelta(days=3650)), key
+    )
     client = api_client("admin")
     response = client.post(
         f"/api/v1/clusters/{cluster.pk}/import/cfssl-ca/",

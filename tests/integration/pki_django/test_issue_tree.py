@@ -17,6 +17,7 @@ from django.db import connection
 
 from clusterpanel.models import AuditEvent
 from nodes.models import Cluster, Node
+from pki import services
 from pki.models import Certificate, CertificateKind
 from tests.integration.pki_django.conftest import committed_cluster, openssl, row_counts, untar
 
@@ -90,8 +91,7 @@ def stacked(django_db_setup: Any, django_db_blocker: Any) -> Iterator[tuple[Clus
         control_plane_endpoint="lb.example.internal:6443",
         extra_sans=["api.example.com", "10.0.0.100"],
     ) as (cluster, client):
-        response = client.post(f"/api/v1/clusters/{cluster.pk}/certificates/issue/")
-        yield cluster, client, response
+        yield cluster, client, services.issue_missing(cluster)
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +104,7 @@ def external(django_db_setup: Any, django_db_blocker: Any) -> Iterator[tuple[Clu
         etcd_topology="external",
         key_algorithm="ECDSA-P256",
     ) as (cluster, client):
-        response = client.post(f"/api/v1/clusters/{cluster.pk}/certificates/issue/")
-        yield cluster, client, response
+        yield cluster, client, services.issue_missing(cluster)
 
 
 def _tree(cluster: Cluster) -> set[tuple[str, str]]:
@@ -115,15 +114,38 @@ def _tree(cluster: Cluster) -> set[tuple[str, str]]:
     }
 
 
-@pytest.mark.django_db
-def test_issuing_a_stacked_cluster_creates_kubeadms_whole_tree(stacked) -> None:
-    cluster, _, response = stacked
-    assert response.status_code == 201, response.content
+def _expected_stacked_tree() -> set[tuple[str, str]]:
     expected = {(name, "") for name in SHARED}
     expected |= {(name, cp) for cp, _, _ in CONTROL_PLANES for name in PER_CONTROL_PLANE}
     expected.add(("kubelet.conf", "w-1"))
-    assert _tree(cluster) == expected
-    assert len(response.json()["created"]) == len(expected)
+    return expected
+
+
+@pytest.mark.django_db
+def test_issuing_through_the_api_creates_kubeadms_whole_tree(api_client) -> None:
+    cluster = Cluster.objects.create(
+        name="api-issued",
+        control_plane_endpoint="lb.example.internal:6443",
+        extra_sans=["api.example.com"],
+        key_algorithm="ECDSA-P256",
+    )
+    for name, address, role in [*CONTROL_PLANES, WORKER]:
+        Node.objects.create(cluster=cluster, name=name, address=address, role=role)
+    response = api_client("operator").post(f"/api/v1/clusters/{cluster.pk}/certificates/issue/")
+    assert response.status_code == 201, response.content
+    assert _tree(cluster) == _expected_stacked_tree()
+    assert len(response.json()["created"]) == len(_expected_stacked_tree())
+    event = AuditEvent.objects.get(action="pki.issue")
+    assert event.actor_name == "operator" and "PRIVATE" not in str(event.details)
+    again = api_client("operator").post(f"/api/v1/clusters/{cluster.pk}/certificates/issue/")
+    assert again.status_code == 200 and again.json()["created"] == []
+
+
+@pytest.mark.django_db
+def test_the_rsa_tree_of_a_stacked_cluster_is_kubeadms_whole_tree(stacked) -> None:
+    cluster, _, result = stacked
+    assert _tree(cluster) == _expected_stacked_tree()
+    assert len(result.created) == len(_expected_stacked_tree())
     cas = {ca.name: ca.common_name for ca in cluster.certificate_authorities.all()}
     assert cas == {"ca": "kubernetes", "front-proxy-ca": "front-proxy-ca", "etcd/ca": "etcd-ca"}
     assert cluster.service_account_keys.count() == 1
@@ -155,8 +177,8 @@ def test_issuing_again_creates_nothing(stacked) -> None:
 
 @pytest.mark.django_db
 def test_external_etcd_gets_its_own_etcd_certificates(external) -> None:
-    cluster, _, response = external
-    assert response.status_code == 201, response.content
+    cluster, _, result = external
+    assert result.created
     tree = _tree(cluster)
     for member, _, _ in ETCD:
         assert ("etcd/server", member) in tree and ("etcd/peer", member) in tree
