@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from nodes.models import Cluster
@@ -22,6 +23,7 @@ def _raise(error: DjangoValidationError) -> None:
     raise serializers.ValidationError(error.message_dict) from None
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "example": "24h"})
 class TtlField(serializers.Field):  # type: ignore[type-arg]
     """A TTL as a whole number of seconds or a Go duration (``24h``, ``1h30m``, ``0``)."""
 

@@ -14,6 +14,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, PermissionDenied
@@ -179,6 +181,13 @@ class JoinCommandView(_ClusterView):
 
     required_permission = {"GET": "reveal_tokens"}
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("role", OpenApiTypes.STR, enum=["worker", "control-plane"]),
+            OpenApiParameter("new_token", OpenApiTypes.BOOL, description="create a fresh token"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         new_token = _flag(request, "new_token")
@@ -221,6 +230,13 @@ class KubeadmConfigView(_ClusterView):
 
     required_permission = {"GET": "reveal_tokens"}
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("node", OpenApiTypes.INT, required=True),
+            OpenApiParameter("new_token", OpenApiTypes.BOOL, description="create a fresh token"),
+        ],
+        responses={(200, "application/yaml"): OpenApiTypes.STR},
+    )
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
         node_id = request.query_params.get("node", "")
@@ -263,6 +279,7 @@ class KubeadmCertsView(_ClusterView):
 
     required_permission = {"GET": "download_bundle"}
 
+    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR})
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
         try:
@@ -290,6 +307,7 @@ class KubeadmSettingsView(_ClusterView):
         "PATCH": "edit_inventory",
     }
 
+    @extend_schema(responses=KubeadmSettingsSerializer)
     def get(self, request: Request, pk: int) -> Response:
         settings = token_services.settings_for(self.cluster(pk))
         return Response(KubeadmSettingsSerializer(settings).data)
@@ -310,9 +328,11 @@ class KubeadmSettingsView(_ClusterView):
             )
         return Response(KubeadmSettingsSerializer(settings).data)
 
+    @extend_schema(request=KubeadmSettingsSerializer, responses=KubeadmSettingsSerializer)
     def put(self, request: Request, pk: int) -> Response:
         return self._write(request, pk, partial=False)
 
+    @extend_schema(request=KubeadmSettingsSerializer, responses=KubeadmSettingsSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         return self._write(request, pk, partial=True)
 
@@ -323,6 +343,7 @@ class LoadBalancerView(_ClusterView):
     required_permission = {"GET": "view"}
     FILES = {"nginx": "nginx.conf", "haproxy": "haproxy.cfg"}
 
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request: Request, pk: int, kind: str) -> HttpResponse:
         cluster = self.cluster(pk)
         if kind not in self.FILES:
@@ -370,6 +391,7 @@ class StaticTokenImportView(_ClusterView):
 
     required_permission = {"POST": "manage_tokens"}
 
+    @extend_schema(request=StaticTokenImportSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
         serializer = StaticTokenImportSerializer(data=request.data)
@@ -400,6 +422,7 @@ class StaticTokenFileView(_ClusterView):
 
     required_permission = {"GET": "reveal_tokens"}
 
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
         text = token_services.render_static_tokens(cluster)
