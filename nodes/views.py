@@ -9,18 +9,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
 from clusterpanel import audit
+from clusterpanel.http import HtmxHttpRequest
 from clusterpanel.roles import can
 from nodes.forms import ClusterForm, NodeForm
 from nodes.models import Cluster, Node
-
-
-class HtmxHttpRequest(HttpRequest):
-    """A request after django-htmx's middleware, which adds ``request.htmx``."""
-
-    htmx: HtmxDetails
 
 
 def _require(request: HttpRequest, permission: str) -> None:
