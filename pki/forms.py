@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from nodes.models import Node
 from pki.models.certificates import CAName
 from pki.services import PKIInputError
 
@@ -65,7 +66,7 @@ class KubeadmImportForm(PKIForm):
     archive = forms.FileField(
         help_text="tar.gz, tar or zip of /etc/kubernetes or of /etc/kubernetes/pki."
     )
-    node = forms.ModelChoiceField(
+    node: forms.ModelChoiceField[Node] = forms.ModelChoiceField(
         queryset=None,
         required=False,
         help_text="The control-plane node the tree comes from, to import its own certificates.",
@@ -98,3 +99,30 @@ class CfsslCsrForm(PKIForm):
         label="ca-csr.json",
         help_text='cfssl CSR JSON, e.g. {"CN": "kubernetes", "key": {"algo": "rsa", "size": 2048}}',
     )
+
+
+class KubeconfigForm(PKIForm):
+    """A user's own kubeconfig, like ``kubeadm kubeconfig user --client-name``."""
+
+    username = forms.CharField(
+        max_length=48,
+        label="User name",
+        help_text="The client certificate's CN: the user name RBAC sees.",
+    )
+    groups = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Groups",
+        help_text="Comma or space separated (the certificate's O). system:masters is refused.",
+    )
+    validity = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=36500,
+        label="Validity (days)",
+        help_text="Empty: the cluster's certificate validity. It must end before the CA does.",
+    )
+
+    def clean_groups(self) -> list[str]:
+        text = str(self.cleaned_data.get("groups") or "")
+        return [group for group in text.replace(",", " ").split() if group]

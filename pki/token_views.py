@@ -18,9 +18,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from clusterpanel import audit
+from clusterpanel.http import HtmxHttpRequest
 from clusterpanel.roles import can
 from nodes.models import Cluster, Node
-from pki import token_services
+from pki import services, token_services
 from pki.models.tokens import BootstrapToken, TokenStatus
 from pki.token_forms import (
     KubeadmSettingsForm,
@@ -57,6 +58,18 @@ def _messages(error: ValidationError) -> str:
     return "; ".join(text for texts in error.message_dict.values() for text in texts)
 
 
+def _no_token_text(cluster: Cluster, remedy: str) -> str:
+    """Why there is no join command when no token will do, with this page's way out.
+
+    The service's reason names the API's remedy (a query parameter); a page names its button.
+    """
+    return (
+        f"Cluster {cluster.name} has no valid bootstrap token with at least 1 hour left "
+        "(revoked or expired tokens, tokens about to expire and tokens without the signing and "
+        f"authentication usages are not used). {remedy}"
+    )
+
+
 # --- join card -----------------------------------------------------------------------------------
 
 
@@ -80,14 +93,20 @@ def _join_context(request: HttpRequest, cluster: Cluster, new_token: bool) -> di
                     details={"role": join.role, "token_id": join.token.token_id},
                 )
     except token_services.JoinUnavailable as error:
-        context["join_error"] = str(error)
+        # The service checks the CA before the token: only then is a missing token the reason.
+        no_token = bool(services.ca_certificates(cluster)) and (
+            token_services.usable_join_token(cluster) is None
+        )
+        context["join_error"] = (
+            _no_token_text(cluster, "Create one with New token.") if no_token else str(error)
+        )
         return context
     context.update(worker=worker, control_plane=control_plane, now=timezone.now())
     return context
 
 
 @require_GET
-def join_card(request: HttpRequest, pk: int) -> HttpResponse:
+def join_card(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The join card's content (htmx), or a page with it when followed as a plain link."""
     cluster = _get_cluster_for_user(request, pk, "reveal_tokens")
     context = _join_context(request, cluster, new_token=False)
@@ -96,7 +115,7 @@ def join_card(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def join_card_new_token(request: HttpRequest, pk: int) -> HttpResponse:
+def join_card_new_token(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     cluster = _get_cluster_for_user(request, pk, "manage_tokens")
     _require(request, "reveal_tokens")
     context = _join_context(request, cluster, new_token=True)
@@ -157,7 +176,7 @@ def token_list(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def token_reveal(request: HttpRequest, pk: int) -> HttpResponse:
+def token_reveal(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Show one token in full, as its Secret manifest and ``kubeadm token create`` line."""
     token = _get_token_for_user(request, pk, "reveal_tokens")
     audit.record("token.reveal", request=request, obj=token, details={"token_id": token.token_id})
@@ -261,7 +280,13 @@ def node_config(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
                 },
             )
     except token_services.JoinUnavailable as error:
-        context["error"] = str(error)
+        # A join file needs a usable token before anything else; the init file makes its own.
+        first = token_services.init_node(cluster)
+        no_token = (first is None or first.pk != node.pk) and (
+            token_services.usable_join_token(cluster) is None
+        )
+        remedy = "Create one with “Create a new token and render” below."
+        context["error"] = _no_token_text(cluster, remedy) if no_token else str(error)
         return render(request, "pki/config_node.html", context, status=409)
     except ValidationError as error:
         context["error"] = _messages(error)

@@ -12,6 +12,11 @@ urlpatterns = [
     path("clusters/<int:pk>/certificates/reissue/", views.reissue, name="pki_reissue"),
     path("clusters/<int:pk>/certificates/renew/", views.renew, name="pki_renew"),
     path("clusters/<int:pk>/certificates/check-san/", views.check_san, name="pki_check_san"),
+    path(
+        "clusters/<int:pk>/certificates/kubeconfig/",
+        views.user_kubeconfig,
+        name="pki_user_kubeconfig",
+    ),
     path("clusters/<int:pk>/authorities/", views.authorities, name="pki_authorities"),
     path("clusters/<int:pk>/authorities/import/", views.import_pki, name="pki_import"),
     path("certificates/<int:pk>/inspect/", views.inspect_certificate, name="pki_inspect"),

@@ -10,16 +10,25 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from clusterpanel import audit
+from clusterpanel.http import HtmxHttpRequest
 from clusterpanel.roles import can
 from nodes.models import Cluster
 from pki import expiry, services
-from pki.forms import CfsslCAForm, CfsslCsrForm, InspectForm, KubeadmImportForm, SanCheckForm
+from pki.forms import (
+    CfsslCAForm,
+    CfsslCsrForm,
+    InspectForm,
+    KubeadmImportForm,
+    KubeconfigForm,
+    SanCheckForm,
+)
 from pki.models.certificates import Certificate, CertificateAuthority, CertificateStatus
 
 BANDS = (expiry.OK, expiry.WARNING, expiry.CRITICAL, expiry.EXPIRED)
@@ -69,9 +78,8 @@ def _bar_percent(row: Certificate) -> int:
     return max(0, min(100, round(100 * left / total))) if total > 0 else 0
 
 
-def certificates(request: HttpRequest, pk: int) -> HttpResponse:
-    """The cluster's Certificates tab."""
-    cluster = _get_cluster_for_user(request, pk)
+def _certificates_context(request: HttpRequest, cluster: Cluster, **extra: Any) -> dict[str, Any]:
+    """Everything the Certificates tab shows; ``extra`` replaces a part (a bound form)."""
     rows, filters = _filtered(cluster, request.GET)
     for row in rows:
         row.bar = _bar_percent(row)  # type: ignore[attr-defined]
@@ -80,7 +88,7 @@ def certificates(request: HttpRequest, pk: int) -> HttpResponse:
         problem = ""
     except services.PKIInputError as exc:
         report, problem = None, str(exc)
-    context = {
+    context: dict[str, Any] = {
         "cluster": cluster,
         "rows": rows,
         "filters": filters,
@@ -91,8 +99,55 @@ def certificates(request: HttpRequest, pk: int) -> HttpResponse:
         "expiration": services.expiration(cluster),
         "nodes": cluster.nodes.order_by("name"),
         "san_form": SanCheckForm(),
+        "kubeconfig_form": KubeconfigForm(initial={"validity": cluster.certificate_validity_days}),
     }
-    return render(request, "pki/certificates.html", context)
+    context.update(extra)
+    return context
+
+
+def certificates(request: HttpRequest, pk: int) -> HttpResponse:
+    """The cluster's Certificates tab."""
+    cluster = _get_cluster_for_user(request, pk)
+    return render(request, "pki/certificates.html", _certificates_context(request, cluster))
+
+
+@require_POST
+def user_kubeconfig(request: HttpRequest, pk: int) -> HttpResponse:
+    """Download a kubeconfig with a user's own client certificate (audited).
+
+    Refusals (a bad name, ``system:masters``, a validity past the CA) re-show the tab with the
+    error on the field it names.
+    """
+    cluster = _get_cluster_for_user(request, pk, "download_bundle")
+    form = KubeconfigForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        validity = data["validity"] or cluster.certificate_validity_days
+        try:
+            with transaction.atomic():
+                text, row = services.user_kubeconfig(
+                    cluster, data["username"], data["groups"], validity
+                )
+                audit.record(
+                    "pki.kubeconfig.issue",
+                    request=request,
+                    obj=row,
+                    cluster=cluster,
+                    details={
+                        "username": row.common_name,
+                        "groups": row.organizations,
+                        "serial": row.serial,
+                    },
+                )
+        except services.PKIInputError as exc:
+            form.apply_error(exc)
+        else:
+            response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="{row.common_name}.conf"'
+            response["Cache-Control"] = "no-store"
+            return response
+    context = _certificates_context(request, cluster, kubeconfig_form=form)
+    return render(request, "pki/certificates.html", context, status=400)
 
 
 @require_POST
@@ -150,7 +205,7 @@ def renew(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("pki_certificates", pk=cluster.pk)
 
 
-def check_san(request: HttpRequest, pk: int) -> HttpResponse:
+def check_san(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The SAN check form's answer (an htmx fragment, or the fragment in a page)."""
     cluster = _get_cluster_for_user(request, pk)
     form = SanCheckForm(request.GET or None)
@@ -174,7 +229,7 @@ def check_san(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, context)
 
 
-def inspect_certificate(request: HttpRequest, pk: int) -> HttpResponse:
+def inspect_certificate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The inspector panel of one stored certificate."""
     row = _get_certificate_for_user(request, pk)
     context = {"cluster": row.cluster, "row": row, "info": services.inspect_stored(row)}

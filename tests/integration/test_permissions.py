@@ -169,6 +169,12 @@ def _pki_rows(
         ("POST", f"/clusters/{c}/certificates/reissue/", {}, EDIT_POST),
         ("POST", f"/clusters/{c}/certificates/renew/", {"certificates": [k]}, EDIT_POST),
         ("GET", f"/clusters/{c}/certificates/check-san/", {"host": "x.example"}, READ_PAGE),
+        (
+            "POST",
+            f"/clusters/{c}/certificates/kubeconfig/",
+            {"username": "m"},
+            (LOGIN, 403, 403, 200, 200),
+        ),
         ("GET", f"/clusters/{c}/authorities/", {}, READ_PAGE),
         ("GET", f"/clusters/{c}/authorities/import/", {}, admin_page),
         ("GET", f"/certificates/{k}/inspect/", {}, READ_PAGE),
