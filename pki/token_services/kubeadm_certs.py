@@ -1,0 +1,72 @@
+"""The ``kube-system/kubeadm-certs`` Secret that ``kubeadm init phase upload-certs`` stores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from nodes.models import Cluster, EtcdTopology
+from pki import tokens as token_rules
+from pki import upload_certs
+from pki.models.tokens import CertificateKey
+from pki.token_services.errors import JoinUnavailable
+from pki.token_services.join import current_certificate_key
+
+
+def _external_etcd_files(cluster: Cluster) -> dict[str, bytes]:
+    """With external etcd kubeadm uploads the files named by ``etcd.external`` under fixed
+    names; in the panel's tree those are the etcd CA and the apiserver's etcd client pair."""
+    from pki import services
+
+    ca = services.active_cas(cluster).get("etcd/ca")
+    client = services.active_tree(cluster).get(("apiserver-etcd-client", None))
+    if ca is None or client is None:
+        raise JoinUnavailable(
+            f"Cluster {cluster.name} uses external etcd and has no apiserver-etcd-client "
+            "certificate yet: issue the certificates first."
+        )
+    return {
+        "external-etcd-ca.crt": ca.certificate_pem.encode(),
+        "external-etcd.crt": client.certificate_pem.encode(),
+        "external-etcd.key": client.private_key_pem.encode(),
+    }
+
+
+def _files_to_upload(cluster: Cluster) -> tuple[dict[str, bytes], bool]:
+    from pki import services
+
+    external = cluster.etcd_topology == EtcdTopology.EXTERNAL
+    available = services.shared_control_plane_files(cluster)
+    files = {
+        name: available[name]
+        for name in upload_certs.certs_to_transfer(external)
+        if name in available
+    }
+    if external:
+        files.update(_external_etcd_files(cluster))
+    return files, external
+
+
+def kubeadm_certs_manifest(
+    cluster: Cluster, *, user: Any = None, now: datetime | None = None
+) -> tuple[str, CertificateKey]:
+    """The ``kube-system/kubeadm-certs`` Secret that ``kubeadm init phase upload-certs`` would
+    store, encrypted with the cluster's current certificate key (made if needed)."""
+    now = now or timezone.now()
+    files, external = _files_to_upload(cluster)
+    key = current_certificate_key(cluster, user=user, now=now)
+    try:
+        payload = upload_certs.build_payload(files, key.key, external_etcd=external)
+    except upload_certs.UploadCertsError as error:
+        raise JoinUnavailable(f"Cannot build kubeadm-certs for {cluster.name}: {error}") from None
+    expires = token_rules.format_expiration(key.expires_at)
+    header = (
+        "# kube-system/kubeadm-certs as `kubeadm init phase upload-certs --upload-certs` stores"
+        " it.\n"
+        f"# Encrypted with the certificate key that expires at {expires}; delete the Secret"
+        " after that\n"
+        "# (kubeadm lets its two-hour owner token remove it).\n"
+    )
+    return header + upload_certs.render_secret(payload), key
