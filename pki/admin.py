@@ -40,9 +40,10 @@ class BandFilter(admin.SimpleListFilter):
             ),
             expiry.OK: (now + (expiry.WARNING_DAYS + 1) * day, None),
         }
-        if self.value() not in ranges:
+        band = self.value()
+        if band is None or band not in ranges:
             return queryset
-        low, high = ranges[self.value()]
+        low, high = ranges[band]
         if low is not None:
             queryset = queryset.filter(not_after__gte=low)
         if high is not None:

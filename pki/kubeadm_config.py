@@ -347,7 +347,7 @@ def _audit_args_and_volumes(
             raise ConfigError(f"apiServer.extraArgs: flag {flag!r} must be a whole number >= 0")
     args = {"audit-policy-file": policy_path, "audit-log-path": audit.log_path}
     args.update({flag: str(number) for flag, number in numbers.items()})
-    volumes = [
+    volumes: list[dict[str, Any]] = [
         {
             "name": "audit-policy",
             "hostPath": policy_path,

@@ -52,7 +52,8 @@ class TokenForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.errors:
             return data
         try:
@@ -112,7 +113,7 @@ class KubeadmSettingsForm(forms.Form):
     def for_settings(
         cls, settings: ClusterKubeadmSettings, data: Any = None
     ) -> KubeadmSettingsForm:
-        initial = {
+        initial: dict[str, str | bool] = {
             name: _args_to_text(getattr(settings, name))
             for name in token_services.EXTRA_ARG_COMPONENTS
         }
@@ -121,7 +122,8 @@ class KubeadmSettingsForm(forms.Form):
         return cls(data, initial=initial)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.errors:
             return data
         try:
@@ -152,7 +154,8 @@ class StaticTokenImportForm(forms.Form):
     MAX_BYTES = 1024 * 1024
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         upload = data.get("file")
         if upload is not None:
             if upload.size > self.MAX_BYTES:

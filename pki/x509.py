@@ -196,7 +196,7 @@ def _san(spec: CertSpec) -> x509.SubjectAlternativeName | None:
     return x509.SubjectAlternativeName(names) if names else None
 
 
-def _signature_hash(signing_key: PrivateKey) -> hashes.HashAlgorithm:
+def _signature_hash(signing_key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
     # Go picks SHA-384 for P-384 keys and SHA-256 otherwise; kubeadm inherits that choice.
     if isinstance(signing_key, ec.EllipticCurvePrivateKey) and signing_key.curve.key_size >= 384:
         return hashes.SHA384()

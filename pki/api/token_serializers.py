@@ -7,7 +7,7 @@ representations of a token carry its id, never its secret.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
@@ -17,6 +17,9 @@ from rest_framework import serializers
 from nodes.models import Cluster
 from pki import token_services
 from pki.models.tokens import BootstrapToken, ClusterKubeadmSettings, StaticToken
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def _raise(error: DjangoValidationError) -> None:
@@ -41,8 +44,12 @@ class BootstrapTokenSerializer(serializers.ModelSerializer):  # type: ignore[typ
 
     status = serializers.SerializerMethodField()
     ttl = TtlField(read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    revoked_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = BootstrapToken
