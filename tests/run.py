@@ -1,4 +1,4 @@
-"""The whole test command: system packages, lint, Django checks, then pytest.
+"""The whole test command: system packages, lint, types, Django checks, then pytest.
 
 Run as ``.venv/bin/python tests/run.py`` (see README). Exits non-zero if any
 step fails. Extra arguments go to pytest.
@@ -75,6 +75,7 @@ def main() -> int:
     results = [
         step("ruff lint", [str(VENV_BIN / "ruff"), "check", "."]),
         step("ruff format", [str(VENV_BIN / "ruff"), "format", "--check", "."]),
+        step("mypy", [str(VENV_BIN / "mypy"), "clusterpanel", "nodes", "pki"]),
         step("django check", [python, "manage.py", "check", "--fail-level", "WARNING"]),
         step("migrations", [python, "manage.py", "makemigrations", "--check", "--dry-run"]),
     ]
