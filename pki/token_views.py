@@ -7,6 +7,7 @@ is rendered on a POST or behind an explicit link, never as a side effect of brow
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -126,10 +127,25 @@ def join_card_new_token(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 # --- tokens tab ----------------------------------------------------------------------------------
 
 
+def _short_duration(left: timedelta | None) -> str:
+    """``6d 23h``, ``1h 59m`` or ``42m``: how long a token has left, as the join card counts."""
+    if left is None:
+        return ""
+    minutes = int(left.total_seconds()) // 60
+    days, hours, minutes = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+
+
 def _token_rows(cluster: Cluster) -> list[dict[str, Any]]:
     now = timezone.now()
     return [
-        {"token": token, "status": token.status(now), "time_left": token.time_left(now)}
+        {
+            "token": token,
+            "status": token.status(now),
+            "time_left": _short_duration(token.time_left(now)),
+        }
         for token in cluster.bootstrap_tokens.select_related("created_by", "revoked_by")
     ]
 

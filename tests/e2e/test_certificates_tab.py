@@ -163,7 +163,6 @@ def test_an_operator_issues_inspects_checks_and_reissues_the_tree(
     assert rows.locator(".badge.band-ok").count() == len(EXPECTED_FILES)
     assert rows.locator(".expiry-bar").count() == len(EXPECTED_FILES)
     assert "Every file of the current topology exists" in page.locator("#coverage").inner_text()
-    page.screenshot(path=str(tmp_path / "certificates.png"), full_page=True)
 
     # 2. The inspector (htmx, no navigation): SANs and fingerprint as openssl reads them.
     apiserver_row = Certificate.objects.get(
@@ -205,6 +204,8 @@ def test_an_operator_issues_inspects_checks_and_reissues_the_tree(
     assert cp1[3] == f"x509: certificate is valid for {', '.join(dns)}, not {NEW_NAME}"
     assert cp1[3] in refused.stderr
     assert cp1[4] == NEW_NAME
+    # The tab with its table, the inspector and the SAN check filled in.
+    page.screenshot(path=str(tmp_path / "certificates.png"), full_page=True)
 
     # 4. Add the name to the cluster: both apiserver certificates are flagged; reissue clears it.
     page.goto(f"/clusters/{cluster.pk}/edit/")
