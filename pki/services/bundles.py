@@ -12,13 +12,15 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from nodes.models import Cluster, Node
+from nodes.models import Cluster, Node, NodeRole
 from pki import kubeadm, kubeconfig
+from pki.kubeadm_config import AuditLogConfig
 from pki.models.certificates import (
     Certificate,
     CertificateAuthority,
     CertificateKind,
 )
+from pki.models.tokens import ClusterKubeadmSettings
 from pki.services.authorities import ensure_cluster_cas, service_account_key
 from pki.services.errors import PKIInputError
 from pki.services.issuing import _sign_specs, _spec_of
@@ -69,7 +71,21 @@ def node_bundle_files(
         ) from None
     if not include_super_admin:
         files.pop("super-admin.conf", None)
+    audit_policy = _audit_policy(cluster)
+    if node.role == NodeRole.CONTROL_PLANE and audit_policy is not None:
+        # The ClusterConfiguration the panel renders points kube-apiserver at this file
+        # (a hostPath mount of type File): without it the apiserver pod cannot start.
+        path = AuditLogConfig.policy_path.removeprefix("/etc/kubernetes/")
+        files[path] = kubeadm.NodeFile(audit_policy.encode(), kubeadm.CERT_MODE)
     return files
+
+
+def _audit_policy(cluster: Cluster) -> str | None:
+    """The cluster's audit policy when audit logging is on (the default), else None."""
+    settings = ClusterKubeadmSettings.objects.filter(cluster=cluster).first()
+    if settings is None:
+        settings = ClusterKubeadmSettings(cluster=cluster)
+    return settings.audit_policy if settings.audit_enabled else None
 
 
 def build_bundle(cluster: Cluster, node: Node, *, include_super_admin: bool = True) -> bytes:

@@ -63,7 +63,7 @@ def cluster_config_input(cluster: Cluster) -> kubeadm_config.ClusterConfigInput:
         apiserver_extra_args=dict(stored.apiserver_extra_args),
         controller_manager_extra_args=dict(stored.controller_manager_extra_args),
         scheduler_extra_args=dict(stored.scheduler_extra_args),
-        encryption_algorithm=cluster.key_algorithm,
+        encryption_algorithm=str(cluster.key_algorithm),
         certificate_validity=timedelta(days=cluster.certificate_validity_days),
         ca_certificate_validity=timedelta(days=cluster.ca_validity_days),
         audit=(
@@ -117,7 +117,7 @@ def kubeadm_config_for(
         name=node.name,
         advertise_address=str(node.address),
         control_plane=control_plane,
-        cri=cluster.container_runtime,  # type: ignore[arg-type]
+        cri=str(cluster.container_runtime),  # type: ignore[arg-type]
         taints=_taints(node),
         kubelet_extra_args=dict(stored.kubelet_extra_args),
     )

@@ -69,6 +69,8 @@ CONTROL_PLANE_BUNDLE = {
     "controller-manager.conf",
     "scheduler.conf",
     "kubelet.conf",
+    # Audit logging is on by default, and the rendered ClusterConfiguration mounts this file.
+    "audit-policy.yaml",
 }
 SHARED_CONTROL_PLANE_FILES = [
     "pki/ca.crt",
@@ -246,6 +248,30 @@ def test_worker_bundle_holds_only_the_ca_certificate_and_kubelet_conf(stacked, t
     cluster, client, _ = stacked
     members = untar(_bundle(client, cluster, "w-1"), tmp_path)
     assert {n for n, m in members.items() if m.isfile()} == {"pki/ca.crt", "kubelet.conf"}
+
+
+@pytest.mark.django_db
+def test_control_plane_bundles_carry_the_audit_policy_the_config_mounts(stacked, tmp_path) -> None:
+    from pki import token_services
+    from pki.models.tokens import ClusterKubeadmSettings
+
+    cluster, client, _ = stacked
+    members = untar(_bundle(client, cluster, "cp-1"), tmp_path / "on")
+    assert members["audit-policy.yaml"].mode == 0o644
+    policy = (tmp_path / "on" / "audit-policy.yaml").read_text()
+    assert policy == token_services.audit_policy_text(cluster)
+    assert yaml.safe_load(policy)["kind"] == "Policy"
+    config = yaml.safe_load(token_services.cluster_configuration_preview(cluster))
+    args = {arg["name"]: arg["value"] for arg in config["apiServer"]["extraArgs"]}
+    assert args["audit-policy-file"] == "/etc/kubernetes/audit-policy.yaml"
+    # With audit logging off, neither the flag nor the file.
+    ClusterKubeadmSettings.objects.update_or_create(
+        cluster=cluster, defaults={"audit_enabled": False}
+    )
+    members = untar(_bundle(client, cluster, "cp-1"), tmp_path / "off")
+    assert "audit-policy.yaml" not in members
+    config = yaml.safe_load(token_services.cluster_configuration_preview(cluster))
+    assert "audit-policy-file" not in str(config)
 
 
 @pytest.mark.django_db
