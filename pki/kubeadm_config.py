@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pki.audit_policy import DEFAULT_AUDIT_POLICY, AuditPolicyError, validate_audit_policy
 from pki.join import JoinError, normalize_endpoint, validate_ca_cert_hash, validate_certificate_key
 from pki.tokens import TokenError, format_go_duration, parse_token, parse_ttl
-from pki.yaml_dump import dump_documents
+from pki.yaml_dump import dump_document, dump_documents
 
 V1BETA3 = "kubeadm.k8s.io/v1beta3"
 V1BETA4 = "kubeadm.k8s.io/v1beta4"
@@ -522,6 +522,12 @@ def _join_configuration(node: NodeConfigInput, join: JoinInput, api_version: str
     return document
 
 
+JOIN_CLUSTER_CONFIGURATION_NOTE = (
+    "# For reference: kubeadm join ignores this document and uses the ClusterConfiguration\n"
+    "# stored in the cluster (ConfigMap kube-system/kubeadm-config).\n"
+)
+
+
 def render_kubeadm_config(
     cluster: ClusterConfigInput,
     node: NodeConfigInput,
@@ -535,7 +541,8 @@ def render_kubeadm_config(
 
     ``join=None``: the first control-plane node, InitConfiguration + ClusterConfiguration;
     ``bootstrap_token`` (created by init) and ``certificate_key`` (for upload-certs) apply only
-    there. Otherwise a JoinConfiguration for a worker or an additional control-plane node.
+    there. Otherwise a JoinConfiguration for a worker or an additional control-plane node,
+    followed by the ClusterConfiguration for reference.
     """
     api_version = api_version_for(cluster.kubernetes_version)
     cluster_document = render_cluster_configuration(cluster)
@@ -546,4 +553,11 @@ def render_kubeadm_config(
         return dump_documents([init, cluster_document])
     if bootstrap_token is not None or certificate_key is not None:
         raise ConfigError("bootstrapTokens/certificateKey: only the init configuration takes them")
-    return dump_documents([_join_configuration(node, join, api_version)])
+    # kubeadm join takes only the JoinConfiguration from the file and reads the cluster's own
+    # ClusterConfiguration from kube-system/kubeadm-config; the copy says what that holds.
+    return (
+        dump_documents([_join_configuration(node, join, api_version)])
+        + "---\n"
+        + JOIN_CLUSTER_CONFIGURATION_NOTE
+        + dump_document(cluster_document)
+    )

@@ -22,6 +22,7 @@ from pki.kubeadm_config import (
     NodeConfigInput,
     Taint,
     api_version_for,
+    render_cluster_configuration,
     render_kubeadm_config,
     validate_extra_args,
 )
@@ -294,8 +295,13 @@ def test_v1beta3_refuses_non_default_v1beta4_settings() -> None:
 
 def test_join_control_plane_round_trips_inputs() -> None:
     join = JoinInput("[fd00::10]:6443", TOKEN, HASHES, KEY)
-    (document,) = documents(render_kubeadm_config(full_cluster("1.32.0"), CP_NODE, join))
+    text = render_kubeadm_config(full_cluster("1.32.0"), CP_NODE, join)
+    document, reference = documents(text)
     assert (document["apiVersion"], document["kind"]) == (V1BETA4, "JoinConfiguration")
+    # The ClusterConfiguration follows for reference, marked as ignored by kubeadm join.
+    assert (reference["apiVersion"], reference["kind"]) == (V1BETA4, "ClusterConfiguration")
+    assert reference == render_cluster_configuration(full_cluster("1.32.0"))
+    assert "kubeadm join ignores this document" in text
     assert document["discovery"] == {
         "bootstrapToken": {
             "apiServerEndpoint": "[fd00::10]:6443",
@@ -312,7 +318,7 @@ def test_join_control_plane_round_trips_inputs() -> None:
 
 def test_join_worker_has_no_control_plane_and_no_taints() -> None:
     join = JoinInput("10.0.0.5", TOKEN, HASHES[:1])
-    (document,) = documents(render_kubeadm_config(full_cluster("1.29.3"), WORKER, join))
+    document, _ = documents(render_kubeadm_config(full_cluster("1.29.3"), WORKER, join))
     assert (document["apiVersion"], document["kind"]) == (V1BETA3, "JoinConfiguration")
     assert "controlPlane" not in document
     assert document["discovery"]["bootstrapToken"]["apiServerEndpoint"] == "10.0.0.5:6443"
@@ -334,7 +340,7 @@ def test_custom_and_empty_taints() -> None:
     gpu = NodeConfigInput(
         "gpu-1", "10.0.0.31", False, taints=(Taint("nvidia.com/gpu", "NoExecute", "present"),)
     )
-    (join,) = documents(
+    join, _ = documents(
         render_kubeadm_config(full_cluster("1.31.0"), gpu, JoinInput("10.0.0.5", TOKEN, HASHES))
     )
     assert join["nodeRegistration"]["taints"] == [
