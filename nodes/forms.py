@@ -58,7 +58,13 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
     taints = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="One key=value:Effect per line.",
+        help_text="One key=value:Effect per line. Empty: the role's default (control-plane "
+        "nodes: node-role.kubernetes.io/control-plane:NoSchedule).",
+    )
+    no_taints = forms.BooleanField(
+        required=False,
+        label="No taints",
+        help_text="Let any workload run here, even on a control-plane node.",
     )
     ssh_private_key = forms.CharField(
         required=False,
@@ -101,7 +107,8 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
         self.instance.cluster = cluster
         if self.instance.pk and not self.is_bound:
             self.initial["labels"] = "\n".join(f"{k}={v}" for k, v in self.instance.labels.items())
-            self.initial["taints"] = "\n".join(self.instance.taints)
+            self.initial["taints"] = "\n".join(self.instance.taints or [])
+            self.initial["no_taints"] = self.instance.taints == []
         self.credential_changed = False
 
     def clean_labels(self) -> dict[str, str]:
@@ -113,8 +120,9 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
             result[key.strip()] = value.strip()
         return result
 
-    def clean_taints(self) -> list[str]:
-        return _lines(self.cleaned_data.get("taints") or "")
+    def clean_taints(self) -> list[str] | None:
+        # Empty means the role's default; "No taints" (checked in clean()) means none.
+        return _lines(self.cleaned_data.get("taints") or "") or None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -132,6 +140,11 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
         password = data.get("ssh_password") or ""
         passphrase = data.get("ssh_key_passphrase") or ""
         node = self.instance
+        if data.get("no_taints"):
+            if data.get("taints"):
+                self.add_error("no_taints", "list taints or tick 'No taints', not both")
+            else:
+                data["taints"] = []
         if data.get("clear_credentials"):
             node.ssh_private_key = node.ssh_key_passphrase = node.ssh_password = ""
             self.credential_changed = True

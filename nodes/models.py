@@ -205,7 +205,11 @@ class Node(models.Model):
     )
     role = models.CharField(max_length=16, choices=NodeRole.choices, default=NodeRole.WORKER)
     labels = models.JSONField(default=dict, blank=True, validators=[validators.validate_labels])
-    taints = models.JSONField(default=list, blank=True, validators=[validators.validate_taints])
+    # None: kubeadm's default for the role (control-plane nodes get
+    # node-role.kubernetes.io/control-plane:NoSchedule); []: no taints at all.
+    taints = models.JSONField(
+        null=True, blank=True, default=None, validators=[validators.validate_taints]
+    )
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.NEW)
     facts = models.JSONField(default=dict, blank=True)
 

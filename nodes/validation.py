@@ -241,7 +241,10 @@ def taint(value: str) -> str:
     return value.strip()
 
 
-def taints(value: object) -> list[str]:
+def taints(value: object) -> list[str] | None:
+    """A list of taints, or None for the role's default taints."""
+    if value is None:
+        return None
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError("taints must be a list of 'key=value:Effect' strings")
     return [taint(item) for item in value]

@@ -54,7 +54,13 @@ class ClusterSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class NodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     labels = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
-    taints = serializers.ListField(child=serializers.CharField(), required=False)
+    taints = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        allow_null=True,
+        help_text="key=value:Effect strings; null for the role's default taints "
+        "(control-plane: node-role.kubernetes.io/control-plane:NoSchedule), [] for none.",
+    )
     ssh_private_key = serializers.CharField(
         write_only=True, required=False, allow_blank=True, trim_whitespace=False
     )

@@ -20,8 +20,8 @@ from pki.token_services.tokens import usable_join_token
 
 
 def _taints(node: Node) -> tuple[kubeadm_config.Taint, ...] | None:
-    """The node's taints; none stored means kubeadm's default for the role."""
-    if not node.taints:
+    """The node's taints; None means kubeadm's default for the role, () means none."""
+    if node.taints is None:
         return None
     result = []
     for text in node.taints:
