@@ -104,8 +104,11 @@ def split_endpoint(value: str) -> tuple[str, int]:
     else:
         host, _, port_text = text.partition(":")
         if not is_ip(host):
-            dns1123_subdomain(host.lower())
             host = host.lower()
+            dns1123_subdomain(host)
+            if host.rsplit(".", 1)[-1].isdigit():
+                # "10.0.0.300" or "0": a mistyped IP address, not a host name.
+                raise ValueError(f"'{host}' is neither a valid IP address nor a host name")
     if port_text == "" and text.endswith(":"):
         raise ValueError(f"'{value}': the port after ':' is empty")
     if port_text:

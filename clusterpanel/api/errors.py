@@ -44,7 +44,36 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
     return {"non_field_errors": [str(detail)]}
 
 
+def _domain_errors() -> tuple[type[Exception], ...]:
+    """The pure modules' input errors: each carries a message meant for the caller."""
+    from nodes.credentials import CredentialError
+    from nodes.loadbalancer import LoadBalancerError
+    from pki.audit_policy import AuditPolicyError
+    from pki.join import JoinError
+    from pki.kubeadm_config import ConfigError
+    from pki.static_tokens import StaticTokenError
+    from pki.tokens import TokenError
+    from pki.upload_certs import UploadCertsError
+    from pki.x509 import PKIError
+
+    return (
+        AuditPolicyError,
+        ConfigError,
+        CredentialError,
+        JoinError,
+        LoadBalancerError,
+        PKIError,
+        StaticTokenError,
+        TokenError,
+        UploadCertsError,
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, _domain_errors()):
+        # A view that did not map the error itself: still the caller's input, still a 400.
+        logger.warning("unmapped input error in %s: %s", context.get("view"), exc)
+        exc = exceptions.ValidationError({"non_field_errors": [str(exc)]})
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -15,12 +15,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clusterpanel import audit
+from clusterpanel.api.parsers import JSONObjectParser
 from clusterpanel.roles import can
 from nodes.models import Cluster, Node
 from pki import services
@@ -63,7 +64,7 @@ class PKIView(APIView):
     """Base: service errors become the API's field-named 400 answer."""
 
     write_permission = "issue_certificates"
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JSONObjectParser, MultiPartParser, FormParser]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, services.PKIInputError):

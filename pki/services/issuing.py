@@ -225,6 +225,10 @@ def renew(
 ) -> list[Certificate]:
     """Renew leaf certificates like ``kubeadm certs renew``: same subject and SANs, new serial
     and validity, a new key unless ``reuse_key``. CAs are never renewed here.
+
+    Only the kubeadm tree is renewed, as ``kubeadm certs renew`` does: a user's kubeconfig
+    certificate is replaced by issuing the user a new kubeconfig, since a renewed key that
+    nobody downloads would help no one.
     """
     days = validity_days or cluster.certificate_validity_days
     if days < 1:
@@ -235,9 +239,20 @@ def renew(
         rows = {
             c.pk: c
             for c in Certificate.objects.active()
-            .filter(cluster=cluster, kind__in=[CertificateKind.KUBEADM, CertificateKind.USER])
+            .filter(cluster=cluster, kind=CertificateKind.KUBEADM)
             .select_related("authority", "node")
         }
+        others = sorted(
+            Certificate.objects.filter(cluster=cluster, pk__in=ids or [])
+            .exclude(kind=CertificateKind.KUBEADM)
+            .values_list("pk", flat=True)
+        )
+        if others:
+            raise PKIInputError(
+                f"certificate(s) {', '.join(map(str, others))} are not kubeadm files: issue the "
+                "user a new kubeconfig instead of renewing",
+                "certificates",
+            )
         targets = _selected(rows, ids, "certificates")
         for row in targets:
             if (

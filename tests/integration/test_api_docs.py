@@ -56,3 +56,14 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path: Any) -> N
     assert result.returncode == 0, result.stderr
     schema = yaml.safe_load((tmp_path / "schema.yaml").read_text())
     assert "/api/v1/clusters/{id}/join-command/" in schema["paths"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ["[null, null]", "3", "null", '"text"'])
+def test_a_body_that_is_not_a_json_object_is_a_400(
+    api_client: Callable[[str], Any], body: str
+) -> None:
+    for url in ("/api/v1/clusters/", "/api/v1/nodes/", "/api/v1/pki/inspect/", "/api/v1/tokens/"):
+        response = api_client("admin").post(url, body, content_type="application/json")
+        assert response.status_code == 400, (url, response.content)
+        assert response.json()["detail"] == "The request body must be a JSON object."

@@ -90,3 +90,9 @@ def test_it_checks_label_keys_with_prefixes() -> None:
     }
     with pytest.raises(ValueError, match="prefix"):
         validation.labels({"Bad_Prefix/zone": "a"})
+
+
+@pytest.mark.parametrize("value", ["10.0.0.300:6443", "0", "1.2.3"])
+def test_it_rejects_mistyped_ip_addresses_as_endpoints(value: str) -> None:
+    with pytest.raises(ValueError, match="neither a valid IP address nor a host name"):
+        validation.split_endpoint(value)

@@ -137,6 +137,31 @@ def test_renewal_beyond_the_ca_expiry_is_refused_and_writes_nothing(issued, api_
     assert row_counts() == before
 
 
+def test_renewal_leaves_user_kubeconfig_certificates_alone(issued, api_client) -> None:
+    """Like kubeadm certs renew: only the tree. Two kubeconfigs for one user stay valid."""
+    client = api_client("operator")
+    url = f"/api/v1/clusters/{issued.pk}/kubeconfigs/"
+    for _ in range(2):
+        issued_kubeconfig = client.post(
+            url, {"username": "alice", "groups": ["dev"]}, format="json"
+        )
+        assert issued_kubeconfig.status_code == 201, issued_kubeconfig.content
+    users = set(
+        Certificate.objects.filter(cluster=issued, kind="user").values_list("pk", flat=True)
+    )
+    assert len(users) == 2
+    renew = f"/api/v1/clusters/{issued.pk}/certificates/renew/"
+    response = client.post(renew, {}, format="json")
+    assert response.status_code == 200, response.content
+    still = Certificate.objects.filter(pk__in=users, status=CertificateStatus.ACTIVE).count()
+    assert still == 2
+    before = row_counts()
+    refused = client.post(renew, {"certificates": sorted(users)}, format="json")
+    assert refused.status_code == 400
+    assert "new kubeconfig" in refused.json()["errors"]["certificates"][0]
+    assert row_counts() == before
+
+
 def test_san_check_answers_with_gos_message_and_the_san_to_add(issued, api_client) -> None:
     cluster = issued
     response = api_client("viewer").post(
