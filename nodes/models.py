@@ -293,6 +293,8 @@ class Node(models.Model):
                 errors.setdefault("address", []).append(
                     f"address {self.address} is already used by another node of {cluster.name}"
                 )
+        if self.pk is not None and self.name:
+            self._check_rename(errors)
         if self.ssh_private_key:
             try:
                 check_private_key(self.ssh_private_key, self.ssh_key_passphrase or "")
@@ -304,6 +306,19 @@ class Node(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+    def _check_rename(self, errors: dict[str, list[str]]) -> None:
+        """A node's name is in its certificates (CN, SANs) and its kubelet identity; kubeadm
+        cannot rename a node either. Renaming one with issued certificates is refused."""
+        stored = Node.objects.filter(pk=self.pk).values_list("name", flat=True).first()
+        if stored is None or stored == self.name:
+            return
+        # Reverse relation from pki.Certificate, so this app needs no import of pki.
+        if self.certificates.filter(status="active").exists():
+            errors.setdefault("name", []).append(
+                f"{stored} has issued certificates that carry its name; remove the node and "
+                f"add it again as {self.name} instead of renaming it"
+            )
 
     def validate_constraints(self, exclude: Any = None) -> None:
         # clean() already names duplicate names and addresses per field.

@@ -81,7 +81,8 @@ def _store_leaf(
         cluster=cluster,
         authority=authority,
         node=node,
-        node_name=node.name if node is not None else node_name,
+        # An explicit name wins: a renewal keeps the name the certificate was issued for.
+        node_name=node_name or (node.name if node is not None else ""),
         kind=kind,
         name=name,
         organizations=organizations,

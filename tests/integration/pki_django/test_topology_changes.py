@@ -206,3 +206,23 @@ def test_an_invalid_extra_san_is_dropped_with_a_warning(issued, api_client) -> N
     assert "'bad_name!' was not added to the 'apiserver' SAN" in warning
     page = api_client("viewer").get(f"/api/v1/clusters/{cluster.pk}/certificates/coverage/")
     assert page.json()["warnings"] == [warning] and page.json()["ok"] is True
+
+
+def test_a_node_with_certificates_cannot_be_renamed(issued, api_client) -> None:
+    node = Node.objects.get(cluster=issued, name="cp-1")
+    response = api_client("operator").patch(
+        f"/api/v1/nodes/{node.pk}/", {"name": "cp-9"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "remove the node and add it again" in response.json()["errors"]["name"][0]
+    node.refresh_from_db()
+    assert node.name == "cp-1"
+    # Renewal keeps each file's node name, so it never collides with itself.
+    renewed = api_client("operator").post(
+        f"/api/v1/clusters/{issued.pk}/certificates/renew/", {}, format="json"
+    )
+    assert renewed.status_code == 200
+    names = set(
+        Certificate.objects.tree().filter(cluster=issued).values_list("node_name", flat=True)
+    )
+    assert names == {"", "cp-1", "cp-2", "cp-3"}
