@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from clusterpanel import audit
+from clusterpanel.api.params import is_object_id
 from clusterpanel.http import HtmxHttpRequest
 from clusterpanel.roles import can
 from nodes.models import Cluster
@@ -191,7 +192,7 @@ def renew(request: HttpRequest, pk: int) -> HttpResponse:
     """Renew the ticked certificates, or every active one when none is ticked."""
     cluster = _get_cluster_for_user(request, pk, "issue_certificates")
     raw = request.POST.getlist("certificates")
-    if not all(value.isdigit() for value in raw):
+    if not all(is_object_id(value) for value in raw):
         messages.error(request, "Certificate ids must be numbers.")
         return redirect("pki_certificates", pk=cluster.pk)
     ids = [int(value) for value in raw] or None

@@ -6,9 +6,10 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from rest_framework import serializers, viewsets
+from rest_framework import viewsets
 
 from clusterpanel import audit
+from clusterpanel.api.params import query_id
 from nodes.api.serializers import ClusterSerializer, NodeSerializer
 from nodes.models import Cluster, Node
 
@@ -46,11 +47,9 @@ class NodeViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
 
     def get_queryset(self) -> QuerySet[Node]:
         queryset = Node.objects.select_related("cluster").order_by("cluster__name", "name")
-        cluster = self.request.query_params.get("cluster")
+        cluster = query_id(self.request, "cluster", "a cluster id")
         if cluster is not None:
-            if not cluster.isdigit():
-                raise serializers.ValidationError({"cluster": ["must be a cluster id (a number)"]})
-            queryset = queryset.filter(cluster_id=int(cluster))
+            queryset = queryset.filter(cluster_id=cluster)
         return queryset
 
     def _save(self, serializer: Any, action: str) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from clusterpanel.api.params import MAX_ID
 from pki.models.certificates import CAName, Certificate, CertificateAuthority
 
 
@@ -84,7 +85,9 @@ class CertificateIdsSerializer(serializers.Serializer):  # type: ignore[type-arg
     """Optional list of certificate ids; absent means "all that apply"."""
 
     certificates = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        allow_empty=False,
     )
 
 
@@ -95,7 +98,7 @@ class RenewSerializer(CertificateIdsSerializer):
 
 class SanCheckSerializer(serializers.Serializer):  # type: ignore[type-arg]
     host = serializers.CharField(max_length=253, trim_whitespace=True)
-    certificate = serializers.IntegerField(min_value=1, required=False)
+    certificate = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
 
 
 class KubeconfigSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clusterpanel import audit
+from clusterpanel.api.params import query_id
 from clusterpanel.roles import can
 from nodes.models import Cluster, Node
 from pki import token_services
@@ -63,12 +64,7 @@ def _flag(request: Request, name: str) -> bool:
 
 
 def _cluster_filter(request: Request) -> int | None:
-    value = request.query_params.get("cluster")
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise serializers.ValidationError({"cluster": ["must be a cluster id (a number)"]})
-    return int(value)
+    return query_id(request, "cluster", "a cluster id")
 
 
 def _text(text: str, filename: str, content_type: str = YAML) -> HttpResponse:
@@ -239,10 +235,10 @@ class KubeadmConfigView(_ClusterView):
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
-        node_id = request.query_params.get("node", "")
-        if not node_id.isdigit():
+        node_id = query_id(request, "node", "the node's id")
+        if node_id is None:
             raise serializers.ValidationError({"node": ["give the node's id: ?node=<id>"]})
-        node = Node.objects.filter(pk=int(node_id), cluster=cluster).first()
+        node = Node.objects.filter(pk=node_id, cluster=cluster).first()
         if node is None:
             raise serializers.ValidationError({"node": [f"no node {node_id} in {cluster.name}"]})
         new_token = _flag(request, "new_token")

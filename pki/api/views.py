@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clusterpanel import audit
+from clusterpanel.api.params import is_object_id, query_id
 from clusterpanel.api.parsers import JSONObjectParser
 from clusterpanel.roles import can
 from nodes.models import Cluster, Node
@@ -246,10 +247,10 @@ class BundleView(PKIView):
     @extend_schema(request=None, responses=OpenApiTypes.BINARY)
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
-        node_id = request.query_params.get("node", "")
-        if not node_id.isdigit():
+        node_id = query_id(request, "node", "the node id")
+        if node_id is None:
             raise serializers.ValidationError({"node": ["give the node id: ?node=<id>"]})
-        node = Node.objects.filter(cluster=cluster, pk=int(node_id)).first()
+        node = Node.objects.filter(cluster=cluster, pk=node_id).first()
         if node is None:
             raise serializers.ValidationError({"node": ["no node with this id in the cluster"]})
         super_admin = can(request.user, "download_super_admin")
@@ -338,7 +339,7 @@ class KubeadmImportView(PKIView):
         node = None
         node_id = request.data.get("node")
         if node_id not in (None, ""):
-            if str(node_id).isdigit():
+            if is_object_id(node_id):
                 node = Node.objects.filter(cluster=cluster, pk=int(node_id)).first()
             if node is None:
                 raise serializers.ValidationError({"node": ["no node with this id in the cluster"]})
@@ -443,9 +444,7 @@ class CertificateViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-ar
             return queryset
         params = self.request.query_params
         for name in ("cluster", "expiring_within_days", "node"):
-            value = params.get(name)
-            if value is not None and not value.isdigit():
-                raise serializers.ValidationError({name: ["must be a whole number"]})
+            query_id(self.request, name, "a whole number")
         if params.get("cluster"):
             queryset = queryset.filter(cluster_id=int(params["cluster"]))
         if params.get("node"):

@@ -67,3 +67,30 @@ def test_a_body_that_is_not_a_json_object_is_a_400(
         response = api_client("admin").post(url, body, content_type="application/json")
         assert response.status_code == 400, (url, response.content)
         assert response.json()["detail"] == "The request body must be a JSON object."
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["99999999999999999999999", "²", "-1", "1.5", "abc"])
+def test_ids_in_query_parameters_and_bodies_are_checked(
+    api_client: Callable[[str], Any], cluster: Any, value: str
+) -> None:
+    """Numbers too large for a primary key, or digits that are not ASCII, are a 400, not a 500."""
+    api = api_client("admin")
+    checks = [
+        ("/api/v1/nodes/", {"cluster": value}, "cluster"),
+        ("/api/v1/certificates/", {"cluster": value}, "cluster"),
+        ("/api/v1/tokens/", {"cluster": value}, "cluster"),
+        (f"/api/v1/clusters/{cluster.pk}/bundle/", {"node": value}, "node"),
+        (f"/api/v1/clusters/{cluster.pk}/kubeadm-config/", {"node": value}, "node"),
+    ]
+    for url, params, field in checks:
+        response = api.get(url, params)
+        assert response.status_code == 400, (url, response.content)
+        assert field in response.json()["errors"], (url, response.json())
+    if value.lstrip("-").isdigit() and value.isascii():
+        renew = api.post(
+            f"/api/v1/clusters/{cluster.pk}/certificates/renew/",
+            {"certificates": [int(value)]},
+            format="json",
+        )
+        assert renew.status_code == 400, renew.content
