@@ -102,10 +102,12 @@ else:
             # A file, not memory, so that a Celery worker process started by the
             # tests can see the same test database; one per test run.
             "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
-            # WAL lets the web server read while the worker writes.
+            # WAL lets the web server read while the worker writes. Writers queue (IMMEDIATE)
+            # rather than fail; issuing an RSA-4096 tree holds the write lock for seconds.
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL;",
             },
         }
     }

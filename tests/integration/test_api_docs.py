@@ -94,3 +94,18 @@ def test_ids_in_query_parameters_and_bodies_are_checked(
             format="json",
         )
         assert renew.status_code == 400, renew.content
+
+
+def test_a_busy_database_is_a_503_with_retry_after() -> None:
+    """SQLite allows one writer; when the wait runs out the caller is told to retry."""
+    from django.db import OperationalError
+
+    from clusterpanel.api.errors import exception_handler
+
+    response = exception_handler(OperationalError("database is locked"), {})
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "try again" in response.data["detail"]
+    other = exception_handler(OperationalError("no such table: x"), {})
+    assert other.status_code == 500
+    assert "no such table" not in str(other.data)
