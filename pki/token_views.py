@@ -280,21 +280,7 @@ def node_config(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
         _require(request, "manage_tokens")
     context: dict[str, Any] = {"cluster": cluster, "node": node}
     try:
-        with transaction.atomic():
-            config = token_services.kubeadm_config_for(
-                cluster, node, new_token=new_token, user=request.user
-            )
-            if config.token_created and config.token is not None:
-                audit.record("token.create", request=request, obj=config.token)
-            audit.record(
-                "kubeadm_config.download",
-                request=request,
-                obj=node,
-                details={
-                    "kind": config.kind,
-                    "token_id": config.token.token_id if config.token else None,
-                },
-            )
+        config = token_services.audited_kubeadm_config(request, cluster, node, new_token=new_token)
     except token_services.JoinUnavailable as error:
         # A join file needs a usable token before anything else; the init file makes its own.
         first = token_services.init_node(cluster)

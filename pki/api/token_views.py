@@ -245,24 +245,9 @@ class KubeadmConfigView(_ClusterView):
         if new_token and not can(request.user, "manage_tokens"):
             raise PermissionDenied()
         try:
-            with transaction.atomic():
-                config = token_services.kubeadm_config_for(
-                    cluster, node, new_token=new_token, user=request.user
-                )
-                if config.token_created and config.token is not None:
-                    audit.record("token.create", request=request, obj=config.token)
-                audit.record(
-                    "kubeadm_config.download",
-                    request=request,
-                    obj=node,
-                    details={
-                        "kind": config.kind,
-                        "token_id": config.token.token_id if config.token else None,
-                        "certificate_key_id": config.certificate_key.pk
-                        if config.certificate_key
-                        else None,
-                    },
-                )
+            config = token_services.audited_kubeadm_config(
+                request, cluster, node, new_token=new_token
+            )
         except DjangoValidationError as error:
             raise _validation(error) from None
         except token_services.JoinUnavailable as error:

@@ -29,6 +29,7 @@ from pki.token_services.join import (
 from pki.token_services.kubeadm_certs import kubeadm_certs_manifest
 from pki.token_services.kubeadm_files import (
     KubeadmConfig,
+    audited_kubeadm_config,
     cluster_config_input,
     cluster_configuration_preview,
     init_node,
@@ -73,6 +74,7 @@ __all__ = [
     "TokenRequest",
     "add_static_token",
     "audit_policy_text",
+    "audited_kubeadm_config",
     "ca_cert_hashes",
     "cluster_config_input",
     "cluster_configuration_preview",

@@ -9,8 +9,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
+from clusterpanel import audit
 from nodes.models import Cluster, EtcdTopology, Node, NodeRole
 from pki import kubeadm_config
 from pki.models.tokens import BootstrapToken, CertificateKey
@@ -170,3 +172,26 @@ def cluster_configuration_preview(cluster: Cluster) -> str:
     from pki.yaml_dump import dump_document
 
     return dump_document(document)
+
+
+def audited_kubeadm_config(
+    request: HttpRequest, cluster: Cluster, node: Node, *, new_token: bool
+) -> KubeadmConfig:
+    """``kubeadm_config_for`` as the pages and the API hand it out: the file carries a token
+    (and for control-plane nodes the certificate key), so every download is audited in the
+    same transaction, with the ids of what it reveals but never their values."""
+    with transaction.atomic():
+        config = kubeadm_config_for(cluster, node, new_token=new_token, user=request.user)
+        if config.token_created and config.token is not None:
+            audit.record("token.create", request=request, obj=config.token)
+        audit.record(
+            "kubeadm_config.download",
+            request=request,
+            obj=node,
+            details={
+                "kind": config.kind,
+                "token_id": config.token.token_id if config.token else None,
+                "certificate_key_id": config.certificate_key.pk if config.certificate_key else None,
+            },
+        )
+    return config
