@@ -1,15 +1,15 @@
-"""Login required everywhere but the login page, /healthz and the API.
-
-The API authenticates on its own (tokens or session) and answers 401/403 as
-JSON instead of redirecting to a login form.
-"""
+"""Panel middleware: login required everywhere but the login page, /healthz and
+the API (which authenticates on its own and answers 401/403 as JSON), and a
+plain "busy" page when SQLite's single writer slot stays taken."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import HttpRequest, HttpResponseBase
+from django.db import OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.template.loader import render_to_string
 
 
 class PanelLoginRequiredMiddleware(LoginRequiredMiddleware):
@@ -25,3 +25,23 @@ class PanelLoginRequiredMiddleware(LoginRequiredMiddleware):
         if request.path_info.startswith(self.open_prefixes):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class DatabaseBusyMiddleware:
+    """On the embedded SQLite default one request writes at a time; one that waited 30 s
+    in vain gets a 503 page asking to retry, instead of a server error."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response: HttpResponseBase = self.get_response(request)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, OperationalError) and "locked" in str(exception):
+            body = render_to_string("busy.html", request=request)
+            response = HttpResponse(body, status=503)
+            response["Retry-After"] = "5"
+            return response
+        return None

@@ -57,9 +57,8 @@ def install_system_packages() -> None:
     print(f"installing Debian packages: {' '.join(missing)}", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], check=True, env=env
-    )
+    # With recommends, as the suite is run on development machines (fonts for Chromium).
+    subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env)
 
 
 def step(title: str, command: list[str]) -> bool:

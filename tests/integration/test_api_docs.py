@@ -109,3 +109,19 @@ def test_a_busy_database_is_a_503_with_retry_after() -> None:
     other = exception_handler(OperationalError("no such table: x"), {})
     assert other.status_code == 500
     assert "no such table" not in str(other.data)
+
+
+@pytest.mark.django_db
+def test_a_busy_database_is_a_503_page_for_the_html_views(rf: Any, personas: Any) -> None:
+    from django.db import OperationalError
+
+    from clusterpanel.middleware import DatabaseBusyMiddleware
+
+    request = rf.get("/clusters/")
+    request.user = personas["viewer"]
+    middleware = DatabaseBusyMiddleware(lambda r: None)
+    response = middleware.process_exception(request, OperationalError("database is locked"))
+    assert response is not None
+    assert response.status_code == 503
+    assert b"Nothing was saved" in response.content
+    assert middleware.process_exception(request, OperationalError("disk I/O error")) is None
