@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,27 @@ def step(title: str, command: list[str]) -> bool:
     return subprocess.run(command, cwd=ROOT).returncode == 0
 
 
+def postgres_pass(python: str) -> bool:
+    """The database-backed tests again on PostgreSQL, the production database."""
+    sys.path.insert(0, str(ROOT))
+    from tests.services import postgres_server
+
+    # Not under /tmp/pytest-of-root: postgres runs as its own user and must reach the directory.
+    workdir = Path(tempfile.mkdtemp(prefix="clusterpanel-pg-"))
+    try:
+        with postgres_server(workdir) as url:
+            os.environ["DATABASE_URL"] = url
+            try:
+                return step(
+                    "pytest on PostgreSQL",
+                    [python, "-m", "pytest", "tests/integration", "tests/e2e", "-q"],
+                )
+            finally:
+                del os.environ["DATABASE_URL"]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> int:
     install_system_packages()
     os.environ["PATH"] = os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", ""), *EXTRA_PATHS])
@@ -79,6 +101,8 @@ def main() -> int:
         step("migrations", [python, "manage.py", "makemigrations", "--check", "--dry-run"]),
     ]
     results.append(step("pytest", [python, "-m", "pytest", *sys.argv[1:]]))
+    if not sys.argv[1:]:
+        results.append(postgres_pass(python))
     failed = results.count(False)
     print(f"\n== {'all steps passed' if not failed else f'{failed} step(s) failed'}", flush=True)
     return 0 if not failed else 1

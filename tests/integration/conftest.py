@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -23,10 +24,13 @@ def worker_env(django_db_setup: Any, django_db_blocker: Any) -> dict[str, str]:
     from django.conf import settings
     from django.db import connection
 
-    return {
-        "CLUSTERPANEL_DATA_DIR": str(settings.DATA_DIR),
-        "DATABASE_URL": f"sqlite://{Path(connection.settings_dict['NAME']).resolve()}",
-    }
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        auth = db["USER"] + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+        url = f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    else:
+        url = f"sqlite://{Path(db['NAME']).resolve()}"
+    return {"CLUSTERPANEL_DATA_DIR": str(settings.DATA_DIR), "DATABASE_URL": url}
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from django.db import connection
 
 from clusterpanel import crypto
 from nodes.models import Cluster, Node
+from tests.dbdump import database_dump
 
 PASSWORD = "hunter2-very-secret-password"
 
@@ -24,12 +25,6 @@ def fresh_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatc
     yield monkeypatch
     monkeypatch.undo()
     crypto.keyring.cache_clear()
-
-
-def _db_bytes() -> bytes:
-    name = Path(connection.settings_dict["NAME"])
-    parts = [name, Path(f"{name}-wal"), Path(f"{name}-journal")]
-    return b"".join(part.read_bytes() for part in parts if part.exists())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -47,8 +42,7 @@ def test_the_database_file_holds_no_credential_in_plain_text(
         ssh_key_passphrase=passphrase,
     )
     Node.objects.create(cluster=cluster, name="c", address="10.0.0.4", ssh_password=PASSWORD)
-    connection.close()  # flush to the file
-    dump = _db_bytes()
+    dump = database_dump()
     assert b"enc1:" in dump  # the ciphertexts are there
     for secret in (PASSWORD, passphrase, ed25519_key.splitlines()[1], rsa_pem.splitlines()[1]):
         assert secret.encode() not in dump

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 import yaml
-from django.db import connection
 
 from clusterpanel.models import AuditEvent
 from nodes.models import Cluster, Node
 from pki import services
 from pki.models import Certificate, CertificateKind
+from tests.dbdump import database_dump
 from tests.integration.pki_django.conftest import committed_cluster, openssl, row_counts, untar
 
 CONTROL_PLANES = [("cp-1", "10.0.0.11", "control-plane"), ("cp-2", "10.0.0.12", "control-plane")]
@@ -407,10 +407,7 @@ def test_the_database_file_holds_no_private_key_in_plain_text(stacked) -> None:
     cluster, _, _ = stacked
     ca = cluster.certificate_authorities.get(name="ca")
     key_line = ca.private_key_pem.splitlines()[1].encode()
-    name = Path(connection.settings_dict["NAME"])
-    dump = b"".join(
-        p.read_bytes() for p in (name, Path(f"{name}-wal"), Path(f"{name}-journal")) if p.exists()
-    )
-    assert ca.fingerprint_sha256.encode() in dump  # the tree is in the file
+    dump = database_dump()
+    assert ca.fingerprint_sha256.encode() in dump  # the tree is in the dump
     assert b"PRIVATE KEY" not in dump
     assert key_line not in dump

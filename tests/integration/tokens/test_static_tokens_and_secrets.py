@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from clusterpanel.models import AuditEvent
 from nodes.models import Cluster
 from pki import services, token_services
 from pki.models.tokens import StaticToken
+from tests.dbdump import database_dump
 
 IMPORT = "/api/v1/clusters/{}/static-tokens/import/"
 FILE = "/api/v1/clusters/{}/tokens.csv"
@@ -95,12 +94,6 @@ def test_duplicates_are_warned_within_the_file_and_refused_against_stored_ones(
     assert bad_group.status_code == 400 and "groups" in bad_group.json()["errors"]
 
 
-def _db_bytes() -> bytes:
-    name = Path(connection.settings_dict["NAME"])
-    parts = [name, Path(f"{name}-wal"), Path(f"{name}-journal")]
-    return b"".join(part.read_bytes() for part in parts if part.exists())
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_database_file_holds_no_token_secret_or_certificate_key(
     api_client: Callable[[str], Any], personas: dict[str, Any]
@@ -113,8 +106,7 @@ def test_the_database_file_holds_no_token_secret_or_certificate_key(
     key = join.json()["certificate_key"]
     static = "s3cr3t-static-token-value-0001"
     token_services.add_static_token(cluster, token=static, user="alice", uid="1")
-    connection.close()  # flush to the file
-    dump = _db_bytes()
+    dump = database_dump()
     assert token[:6].encode() in dump  # the id is public and stored as is
     for secret in (token, token[7:], key, static):
         assert secret.encode() not in dump
