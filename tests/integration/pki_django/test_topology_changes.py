@@ -226,3 +226,20 @@ def test_a_node_with_certificates_cannot_be_renamed(issued, api_client) -> None:
         Certificate.objects.tree().filter(cluster=issued).values_list("node_name", flat=True)
     )
     assert names == {"", "cp-1", "cp-2", "cp-3"}
+
+
+def test_a_cluster_with_its_pki_and_tokens_can_be_deleted(issued, api_client) -> None:
+    from clusterpanel.models import AuditEvent
+    from pki.models import CertificateAuthority
+
+    api = api_client("admin")
+    token = api.post("/api/v1/tokens/", {"cluster": issued.pk}, format="json")
+    assert token.status_code == 201
+    api.post(f"/api/v1/clusters/{issued.pk}/kubeconfigs/", {"username": "bob"}, format="json")
+    response = api.delete(f"/api/v1/clusters/{issued.pk}/")
+    assert response.status_code == 204
+    assert not Cluster.objects.filter(pk=issued.pk).exists()
+    assert not CertificateAuthority.objects.filter(cluster_id=issued.pk).exists()
+    assert not Certificate.objects.filter(cluster_id=issued.pk).exists()
+    # The audit trail outlives the cluster, by name.
+    assert AuditEvent.objects.filter(action="cluster.delete", cluster_name="topo").exists()
