@@ -22,7 +22,7 @@ from clusterpanel import audit
 from clusterpanel.http import HtmxHttpRequest
 from clusterpanel.roles import can
 from nodes.models import Cluster, Node
-from pki import services, token_services
+from pki import token_services
 from pki.models.tokens import BootstrapToken, TokenStatus
 from pki.token_forms import (
     KubeadmSettingsForm,
@@ -59,18 +59,6 @@ def _messages(error: ValidationError) -> str:
     return "; ".join(text for texts in error.message_dict.values() for text in texts)
 
 
-def _no_token_text(cluster: Cluster, remedy: str) -> str:
-    """Why there is no join command when no token will do, with this page's way out.
-
-    The service's reason names the API's remedy (a query parameter); a page names its button.
-    """
-    return (
-        f"Cluster {cluster.name} has no valid bootstrap token with at least 1 hour left "
-        "(revoked or expired tokens, tokens about to expire and tokens without the signing and "
-        f"authentication usages are not used). {remedy}"
-    )
-
-
 # --- join card -----------------------------------------------------------------------------------
 
 
@@ -93,14 +81,11 @@ def _join_context(request: HttpRequest, cluster: Cluster, new_token: bool) -> di
                     cluster=cluster,
                     details={"role": join.role, "token_id": join.token.token_id},
                 )
+    except token_services.NoUsableToken as error:
+        context["join_error"] = f"{error} Create one with New token."
+        return context
     except token_services.JoinUnavailable as error:
-        # The service checks the CA before the token: only then is a missing token the reason.
-        no_token = bool(services.ca_certificates(cluster)) and (
-            token_services.usable_join_token(cluster) is None
-        )
-        context["join_error"] = (
-            _no_token_text(cluster, "Create one with New token.") if no_token else str(error)
-        )
+        context["join_error"] = str(error)
         return context
     context.update(worker=worker, control_plane=control_plane, now=timezone.now())
     return context
@@ -282,13 +267,9 @@ def node_config(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
     try:
         config = token_services.audited_kubeadm_config(request, cluster, node, new_token=new_token)
     except token_services.JoinUnavailable as error:
-        # A join file needs a usable token before anything else; the init file makes its own.
-        first = token_services.init_node(cluster)
-        no_token = (first is None or first.pk != node.pk) and (
-            token_services.usable_join_token(cluster) is None
-        )
-        remedy = "Create one with “Create a new token and render” below."
-        context["error"] = _no_token_text(cluster, remedy) if no_token else str(error)
+        context["error"] = str(error)
+        if isinstance(error, token_services.NoUsableToken):
+            context["error"] += " Create one with “Create a new token and render” below."
         return render(request, "pki/config_node.html", context, status=409)
     except ValidationError as error:
         context["error"] = _messages(error)

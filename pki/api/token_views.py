@@ -48,6 +48,13 @@ class Unavailable(APIException):
     default_code = "unavailable"
 
 
+def _unavailable(error: token_services.JoinUnavailable) -> Unavailable:
+    """The 409 answer; a missing token comes with the API's way out."""
+    if isinstance(error, token_services.NoUsableToken):
+        return Unavailable(f"{error} Create a token, or ask for a new one with new_token=1.")
+    return Unavailable(str(error))
+
+
 class NeedsPermission(permissions.BasePermission):
     """For plain API views: the permission named by the view's ``required_permission``."""
 
@@ -201,7 +208,7 @@ class JoinCommandView(_ClusterView):
         except DjangoValidationError as error:
             raise _validation(error) from None
         except token_services.JoinUnavailable as error:
-            raise Unavailable(str(error)) from None
+            raise _unavailable(error) from None
         return Response(join.as_dict())
 
 
@@ -251,7 +258,7 @@ class KubeadmConfigView(_ClusterView):
         except DjangoValidationError as error:
             raise _validation(error) from None
         except token_services.JoinUnavailable as error:
-            raise Unavailable(str(error)) from None
+            raise _unavailable(error) from None
         return _text(config.text, f"kubeadm-{node.name}.yaml")
 
 
@@ -273,7 +280,7 @@ class KubeadmCertsView(_ClusterView):
                     details={"certificate_key_id": key.pk},
                 )
         except token_services.JoinUnavailable as error:
-            raise Unavailable(str(error)) from None
+            raise _unavailable(error) from None
         return _text(text, "kubeadm-certs.yaml")
 
 

@@ -15,7 +15,7 @@ One module per job: ``tokens`` (bootstrap tokens), ``join`` (join commands and c
 
 from __future__ import annotations
 
-from pki.token_services.errors import JoinUnavailable
+from pki.token_services.errors import JoinUnavailable, NoUsableToken
 from pki.token_services.join import (
     CERTIFICATE_KEY_TTL,
     MIN_CERTIFICATE_KEY_LIFETIME,
@@ -71,6 +71,7 @@ __all__ = [
     "JoinCommand",
     "JoinUnavailable",
     "KubeadmConfig",
+    "NoUsableToken",
     "TokenRequest",
     "add_static_token",
     "audit_policy_text",

@@ -14,7 +14,7 @@ from nodes.models import Cluster
 from pki import join as join_rules
 from pki import upload_certs
 from pki.models.tokens import BootstrapToken, CertificateKey
-from pki.token_services.errors import JoinUnavailable
+from pki.token_services.errors import JoinUnavailable, NoUsableToken
 from pki.token_services.tokens import create_token, usable_join_token, validate_token_request
 from pki.x509 import spki_sha256
 
@@ -32,11 +32,10 @@ def _join_token(
         return create_token(cluster, request, user=user, now=now), True
     token = usable_join_token(cluster, now)
     if token is None:
-        raise JoinUnavailable(
+        raise NoUsableToken(
             f"Cluster {cluster.name} has no valid bootstrap token with at least 1 hour left "
             "(tokens that are revoked, expired, about to expire, or lack the signing and "
-            "authentication usages are not used). Create a token, or ask for a new one "
-            "with new_token=1."
+            "authentication usages are not used)."
         )
     return token, False
 
