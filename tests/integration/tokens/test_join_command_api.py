@@ -123,6 +123,7 @@ def test_revoked_expired_and_nearly_expired_tokens_never_appear(
         response = api.get(URL.format(cluster.pk))
         assert response.status_code == 409
         assert "no valid bootstrap token" in response.json()["detail"]
+        assert "new_token=1" in response.json()["detail"]  # the API's way out
         text = response.content.decode()
         for value in (revoked, short, no_usage):
             assert value not in text
