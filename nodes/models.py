@@ -39,11 +39,27 @@ class ClusterQuerySet(models.QuerySet["Cluster"]):
     def with_role_counts(self) -> ClusterQuerySet:
         counts = {
             f"{role.value.replace('-', '_')}_count": models.Count(
-                "nodes", filter=models.Q(nodes__role=role.value)
+                # distinct: joined with the certificates, a node would count once per row.
+                "nodes",
+                filter=models.Q(nodes__role=role.value),
+                distinct=True,
             )
             for role in NodeRole
         }
-        return self.annotate(node_count=models.Count("nodes"), **counts)
+        return self.annotate(node_count=models.Count("nodes", distinct=True), **counts)
+
+    def with_next_expiry(self) -> ClusterQuerySet:
+        """Annotate the soonest NotAfter of active certificates and CAs (reverse relations
+        from the PKI app, by name, so that this app does not import it)."""
+        return self.annotate(
+            next_leaf_expiry=models.Min(
+                "certificates__not_after", filter=models.Q(certificates__status="active")
+            ),
+            next_ca_expiry=models.Min(
+                "certificate_authorities__not_after",
+                filter=models.Q(certificate_authorities__status="active"),
+            ),
+        )
 
 
 class Cluster(models.Model):

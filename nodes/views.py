@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
@@ -15,6 +20,7 @@ from clusterpanel.http import HtmxHttpRequest
 from clusterpanel.roles import can
 from nodes.forms import ClusterForm, NodeForm
 from nodes.models import Cluster, Node
+from pki import expiry
 
 
 def _require(request: HttpRequest, permission: str) -> None:
@@ -32,10 +38,34 @@ def _get_node_for_user(request: HttpRequest, pk: int, permission: str = "view") 
     return get_object_or_404(Node.objects.select_related("cluster"), pk=pk)
 
 
+@dataclass(frozen=True)
+class ClusterSummary:
+    """A dashboard card: the cluster (with its role counts) and its soonest expiry."""
+
+    cluster: Cluster
+    next_expiry: datetime | None
+    days_left: int | None
+    band: str | None
+
+
+def _summary(cluster: Cluster, now: datetime) -> ClusterSummary:
+    # The soonest expiry of an active certificate or CA: what takes the cluster down first.
+    candidates = [
+        getattr(cluster, "next_leaf_expiry", None),
+        getattr(cluster, "next_ca_expiry", None),
+    ]
+    soonest = min((t for t in candidates if t is not None), default=None)
+    if soonest is None:
+        return ClusterSummary(cluster, None, None, None)
+    days = math.floor((soonest - now) / timedelta(days=1))
+    return ClusterSummary(cluster, soonest, days, expiry.band(days))
+
+
 def dashboard(request: HttpRequest) -> HttpResponse:
     _require(request, "view")
-    clusters = Cluster.objects.with_role_counts()
-    return render(request, "dashboard.html", {"clusters": clusters})
+    now = timezone.now()
+    rows = [_summary(c, now) for c in Cluster.objects.with_role_counts().with_next_expiry()]
+    return render(request, "dashboard.html", {"rows": rows})
 
 
 def cluster_list(request: HttpRequest) -> HttpResponse:
