@@ -74,12 +74,16 @@ def test_tampering_is_detected(fresh_keyring: pytest.MonkeyPatch) -> None:
         crypto.decrypt("plain text")
 
 
-def test_the_embedded_key_file_is_private(settings: Any) -> None:
-    crypto.keyring()  # created on first use when no key is configured
-    if os.environ.get("CLUSTERPANEL_ENCRYPTION_KEYS"):
-        pytest.skip("keys come from the environment here")
-    mode = Path(settings.ENCRYPTION_KEYS_FILE).stat().st_mode & 0o777
-    assert mode == 0o600
+def test_the_embedded_key_file_is_created_once_and_private(
+    settings: Any, tmp_path: Path, fresh_keyring: pytest.MonkeyPatch
+) -> None:
+    fresh_keyring.delenv("CLUSTERPANEL_ENCRYPTION_KEYS", raising=False)
+    fresh_keyring.delenv("CLUSTERPANEL_ENCRYPTION_KEYS_FILE", raising=False)
+    settings.ENCRYPTION_KEYS_FILE = tmp_path / "encryption.keys"
+    sealed = crypto.encrypt("secret")  # the key file is made on first use
+    assert settings.ENCRYPTION_KEYS_FILE.stat().st_mode & 0o777 == 0o600
+    crypto.keyring.cache_clear()  # a restart reads the same file, so the value still opens
+    assert crypto.decrypt(sealed) == "secret"
 
 
 @pytest.mark.django_db
