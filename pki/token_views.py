@@ -302,14 +302,7 @@ def load_balancer_download(request: HttpRequest, pk: int, kind: str) -> HttpResp
 def kubeadm_certs_download(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = _get_cluster_for_user(request, pk, "download_bundle")
     try:
-        with transaction.atomic():
-            text, key = token_services.kubeadm_certs_manifest(cluster, user=request.user)
-            audit.record(
-                "kubeadm_certs.download",
-                request=request,
-                obj=cluster,
-                details={"certificate_key_id": key.pk},
-            )
+        text = token_services.audited_kubeadm_certs(request, cluster)
     except token_services.JoinUnavailable as error:
         messages.error(request, str(error))
         return redirect("config_page", pk=cluster.pk)

@@ -271,14 +271,7 @@ class KubeadmCertsView(_ClusterView):
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
         try:
-            with transaction.atomic():
-                text, key = token_services.kubeadm_certs_manifest(cluster, user=request.user)
-                audit.record(
-                    "kubeadm_certs.download",
-                    request=request,
-                    obj=cluster,
-                    details={"certificate_key_id": key.pk},
-                )
+            text = token_services.audited_kubeadm_certs(request, cluster)
         except token_services.JoinUnavailable as error:
             raise _unavailable(error) from None
         return _text(text, "kubeadm-certs.yaml")

@@ -26,7 +26,7 @@ from pki.token_services.join import (
     join_command,
     validate_role,
 )
-from pki.token_services.kubeadm_certs import kubeadm_certs_manifest
+from pki.token_services.kubeadm_certs import audited_kubeadm_certs, kubeadm_certs_manifest
 from pki.token_services.kubeadm_files import (
     KubeadmConfig,
     audited_kubeadm_config,
@@ -75,6 +75,7 @@ __all__ = [
     "TokenRequest",
     "add_static_token",
     "audit_policy_text",
+    "audited_kubeadm_certs",
     "audited_kubeadm_config",
     "ca_cert_hashes",
     "cluster_config_input",

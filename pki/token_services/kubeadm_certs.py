@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
+from clusterpanel import audit
 from nodes.models import Cluster, EtcdTopology
 from pki import tokens as token_rules
 from pki import upload_certs
@@ -70,3 +73,17 @@ def kubeadm_certs_manifest(
         "# (kubeadm lets its two-hour owner token remove it).\n"
     )
     return header + upload_certs.render_secret(payload), key
+
+
+def audited_kubeadm_certs(request: HttpRequest, cluster: Cluster) -> str:
+    """The kubeadm-certs Secret as the page and the API hand it out: it carries the CA keys
+    (encrypted with the certificate key), so the download is audited in the same transaction."""
+    with transaction.atomic():
+        text, key = kubeadm_certs_manifest(cluster, user=request.user)
+        audit.record(
+            "kubeadm_certs.download",
+            request=request,
+            obj=cluster,
+            details={"certificate_key_id": key.pk},
+        )
+    return text
