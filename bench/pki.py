@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pki.kubeadm as kubeadm
-from pki.kubeadm import ClusterSpec, NodeSpec, Plan, issue, plan
-from pki.x509 import CertSpec
+import pki.domain.kubeadm as kubeadm
+from pki.domain.kubeadm import ClusterSpec, NodeSpec, Plan, issue, plan
+from pki.domain.x509 import CertSpec
 
 ALGORITHMS = ("RSA-2048", "ECDSA-P256")
 CLUSTER_NODES = (

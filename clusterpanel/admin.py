@@ -45,7 +45,7 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.action(description="Revoke the selected tokens")
 def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: Any) -> None:
-    from clusterpanel import audit
+    from clusterpanel.security import audit
 
     count = 0
     for token in queryset.filter(revoked_at__isnull=True):

@@ -12,7 +12,7 @@ class ClusterpanelConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from clusterpanel import signals
         from clusterpanel.api import schema  # noqa: F401 - registers the OpenAPI extension
+        from clusterpanel.security import signals
 
         post_migrate.connect(signals.grant_admin_site_permissions, sender=self)

@@ -64,11 +64,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "clusterpanel.middleware.PanelLoginRequiredMiddleware",
+    "clusterpanel.web.middleware.PanelLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "clusterpanel.middleware.DatabaseBusyMiddleware",
+    "clusterpanel.web.middleware.DatabaseBusyMiddleware",
     # Axes last, as its documentation asks, so it sees the final response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -86,7 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "clusterpanel.roles.role_context",
+                "clusterpanel.security.roles.role_context",
             ],
         },
     }

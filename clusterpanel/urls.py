@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clusterpanel import views
+from clusterpanel.web import healthz as views
 
 admin.site.site_header = "clusterpanel administration"
 admin.site.site_title = "clusterpanel"
@@ -23,5 +23,4 @@ urlpatterns = [
     path("api/v1/", include("clusterpanel.api.urls")),
     path("", include("nodes.urls")),
     path("", include("pki.urls")),
-    path("", include("pki.token_urls")),
 ]

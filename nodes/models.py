@@ -12,9 +12,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from clusterpanel.fields import EncryptedTextField
-from nodes import validation, validators
-from nodes.credentials import CredentialError, check_private_key
+from clusterpanel.security.fields import EncryptedTextField
+from nodes import validators
+from nodes.rules import validation
+from nodes.rules.credentials import CredentialError, check_private_key
 
 
 class KeyAlgorithm(models.TextChoices):

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
 
-from nodes import validation
+from nodes.rules import validation
 
 
 @deconstructible

@@ -7,35 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
-from clusterpanel import audit
-from clusterpanel.http import HtmxHttpRequest
-from clusterpanel.roles import can
+from clusterpanel.security import audit
+from clusterpanel.web.access import get_for_user, require
+from clusterpanel.web.htmx import HtmxHttpRequest
 from nodes.forms import ClusterForm, NodeForm
 from nodes.models import Cluster, Node
-from pki import expiry
-
-
-def _require(request: HttpRequest, permission: str) -> None:
-    if not can(request.user, permission):
-        raise PermissionDenied
-
-
-def _get_cluster_for_user(request: HttpRequest, pk: int, permission: str = "view") -> Cluster:
-    _require(request, permission)
-    return get_object_or_404(Cluster, pk=pk)
-
-
-def _get_node_for_user(request: HttpRequest, pk: int, permission: str = "view") -> Node:
-    _require(request, permission)
-    return get_object_or_404(Node.objects.select_related("cluster"), pk=pk)
+from pki.domain import expiry
 
 
 @dataclass(frozen=True)
@@ -62,20 +46,20 @@ def _summary(cluster: Cluster, now: datetime) -> ClusterSummary:
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    _require(request, "view")
+    require(request, "view")
     now = timezone.now()
     rows = [_summary(c, now) for c in Cluster.objects.with_role_counts().with_next_expiry()]
     return render(request, "dashboard.html", {"rows": rows})
 
 
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    _require(request, "view")
+    require(request, "view")
     clusters = Cluster.objects.with_role_counts()
     return render(request, "nodes/cluster_list.html", {"clusters": clusters})
 
 
 def cluster_create(request: HttpRequest) -> HttpResponse:
-    _require(request, "edit_inventory")
+    require(request, "edit_inventory")
     form = ClusterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -87,7 +71,7 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
 
 
 def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = _get_cluster_for_user(request, pk, "edit_inventory")
+    cluster = get_for_user(request, Cluster, pk, "edit_inventory")
     form = ClusterForm(request.POST or None, instance=cluster)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -105,7 +89,7 @@ def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def cluster_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = _get_cluster_for_user(request, pk, "delete_cluster")
+    cluster = get_for_user(request, Cluster, pk, "delete_cluster")
     with transaction.atomic():
         audit.record("cluster.delete", request=request, obj=cluster)
         cluster.delete()
@@ -114,7 +98,7 @@ def cluster_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = _get_cluster_for_user(request, pk)
+    cluster = get_for_user(request, Cluster, pk)
     nodes = cluster.nodes.all()
     return render(request, "nodes/cluster_detail.html", {"cluster": cluster, "nodes": nodes})
 
@@ -154,7 +138,7 @@ def _save_node(request: HttpRequest, form: NodeForm, action: str) -> Node:
 
 
 def node_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    cluster = _get_cluster_for_user(request, pk, "edit_inventory")
+    cluster = get_for_user(request, Cluster, pk, "edit_inventory")
     form = NodeForm(request.POST or None, request.FILES or None, cluster=cluster)
     if request.method == "POST" and form.is_valid():
         node = _save_node(request, form, "node.create")
@@ -170,7 +154,7 @@ def node_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 def node_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    node = _get_node_for_user(request, pk, "edit_inventory")
+    node = get_for_user(request, Node.objects.select_related("cluster"), pk, "edit_inventory")
     cluster = node.cluster
     form = NodeForm(request.POST or None, request.FILES or None, instance=node, cluster=cluster)
     if request.method == "POST" and form.is_valid():
@@ -187,13 +171,13 @@ def node_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 def node_row(request: HttpRequest, pk: int) -> HttpResponse:
     """One table row; used by htmx to cancel an inline edit."""
-    node = _get_node_for_user(request, pk)
+    node = get_for_user(request, Node.objects.select_related("cluster"), pk)
     return render(request, "nodes/_node_row.html", {"node": node, "cluster": node.cluster})
 
 
 @require_POST
 def node_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    node = _get_node_for_user(request, pk, "edit_inventory")
+    node = get_for_user(request, Node.objects.select_related("cluster"), pk, "edit_inventory")
     cluster = node.cluster
     with transaction.atomic():
         audit.record("node.delete", request=request, obj=node)

@@ -47,15 +47,15 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
 
 def _domain_errors() -> tuple[type[Exception], ...]:
     """The pure modules' input errors: each carries a message meant for the caller."""
-    from nodes.credentials import CredentialError
-    from nodes.loadbalancer import LoadBalancerError
-    from pki.audit_policy import AuditPolicyError
-    from pki.join import JoinError
-    from pki.kubeadm_config import ConfigError
-    from pki.static_tokens import StaticTokenError
-    from pki.tokens import TokenError
-    from pki.upload_certs import UploadCertsError
-    from pki.x509 import PKIError
+    from nodes.rules.credentials import CredentialError
+    from pki.domain.audit_policy import AuditPolicyError
+    from pki.domain.join import JoinError
+    from pki.domain.kubeadm_config import ConfigError
+    from pki.domain.loadbalancer import LoadBalancerError
+    from pki.domain.static_tokens import StaticTokenError
+    from pki.domain.tokens import TokenError
+    from pki.domain.upload_certs import UploadCertsError
+    from pki.domain.x509 import PKIError
 
     return (
         AuditPolicyError,

@@ -13,6 +13,5 @@ router.register("nodes", NodeViewSet, basename="node")
 
 urlpatterns = [
     path("", include("pki.api.urls")),
-    path("", include("pki.api.token_urls")),
     *router.urls,
 ]

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from nodes.credentials import CredentialError, check_private_key
 from nodes.models import CLUSTER_SETTINGS, Cluster, Node, NodeRole
+from nodes.rules.credentials import CredentialError, check_private_key
 
 
 def _model_clean(instance: Any, attrs: dict[str, Any], exclude: list[str]) -> None:

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from rest_framework import viewsets
 
-from clusterpanel import audit
 from clusterpanel.api.params import query_id
+from clusterpanel.security import audit
 from nodes.api.serializers import ClusterSerializer, NodeSerializer
 from nodes.models import Cluster, Node
 

@@ -5,47 +5,90 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from pki.api import views
+from pki.api.views import bootstrap, certificates, config
 
 router = SimpleRouter()
-router.register("certificates", views.CertificateViewSet, basename="certificate")
+router.register("certificates", certificates.CertificateViewSet, basename="certificate")
+router.register("tokens", bootstrap.BootstrapTokenViewSet, basename="bootstrap-token")
+router.register("static-tokens", config.StaticTokenViewSet, basename="static-token")
 
 _c = "clusters/<int:pk>/"
 urlpatterns = [
-    path(f"{_c}certificates/issue/", views.IssueView.as_view(), name="api-pki-issue"),
-    path(f"{_c}certificates/coverage/", views.CoverageView.as_view(), name="api-pki-coverage"),
-    path(f"{_c}certificates/reissue/", views.ReissueView.as_view(), name="api-pki-reissue"),
-    path(f"{_c}certificates/renew/", views.RenewView.as_view(), name="api-pki-renew"),
-    path(f"{_c}certificates/check-san/", views.SanCheckView.as_view(), name="api-pki-check-san"),
+    path(f"{_c}certificates/issue/", certificates.IssueView.as_view(), name="api-pki-issue"),
+    path(
+        f"{_c}certificates/coverage/", certificates.CoverageView.as_view(), name="api-pki-coverage"
+    ),
+    path(f"{_c}certificates/reissue/", certificates.ReissueView.as_view(), name="api-pki-reissue"),
+    path(f"{_c}certificates/renew/", certificates.RenewView.as_view(), name="api-pki-renew"),
+    path(
+        f"{_c}certificates/check-san/",
+        certificates.SanCheckView.as_view(),
+        name="api-pki-check-san",
+    ),
     path(
         f"{_c}certificates/endpoints/",
-        views.EndpointCheckView.as_view(),
+        certificates.EndpointCheckView.as_view(),
         name="api-pki-endpoints",
     ),
     path(
         f"{_c}certificates/expiration/",
-        views.ExpirationView.as_view(),
+        certificates.ExpirationView.as_view(),
         name="api-pki-expiration",
     ),
-    path(f"{_c}authorities/", views.AuthorityListView.as_view(), name="api-pki-authorities"),
-    path(f"{_c}bundle/", views.BundleView.as_view(), name="api-pki-bundle"),
-    path(f"{_c}kubeconfigs/", views.KubeconfigView.as_view(), name="api-pki-kubeconfigs"),
+    path(f"{_c}authorities/", certificates.AuthorityListView.as_view(), name="api-pki-authorities"),
+    path(f"{_c}bundle/", certificates.BundleView.as_view(), name="api-pki-bundle"),
+    path(f"{_c}kubeconfigs/", certificates.KubeconfigView.as_view(), name="api-pki-kubeconfigs"),
     path(
         f"{_c}import/kubeadm/",
-        views.KubeadmImportView.as_view(),
+        certificates.KubeadmImportView.as_view(),
         name="api-pki-import-kubeadm",
     ),
     path(
         f"{_c}import/cfssl-ca/",
-        views.CfsslCAImportView.as_view(),
+        certificates.CfsslCAImportView.as_view(),
         name="api-pki-import-cfssl-ca",
     ),
     path(
         f"{_c}import/cfssl-csr/",
-        views.CfsslCsrCAView.as_view(),
+        certificates.CfsslCsrCAView.as_view(),
         name="api-pki-import-cfssl-csr",
     ),
-    path(f"{_c}cfssl/sign/", views.CfsslSignView.as_view(), name="api-pki-cfssl-sign"),
-    path("pki/inspect/", views.InspectView.as_view(), name="api-pki-inspect"),
+    path(f"{_c}cfssl/sign/", certificates.CfsslSignView.as_view(), name="api-pki-cfssl-sign"),
+    path("pki/inspect/", certificates.InspectView.as_view(), name="api-pki-inspect"),
+    path(
+        "clusters/<int:pk>/join-command/",
+        bootstrap.JoinCommandView.as_view(),
+        name="api-join-command",
+    ),
+    path(
+        "clusters/<int:pk>/kubeadm-config/",
+        config.KubeadmConfigView.as_view(),
+        name="api-kubeadm-config",
+    ),
+    path(
+        "clusters/<int:pk>/kubeadm-certs/",
+        config.KubeadmCertsView.as_view(),
+        name="api-kubeadm-certs",
+    ),
+    path(
+        "clusters/<int:pk>/kubeadm-settings/",
+        config.KubeadmSettingsView.as_view(),
+        name="api-kubeadm-settings",
+    ),
+    path(
+        "clusters/<int:pk>/loadbalancer/<str:kind>/",
+        config.LoadBalancerView.as_view(),
+        name="api-loadbalancer",
+    ),
+    path(
+        "clusters/<int:pk>/static-tokens/import/",
+        config.StaticTokenImportView.as_view(),
+        name="api-static-token-import",
+    ),
+    path(
+        "clusters/<int:pk>/tokens.csv",
+        config.StaticTokenFileView.as_view(),
+        name="api-static-token-file",
+    ),
     *router.urls,
 ]

@@ -1,5 +1,7 @@
-"""PKI models: certificate authorities and certificates (certificates.py), and
-bootstrap tokens, static tokens and certificate keys (tokens.py)."""
+"""PKI models: certificate authorities and certificates (certificates.py); bootstrap tokens,
+static tokens and certificate keys (tokens.py); per-cluster kubeadm settings
+(kubeadm_settings.py)."""
 
 from pki.models.certificates import *  # noqa: F403
+from pki.models.kubeadm_settings import *  # noqa: F403
 from pki.models.tokens import *  # noqa: F403

@@ -15,9 +15,9 @@ from cryptography import x509
 from django.db import models
 from django.utils import timezone
 
-from clusterpanel.fields import EncryptedTextField
-from pki import expiry
-from pki.x509 import PrivateKey, load_certificate, load_private_key, load_public_key
+from clusterpanel.security.fields import EncryptedTextField
+from pki.domain import expiry
+from pki.domain.x509 import PrivateKey, load_certificate, load_private_key, load_public_key
 
 __all__ = [
     "CAName",
@@ -87,7 +87,7 @@ class _CertificateFields(models.Model):
 
     @property
     def band(self) -> str:
-        """ok / warning / critical / expired (``pki.expiry.band``)."""
+        """ok / warning / critical / expired (``pki.domain.expiry.band``)."""
         return expiry.band(self.days_left())
 
 

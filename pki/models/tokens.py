@@ -1,4 +1,4 @@
-"""Bootstrap tokens, certificate keys, static tokens and per-cluster kubeadm settings.
+"""Bootstrap tokens, certificate keys and static tokens.
 
 Every secret here (token secrets, certificate keys, static token values) is stored with
 ``EncryptedTextField``; ids and metadata stay in plain text so that lists, filters and
@@ -14,14 +14,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from clusterpanel.fields import EncryptedTextField
-from pki import tokens as token_rules
-from pki.audit_policy import DEFAULT_AUDIT_POLICY
+from clusterpanel.security.fields import EncryptedTextField
+from pki.domain import tokens as token_rules
 
 __all__ = [
     "BootstrapToken",
     "CertificateKey",
-    "ClusterKubeadmSettings",
     "StaticToken",
     "TokenStatus",
 ]
@@ -167,7 +165,7 @@ class StaticToken(models.Model):
     """One row of the API server's ``--token-auth-file`` (binary installs without kubeadm).
 
     The token is encrypted, so duplicates are found by comparing decrypted values in
-    ``pki.token_services`` rather than by a database constraint.
+    ``pki.services.bootstrap`` rather than by a database constraint.
     """
 
     cluster = models.ForeignKey(
@@ -184,34 +182,3 @@ class StaticToken(models.Model):
 
     def __str__(self) -> str:
         return f"static token of {self.user}"
-
-
-def _default_audit_policy() -> str:
-    return DEFAULT_AUDIT_POLICY
-
-
-class ClusterKubeadmSettings(models.Model):
-    """Cluster-level kubeadm settings that the inventory does not hold.
-
-    Extra arguments are maps of flag name (without dashes) to value, validated by
-    ``pki.kubeadm_config.validate_extra_args``; the renderer turns them into v1beta3 maps or
-    v1beta4 ``{name, value}`` lists.
-    """
-
-    cluster = models.OneToOneField(
-        "nodes.Cluster", on_delete=models.CASCADE, related_name="kubeadm_settings"
-    )
-    apiserver_extra_args = models.JSONField(default=dict, blank=True)
-    controller_manager_extra_args = models.JSONField(default=dict, blank=True)
-    scheduler_extra_args = models.JSONField(default=dict, blank=True)
-    etcd_extra_args = models.JSONField(default=dict, blank=True)
-    kubelet_extra_args = models.JSONField(default=dict, blank=True)
-    audit_enabled = models.BooleanField(default=True)
-    audit_policy = models.TextField(default=_default_audit_policy)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name_plural = "cluster kubeadm settings"
-
-    def __str__(self) -> str:
-        return f"kubeadm settings of {self.cluster}"

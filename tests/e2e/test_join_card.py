@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from nodes.models import Cluster
-from pki import services
 from pki.models.tokens import BootstrapToken
+from pki.services import certificates as certificate_services
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ def test_the_join_card_counts_down_copies_and_makes_a_new_token(
     cluster = Cluster.objects.create(
         name="prod", control_plane_endpoint="10.0.0.1", key_algorithm="ECDSA-P256"
     )
-    services.ensure_cluster_cas(cluster)
+    certificate_services.ensure_cluster_cas(cluster)
     page = page_as("operator")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page.goto(f"/clusters/{cluster.pk}/")
@@ -44,7 +44,7 @@ def test_the_join_card_counts_down_copies_and_makes_a_new_token(
 
     page.click('button[data-copy="#join-worker"]')
     copied = page.evaluate("navigator.clipboard.readText()")
-    expected = services.ca_certificates(cluster)
+    expected = certificate_services.ca_certificates(cluster)
     assert copied.startswith(f"kubeadm join 10.0.0.1:6443 --token {token.value} \\\n\t")
     assert copied.count("--discovery-token-ca-cert-hash sha256:") == len(expected)
 

@@ -15,8 +15,8 @@ import pytest
 
 from clusterpanel.models import AuditEvent
 from nodes.models import Cluster, Node
-from pki import services
 from pki.models.tokens import BootstrapToken
+from pki.services import certificates as certificate_services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +35,7 @@ def lab(transactional_db: Any) -> Cluster:
         ("w-1", "10.0.1.1", "worker"),
     ]:
         Node.objects.create(cluster=cluster, name=name, address=address, role=role)
-    services.ensure_cluster_cas(cluster)
+    certificate_services.ensure_cluster_cas(cluster)
     return cluster
 
 

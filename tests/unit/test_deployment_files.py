@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings_variables() -> set[str]:
-    source = "".join(p.read_text() for p in (ROOT / "clusterpanel").glob("*.py"))
+    source = "".join(p.read_text() for p in (ROOT / "clusterpanel").rglob("*.py"))
     return set(re.findall(r'env_(?:str|bool|int|list|secret)\("([A-Z_]+)"', source))
 
 

@@ -7,8 +7,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from clusterpanel import audit
 from clusterpanel.models import ApiToken
+from clusterpanel.security import audit
 
 
 class Command(BaseCommand):

@@ -12,8 +12,8 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
 
-from clusterpanel import crypto
-from clusterpanel.fields import EncryptedTextField
+from clusterpanel.security import crypto
+from clusterpanel.security.fields import EncryptedTextField
 
 BATCH = 500
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pki.kubeadm import (
+from pki.domain.kubeadm import (
     ClusterSpec,
     IssuedTree,
     NodeSpec,
@@ -30,7 +30,7 @@ from pki.kubeadm import (
     node_files,
     plan,
 )
-from pki.x509 import check_host, fingerprint_sha256, spki_sha256
+from pki.domain.x509 import check_host, fingerprint_sha256, spki_sha256
 
 pytestmark = pytest.mark.integration
 

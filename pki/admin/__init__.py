@@ -1,0 +1,8 @@
+"""The Django admin for the PKI: certificates and CAs, tokens and kubeadm settings.
+
+Importing the package registers every model admin (Django's autodiscover imports ``pki.admin``).
+"""
+
+from pki.admin import bootstrap, certificates
+
+__all__ = ["bootstrap", "certificates"]

@@ -1,0 +1,81 @@
+"""API serializers of the Configuration area: kubeadm settings and static tokens.
+
+Validation is done by ``pki.services.bootstrap`` (which calls the pure modules), so the API and the
+forms give the same messages. Static token values are write-only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from pki.models.kubeadm_settings import ClusterKubeadmSettings
+from pki.models.tokens import StaticToken
+from pki.services import bootstrap as bootstrap_services
+
+if TYPE_CHECKING:
+    pass
+
+
+def _raise(error: DjangoValidationError) -> None:
+    raise serializers.ValidationError(error.message_dict) from None
+
+
+class KubeadmSettingsSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """Extra args per component (flag name without dashes → value) and the audit policy."""
+
+    class Meta:
+        model = ClusterKubeadmSettings
+        fields = [
+            "apiserver_extra_args",
+            "controller_manager_extra_args",
+            "scheduler_extra_args",
+            "etcd_extra_args",
+            "kubelet_extra_args",
+            "audit_enabled",
+            "audit_policy",
+            "updated_at",
+        ]
+        read_only_fields = ["updated_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return bootstrap_services.validate_settings(attrs)
+        except DjangoValidationError as error:
+            _raise(error)
+        return attrs  # unreachable; keeps type checkers content
+
+
+class StaticTokenSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A row of the token file; the token is write-only."""
+
+    token = serializers.CharField(write_only=True, trim_whitespace=False)
+    groups = serializers.ListField(child=serializers.CharField(), required=False)
+    uid = serializers.CharField(required=False, allow_blank=True, default="")
+
+    class Meta:
+        model = StaticToken
+        fields = ["id", "cluster", "token", "user", "uid", "groups", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def create(self, validated_data: dict[str, Any]) -> StaticToken:
+        try:
+            return bootstrap_services.add_static_token(
+                validated_data["cluster"],
+                token=validated_data["token"],
+                user=validated_data["user"],
+                uid=validated_data.get("uid", ""),
+                groups=validated_data.get("groups", []),
+            )
+        except DjangoValidationError as error:
+            _raise(error)
+        raise AssertionError("unreachable")
+
+
+class StaticTokenImportSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """``csv``: the text of an existing token file; ``replace`` drops the stored entries."""
+
+    csv = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    replace = serializers.BooleanField(required=False, default=False)

@@ -1,0 +1,101 @@
+"""Django glue for bootstrap tokens, join commands, kubeadm configuration and static tokens.
+
+The rules live in the pure modules in ``pki.domain`` (``tokens``, ``join``, ``upload_certs``,
+``kubeadm_config``, ``static_tokens``, ``loadbalancer``); this package reads the
+models, calls those modules and turns their errors into Django ``ValidationError``s keyed by the
+field the user typed, so the API answers 400 naming the field and forms re-show with the error.
+Views call these functions and add the audit event; nothing here writes to the audit log, so that
+the caller decides what the user did (a reveal, a download) and records it once.
+
+One module per job: ``bootstrap_tokens``, ``join_commands`` (join commands and certificate keys),
+``kubeadm_certs`` (the kubeadm-certs Secret), ``kubeadm_settings``, ``kubeadm_files`` (kubeadm
+``--config`` files), ``load_balancer_configs``, ``static_token_store`` and ``errors``. Callers
+import from ``pki.services.bootstrap`` itself.
+"""
+
+from __future__ import annotations
+
+from pki.services.bootstrap.bootstrap_tokens import (
+    MIN_JOIN_TOKEN_LIFETIME,
+    TokenRequest,
+    create_token,
+    parse_groups,
+    secret_manifest,
+    token_create_command,
+    usable_join_token,
+    validate_token_request,
+)
+from pki.services.bootstrap.errors import JoinUnavailable, NoUsableToken
+from pki.services.bootstrap.join_commands import (
+    CERTIFICATE_KEY_TTL,
+    MIN_CERTIFICATE_KEY_LIFETIME,
+    ROLES,
+    JoinCommand,
+    ca_cert_hashes,
+    current_certificate_key,
+    join_command,
+    validate_role,
+)
+from pki.services.bootstrap.kubeadm_certs import audited_kubeadm_certs, kubeadm_certs_manifest
+from pki.services.bootstrap.kubeadm_files import (
+    KubeadmConfig,
+    audited_kubeadm_config,
+    cluster_config_input,
+    cluster_configuration_preview,
+    init_node,
+    kubeadm_config_for,
+)
+from pki.services.bootstrap.kubeadm_settings import (
+    EXTRA_ARG_COMPONENTS,
+    audit_policy_text,
+    save_settings,
+    settings_for,
+    validate_settings,
+)
+from pki.services.bootstrap.load_balancer_configs import NGINX_STREAM_MODULE, load_balancer_config
+from pki.services.bootstrap.static_token_store import (
+    ImportResult,
+    add_static_token,
+    import_static_tokens,
+    render_static_tokens,
+)
+
+__all__ = [
+    "CERTIFICATE_KEY_TTL",
+    "EXTRA_ARG_COMPONENTS",
+    "MIN_CERTIFICATE_KEY_LIFETIME",
+    "MIN_JOIN_TOKEN_LIFETIME",
+    "NGINX_STREAM_MODULE",
+    "ROLES",
+    "ImportResult",
+    "JoinCommand",
+    "JoinUnavailable",
+    "KubeadmConfig",
+    "NoUsableToken",
+    "TokenRequest",
+    "add_static_token",
+    "audit_policy_text",
+    "audited_kubeadm_certs",
+    "audited_kubeadm_config",
+    "ca_cert_hashes",
+    "cluster_config_input",
+    "cluster_configuration_preview",
+    "create_token",
+    "current_certificate_key",
+    "import_static_tokens",
+    "init_node",
+    "join_command",
+    "kubeadm_certs_manifest",
+    "kubeadm_config_for",
+    "load_balancer_config",
+    "parse_groups",
+    "render_static_tokens",
+    "save_settings",
+    "secret_manifest",
+    "settings_for",
+    "token_create_command",
+    "usable_join_token",
+    "validate_role",
+    "validate_settings",
+    "validate_token_request",
+]

@@ -1,0 +1,149 @@
+"""``kubeadm join`` commands: the token, the CA discovery hashes and the certificate key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from nodes.models import Cluster
+from pki.domain import join as join_rules
+from pki.domain import upload_certs
+from pki.domain.x509 import spki_sha256
+from pki.models.tokens import BootstrapToken, CertificateKey
+from pki.services.bootstrap.bootstrap_tokens import (
+    create_token,
+    usable_join_token,
+    validate_token_request,
+)
+from pki.services.bootstrap.errors import JoinUnavailable, NoUsableToken
+
+# kubeadm deletes kubeadm-certs two hours after the upload; the same margin applies to the key.
+CERTIFICATE_KEY_TTL = upload_certs.CERTS_TOKEN_TTL
+MIN_CERTIFICATE_KEY_LIFETIME = timedelta(hours=1)
+ROLES = ("worker", "control-plane")
+
+
+def _join_token(
+    cluster: Cluster, new_token: bool, user: Any, now: datetime
+) -> tuple[BootstrapToken, bool]:
+    if new_token:
+        request = validate_token_request(description="join command")
+        return create_token(cluster, request, user=user, now=now), True
+    token = usable_join_token(cluster, now)
+    if token is None:
+        raise NoUsableToken(
+            f"Cluster {cluster.name} has no valid bootstrap token with at least 1 hour left "
+            "(tokens that are revoked, expired, about to expire, or lack the signing and "
+            "authentication usages are not used)."
+        )
+    return token, False
+
+
+def ca_cert_hashes(cluster: Cluster) -> list[str]:
+    """One discovery hash per cluster CA certificate, as kubeadm prints them."""
+    # The certificate store, imported late to keep this module light.
+    from pki.services import certificates as certificate_services
+
+    certificates = certificate_services.ca_certificates(cluster)
+    if not certificates:
+        raise JoinUnavailable(
+            f"Cluster {cluster.name} has no cluster CA yet: create the certificates first."
+        )
+    hashes: list[str] = []
+    for certificate in certificates:
+        value = spki_sha256(certificate)
+        if value not in hashes:
+            hashes.append(value)
+    return hashes
+
+
+def current_certificate_key(
+    cluster: Cluster, *, user: Any = None, now: datetime | None = None
+) -> CertificateKey:
+    """A certificate key with at least an hour left, made if there is none."""
+    now = now or timezone.now()
+    key = (
+        cluster.certificate_keys.filter(expires_at__gte=now + MIN_CERTIFICATE_KEY_LIFETIME)
+        .order_by("-expires_at", "-id")
+        .first()
+    )
+    if key is not None:
+        return key
+    return CertificateKey.objects.create(
+        cluster=cluster,
+        key=join_rules.generate_certificate_key(),
+        created_at=now,
+        expires_at=now + CERTIFICATE_KEY_TTL,
+        created_by=user if getattr(user, "pk", None) else None,
+    )
+
+
+@dataclass(frozen=True)
+class JoinCommand:
+    """A rendered join command and what it reveals (the caller audits showing it)."""
+
+    role: str
+    command: str = field(repr=False)
+    one_line: str = field(repr=False)
+    token: BootstrapToken
+    certificate_key: CertificateKey | None
+    token_created: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        key = self.certificate_key
+        return {
+            "command": self.command,
+            "one_line": self.one_line,
+            "token_id": self.token.token_id,
+            "token_expires_at": self.token.expires_at,
+            "certificate_key": key.key if key else None,
+            "certificate_key_expires_at": key.expires_at if key else None,
+        }
+
+
+def validate_role(role: str | None) -> str:
+    value = role or "worker"
+    if value not in ROLES:
+        raise ValidationError({"role": [f"must be one of {', '.join(ROLES)}, not {value!r}"]})
+    return value
+
+
+def join_command(
+    cluster: Cluster,
+    role: str = "worker",
+    *,
+    new_token: bool = False,
+    user: Any = None,
+    now: datetime | None = None,
+) -> JoinCommand:
+    """The ``kubeadm join`` command for a worker or a control-plane node, in kubeadm's format.
+
+    Raises :class:`JoinUnavailable` when there is no usable token (and none was asked for) or no
+    cluster CA yet.
+    """
+    now = now or timezone.now()
+    role = validate_role(role)
+    hashes = ca_cert_hashes(cluster)
+    with transaction.atomic():
+        token, created = _join_token(cluster, new_token, user, now)
+        key = current_certificate_key(cluster, user=user, now=now) if role != "worker" else None
+    arguments: dict[str, Any] = {
+        "endpoint": cluster.normalized_endpoint,
+        "token": token.value,
+        "ca_cert_hashes": hashes,
+        "control_plane": role == "control-plane",
+        "certificate_key": key.key if key else None,
+    }
+    return JoinCommand(
+        role=role,
+        command=join_rules.format_join_command(**arguments),
+        one_line=join_rules.format_join_command(**arguments, one_line=True),
+        token=token,
+        certificate_key=key,
+        token_created=created,
+    )

@@ -1,0 +1,89 @@
+"""The ``kube-system/kubeadm-certs`` Secret that ``kubeadm init phase upload-certs`` stores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from clusterpanel.security import audit
+from nodes.models import Cluster, EtcdTopology
+from pki.domain import tokens as token_rules
+from pki.domain import upload_certs
+from pki.models.tokens import CertificateKey
+from pki.services.bootstrap.errors import JoinUnavailable
+from pki.services.bootstrap.join_commands import current_certificate_key
+
+
+def _external_etcd_files(cluster: Cluster) -> dict[str, bytes]:
+    """With external etcd kubeadm uploads the files named by ``etcd.external`` under fixed
+    names; in the panel's tree those are the etcd CA and the apiserver's etcd client pair."""
+    from pki.services import certificates as certificate_services
+
+    ca = certificate_services.active_cas(cluster).get("etcd/ca")
+    client = certificate_services.active_tree(cluster).get(("apiserver-etcd-client", None))
+    if ca is None or client is None:
+        raise JoinUnavailable(
+            f"Cluster {cluster.name} uses external etcd and has no apiserver-etcd-client "
+            "certificate yet: issue the certificates first."
+        )
+    return {
+        "external-etcd-ca.crt": ca.certificate_pem.encode(),
+        "external-etcd.crt": client.certificate_pem.encode(),
+        "external-etcd.key": client.private_key_pem.encode(),
+    }
+
+
+def _files_to_upload(cluster: Cluster) -> tuple[dict[str, bytes], bool]:
+    from pki.services import certificates as certificate_services
+
+    external = cluster.etcd_topology == EtcdTopology.EXTERNAL
+    available = certificate_services.shared_control_plane_files(cluster)
+    files = {
+        name: available[name]
+        for name in upload_certs.certs_to_transfer(external)
+        if name in available
+    }
+    if external:
+        files.update(_external_etcd_files(cluster))
+    return files, external
+
+
+def kubeadm_certs_manifest(
+    cluster: Cluster, *, user: Any = None, now: datetime | None = None
+) -> tuple[str, CertificateKey]:
+    """The ``kube-system/kubeadm-certs`` Secret that ``kubeadm init phase upload-certs`` would
+    store, encrypted with the cluster's current certificate key (made if needed)."""
+    now = now or timezone.now()
+    files, external = _files_to_upload(cluster)
+    key = current_certificate_key(cluster, user=user, now=now)
+    try:
+        payload = upload_certs.build_payload(files, key.key, external_etcd=external)
+    except upload_certs.UploadCertsError as error:
+        raise JoinUnavailable(f"Cannot build kubeadm-certs for {cluster.name}: {error}") from None
+    expires = token_rules.format_expiration(key.expires_at)
+    header = (
+        "# kube-system/kubeadm-certs as `kubeadm init phase upload-certs --upload-certs` stores"
+        " it.\n"
+        f"# Encrypted with the certificate key that expires at {expires}; delete the Secret"
+        " after that\n"
+        "# (kubeadm lets its two-hour owner token remove it).\n"
+    )
+    return header + upload_certs.render_secret(payload), key
+
+
+def audited_kubeadm_certs(request: HttpRequest, cluster: Cluster) -> str:
+    """The kubeadm-certs Secret as the page and the API hand it out: it carries the CA keys
+    (encrypted with the certificate key), so the download is audited in the same transaction."""
+    with transaction.atomic():
+        text, key = kubeadm_certs_manifest(cluster, user=request.user)
+        audit.record(
+            "kubeadm_certs.download",
+            request=request,
+            obj=cluster,
+            details={"certificate_key_id": key.pk},
+        )
+    return text

@@ -1,0 +1,89 @@
+"""The cluster's stored kubeadm settings: extra args per component and the audit policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from nodes.models import Cluster
+from pki.domain import kubeadm_config
+from pki.domain.audit_policy import AuditPolicyError, validate_audit_policy
+from pki.models.kubeadm_settings import ClusterKubeadmSettings
+
+EXTRA_ARG_COMPONENTS: tuple[str, ...] = (
+    "apiserver_extra_args",
+    "controller_manager_extra_args",
+    "scheduler_extra_args",
+    "etcd_extra_args",
+    "kubelet_extra_args",
+)
+
+
+def settings_for(cluster: Cluster) -> ClusterKubeadmSettings:
+    """The cluster's kubeadm settings; defaults (unsaved) when none were stored yet."""
+    try:
+        return cluster.kubeadm_settings
+    except ClusterKubeadmSettings.DoesNotExist:
+        return ClusterKubeadmSettings(cluster=cluster)
+
+
+_SETTINGS_WHERE = {
+    "apiserver_extra_args": "apiServer.extraArgs",
+    "controller_manager_extra_args": "controllerManager.extraArgs",
+    "scheduler_extra_args": "scheduler.extraArgs",
+    "etcd_extra_args": "etcd.local.extraArgs",
+    "kubelet_extra_args": "nodeRegistration.kubeletExtraArgs",
+}
+
+
+def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check extra args (flag names ``[a-z0-9-]+``, single-line values) and the audit policy."""
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+    for name in EXTRA_ARG_COMPONENTS:
+        if name not in values:
+            continue
+        try:
+            cleaned[name] = kubeadm_config.validate_extra_args(
+                values[name] or {}, _SETTINGS_WHERE[name]
+            )
+        except kubeadm_config.ConfigError as error:
+            errors.setdefault(name, []).append(str(error))
+    if "audit_policy" in values:
+        try:
+            validate_audit_policy(values["audit_policy"])
+            cleaned["audit_policy"] = values["audit_policy"]
+        except AuditPolicyError as error:
+            errors.setdefault("audit_policy", []).append(str(error))
+    if "audit_enabled" in values:
+        cleaned["audit_enabled"] = bool(values["audit_enabled"])
+    if cleaned.get("audit_enabled", True):
+        audit_flags = {"audit-policy-file", "audit-log-path"} | {
+            f"audit-log-{suffix}" for suffix in ("maxage", "maxbackup", "maxsize")
+        }
+        clash = sorted(audit_flags & set(cleaned.get("apiserver_extra_args", {})))
+        if clash:
+            errors.setdefault("apiserver_extra_args", []).append(
+                f"flag {clash[0]!r} is set by the audit log settings; turn audit off to set it"
+            )
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def save_settings(cluster: Cluster, values: Mapping[str, Any]) -> ClusterKubeadmSettings:
+    """Validate and store (all or nothing) the given settings; others keep their value."""
+    cleaned = validate_settings(values)
+    with transaction.atomic():
+        current = settings_for(cluster)
+        for name, value in cleaned.items():
+            setattr(current, name, value)
+        current.save()
+    return current
+
+
+def audit_policy_text(cluster: Cluster) -> str:
+    return settings_for(cluster).audit_policy

@@ -1,0 +1,126 @@
+"""The static token file (``--token-auth-file``): add, import and render entries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from nodes.models import Cluster
+from pki.domain import static_tokens as static_rules
+from pki.models.tokens import StaticToken
+
+
+def _field_error(error: ValueError, fields: Mapping[str, str], default: str) -> ValidationError:
+    """Turn ``"groups: 'x' must match ..."`` into ``ValidationError({"groups": [...]})``."""
+    message = str(error)
+    prefix, sep, rest = message.partition(": ")
+    name = fields.get(prefix) if sep else None
+    return ValidationError({name or default: [rest if name else message]})
+
+
+def _static_entry(
+    token: str, user: str, uid: str, groups: Sequence[str]
+) -> static_rules.StaticTokenEntry:
+    entry = static_rules.StaticTokenEntry(token, user, uid, tuple(groups))
+    try:
+        return static_rules.validate_entry(entry)
+    except static_rules.StaticTokenError as error:
+        raise _field_error(
+            error, {"token": "token", "user": "user", "uid": "uid", "groups": "groups"}, "token"
+        ) from None
+
+
+def add_static_token(
+    cluster: Cluster, *, token: str, user: str, uid: str = "", groups: Sequence[str] = ()
+) -> StaticToken:
+    """Add one entry; a token already in the file is refused (the API server would keep only
+    the last one, silently)."""
+    if isinstance(groups, str):
+        raise ValidationError({"groups": ["must be a list of strings"]})
+    entry = _static_entry(token, user, uid, groups)
+    with transaction.atomic():
+        existing = {row.token: row for row in cluster.static_tokens.all()}
+        if entry.token in existing:
+            raise ValidationError(
+                {"token": [f"this token is already used by {existing[entry.token].user}"]}
+            )
+        return StaticToken.objects.create(
+            cluster=cluster,
+            token=entry.token,
+            user=entry.user,
+            uid=entry.uid,
+            groups=list(entry.groups),
+        )
+
+
+def render_static_tokens(cluster: Cluster) -> str:
+    """``tokens.csv`` for ``--token-auth-file`` (holds every token: audit the download)."""
+    entries = [
+        static_rules.StaticTokenEntry(row.token, row.user, row.uid, tuple(row.groups))
+        for row in cluster.static_tokens.all()
+    ]
+    return static_rules.render_token_csv(entries)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import stored, and the warnings the API server would have printed."""
+
+    created: int
+    replaced: int
+    warnings: list[str]
+
+
+def import_static_tokens(cluster: Cluster, text: str, *, replace: bool = False) -> ImportResult:
+    """Import an existing ``tokens.csv``; nothing is stored unless every line is good.
+
+    Errors (too few columns, CSV syntax, an entry the file cannot hold) are reported by line
+    number under ``csv``; duplicates inside the file are reported as warnings (the last row wins,
+    as in the API server); a token already stored is an error unless ``replace`` drops the
+    stored entries first.
+    """
+    if not isinstance(text, str):
+        raise ValidationError({"csv": ["must be the text of a token file"]})
+    entries, problems = static_rules.parse_token_csv(text)
+    errors = [str(problem) for problem in problems if problem.severity == "error"]
+    warnings = [str(problem) for problem in problems if problem.severity == "warning"]
+    for entry in entries:
+        try:
+            static_rules.validate_entry(entry)
+        except static_rules.StaticTokenError as error:
+            errors.append(f"line {entry.line}: {error}")
+    with transaction.atomic():
+        stored = {row.token: row for row in cluster.static_tokens.all()}
+        if not replace:
+            for entry in entries:
+                if entry.token in stored:
+                    errors.append(
+                        f"line {entry.line}: duplicate of the stored token of "
+                        f"{stored[entry.token].user}"
+                    )
+        if errors:
+            raise ValidationError({"csv": sorted(errors, key=_line_number)})
+        if not entries:
+            raise ValidationError({"csv": ["the file holds no token"]})
+        replaced = len(stored) if replace else 0
+        if replace:
+            cluster.static_tokens.all().delete()
+        StaticToken.objects.bulk_create(
+            StaticToken(
+                cluster=cluster,
+                token=entry.token,
+                user=entry.user,
+                uid=entry.uid,
+                groups=list(entry.groups),
+            )
+            for entry in entries
+        )
+    return ImportResult(created=len(entries), replaced=replaced, warnings=warnings)
+
+
+def _line_number(message: str) -> int:
+    head = message.removeprefix("line ").split(":", 1)[0]
+    return int(head) if head.isdigit() else 0

@@ -1,0 +1,85 @@
+"""The cluster's CAs and ``sa`` key pair, and the files control-plane nodes share."""
+
+from __future__ import annotations
+
+from cryptography import x509
+from django.db import transaction
+
+from nodes.models import Cluster
+from pki.domain import kubeadm
+from pki.domain.x509 import (
+    create_ca,
+)
+from pki.models.certificates import (
+    CAName,
+    CASource,
+    CertificateAuthority,
+    CertificateStatus,
+    ServiceAccountKey,
+)
+from pki.services.certificates.spec import cluster_spec
+from pki.services.certificates.store import _lock, _store_ca, _store_sa_key, active_cas
+
+
+def ensure_cluster_cas(cluster: Cluster) -> dict[str, CertificateAuthority]:
+    """The three CAs and the ``sa`` key pair of ``cluster``, generating whichever are missing.
+
+    Existing (generated or imported) CAs are never replaced: every node must keep trusting them.
+    """
+    with transaction.atomic():
+        _lock(cluster)
+        cas = active_cas(cluster)
+        spec = cluster_spec(cluster, nodes=())
+        missing = [s for s in kubeadm.ca_specs(spec) if s.name not in cas]
+        need_sa = not ServiceAccountKey.objects.filter(
+            cluster=cluster, status=CertificateStatus.ACTIVE
+        ).exists()
+        keys = kubeadm.generate_keys(cluster.key_algorithm, len(missing) + need_sa)
+        for ca_spec in missing:
+            key = keys.pop()
+            cert = create_ca(ca_spec, key)
+            cas[ca_spec.name] = _store_ca(cluster, ca_spec.name, cert, key, CASource.GENERATED)
+        if need_sa:
+            _store_sa_key(cluster, keys.pop())
+        return cas
+
+
+def service_account_key(cluster: Cluster) -> ServiceAccountKey:
+    """The active ``sa`` key pair (generated with the CAs when missing)."""
+    found = ServiceAccountKey.objects.filter(
+        cluster=cluster, status=CertificateStatus.ACTIVE
+    ).first()
+    if found is None:
+        ensure_cluster_cas(cluster)
+        found = ServiceAccountKey.objects.get(cluster=cluster, status=CertificateStatus.ACTIVE)
+    return found
+
+
+def ca_certificates(cluster: Cluster) -> list[x509.Certificate]:
+    """The Kubernetes CA certificate(s), for ``--discovery-token-ca-cert-hash`` (one per CA)."""
+    return [
+        ca.certificate
+        for ca in CertificateAuthority.objects.filter(
+            cluster=cluster, name=CAName.CA, status=CertificateStatus.ACTIVE
+        )
+    ]
+
+
+def shared_control_plane_files(cluster: Cluster) -> dict[str, bytes]:
+    """The files ``kubeadm init phase upload-certs`` transfers, by pki-relative path.
+
+    ca, front-proxy-ca and sa always; the etcd CA only with stacked etcd, as kubeadm does.
+    """
+    cas = ensure_cluster_cas(cluster)
+    sa = service_account_key(cluster)
+    files: dict[str, bytes] = {}
+    names = [CAName.CA, CAName.FRONT_PROXY]
+    if cluster.etcd_topology == kubeadm.TOPOLOGY_STACKED:
+        names.append(CAName.ETCD)
+    for name in names:
+        ca = cas[name]
+        files[f"{name}.crt"] = ca.certificate_pem.encode()
+        files[f"{name}.key"] = ca.private_key_pem.encode()
+    files["sa.key"] = sa.private_key_pem.encode()
+    files["sa.pub"] = sa.public_key_pem.encode()
+    return files

@@ -1,0 +1,173 @@
+"""What operators download: a node's ``/etc/kubernetes`` bundle and user kubeconfigs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import re
+import tarfile
+import time
+from collections.abc import Sequence
+
+from django.db import transaction
+
+from nodes.models import Cluster, Node, NodeRole
+from pki.domain import kubeadm, kubeconfig
+from pki.domain.kubeadm_config import AuditLogConfig
+from pki.domain.x509 import (
+    USAGE_CLIENT,
+    CertSpec,
+    PKIError,
+    certificate_to_pem,
+    private_key_to_pem,
+)
+from pki.models.certificates import (
+    Certificate,
+    CertificateAuthority,
+    CertificateKind,
+)
+from pki.models.kubeadm_settings import ClusterKubeadmSettings
+from pki.services.certificates.authorities import ensure_cluster_cas, service_account_key
+from pki.services.certificates.errors import PKIInputError
+from pki.services.certificates.issuing import _sign_specs, _spec_of
+from pki.services.certificates.spec import cluster_spec, current_plan, node_spec
+from pki.services.certificates.store import _store_leaf, active_cas, active_tree
+
+
+def _ca_spec(ca: CertificateAuthority) -> CertSpec:
+    return CertSpec(ca.name, None, ca.common_name, is_ca=True)
+
+
+def _stored_tree(cluster: Cluster) -> kubeadm.IssuedTree:
+    """The stored CAs, active files and ``sa`` key as the pure module's ``IssuedTree``."""
+    cas = {
+        name: kubeadm.Issued(_ca_spec(ca), ca.certificate, ca.private_key)
+        for name, ca in active_cas(cluster).items()
+    }
+    validity = dt.timedelta(days=cluster.certificate_validity_days)
+    leaves = {
+        key: kubeadm.Issued(_spec_of(row, validity), row.certificate, row.private_key)
+        for key, row in active_tree(cluster).items()
+    }
+    return kubeadm.IssuedTree(
+        cas=cas, leaves=leaves, sa_key=service_account_key(cluster).private_key
+    )
+
+
+def node_bundle_files(
+    cluster: Cluster, node: Node, *, include_super_admin: bool = True
+) -> dict[str, kubeadm.NodeFile]:
+    """The node's ``/etc/kubernetes`` files from the stored PKI (PKIInputError if incomplete)."""
+    spec = cluster_spec(cluster)
+    current_plan(cluster)  # an impossible topology is reported before anything else
+    try:
+        files = kubeadm.node_files(spec, _stored_tree(cluster), node_spec(node))
+    except (PKIError, KeyError) as exc:
+        raise PKIInputError(
+            f"the node's certificates are not all issued ({exc}); issue the missing "
+            "certificates first",
+            "node",
+        ) from None
+    if not include_super_admin:
+        files.pop("super-admin.conf", None)
+    audit_policy = _audit_policy(cluster)
+    if node.role == NodeRole.CONTROL_PLANE and audit_policy is not None:
+        # The ClusterConfiguration the panel renders points kube-apiserver at this file
+        # (a hostPath mount of type File): without it the apiserver pod cannot start.
+        path = AuditLogConfig.policy_path.removeprefix("/etc/kubernetes/")
+        files[path] = kubeadm.NodeFile(audit_policy.encode(), kubeadm.CERT_MODE)
+    return files
+
+
+def _audit_policy(cluster: Cluster) -> str | None:
+    """The cluster's audit policy when audit logging is on (the default), else None."""
+    settings = ClusterKubeadmSettings.objects.filter(cluster=cluster).first()
+    if settings is None:
+        settings = ClusterKubeadmSettings(cluster=cluster)
+    return settings.audit_policy if settings.audit_enabled else None
+
+
+def build_bundle(cluster: Cluster, node: Node, *, include_super_admin: bool = True) -> bytes:
+    """A tar.gz laid out as ``/etc/kubernetes`` on ``node``: keys 0600, certificates 0644."""
+    files = node_bundle_files(cluster, node, include_super_admin=include_super_admin)
+    now = int(time.time())
+    buffer = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=now) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        directories = sorted(
+            {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
+        )
+        for directory in directories:
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+            tar.addfile(info)
+        for path in sorted(files):
+            node_file = files[path]
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(node_file.content), node_file.mode, now
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(node_file.content))
+    return buffer.getvalue()
+
+
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._:+-]{0,47}")
+_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._:+/-]{0,99}")
+FORBIDDEN_GROUPS = (kubeadm.MASTERS_GROUP,)
+
+
+def user_kubeconfig(
+    cluster: Cluster, username: str, groups: Sequence[str], validity_days: int
+) -> tuple[str, Certificate]:
+    """A kubeconfig for ``username`` with its own client certificate in ``groups``.
+
+    Like ``kubeadm kubeconfig user --client-name``. ``system:masters`` bypasses RBAC entirely
+    and is refused: that identity exists only as ``super-admin.conf``.
+    """
+    if not _USERNAME.fullmatch(username or ""):
+        raise PKIInputError(
+            "a user name is 1-48 characters: letters, digits and @ . _ : + -", "username"
+        )
+    for group in groups:
+        if group.strip().lower() in FORBIDDEN_GROUPS:
+            raise PKIInputError(
+                "system:masters bypasses RBAC and is never given to users; bind a role to the "
+                "user or one of its groups instead",
+                "groups",
+            )
+        if not _GROUP.fullmatch(group):
+            raise PKIInputError(f"{group!r} is not a valid group name", "groups")
+    if validity_days < 1:
+        raise PKIInputError("the validity must be at least one day", "validity")
+    spec = CertSpec(
+        name=f"user:{username}",
+        signer=kubeadm.CA,
+        common_name=username,
+        organizations=tuple(dict.fromkeys(groups)),
+        usages=(USAGE_CLIENT,),
+        validity=dt.timedelta(days=validity_days),
+    )
+    with transaction.atomic():
+        cas = ensure_cluster_cas(cluster)
+        ((_, cert, key),) = _sign_specs(cluster, cas, [spec], field_name="validity")
+        row = _store_leaf(
+            cluster,
+            cas[kubeadm.CA],
+            cert,
+            key,
+            name=spec.name,
+            kind=CertificateKind.USER,
+            usages=spec.usages,
+        )
+    server = "https://" + kubeadm.join_host_port(cluster.endpoint_host, cluster.endpoint_port)
+    text = kubeconfig.render_kubeconfig(
+        cluster_name=cluster.cluster_name,
+        server=server,
+        ca_cert_pem=cas[kubeadm.CA].certificate_pem.encode(),
+        client_cert_pem=certificate_to_pem(cert),
+        client_key_pem=private_key_to_pem(key),
+        user=username,
+    )
+    return text, row

@@ -1,0 +1,100 @@
+"""Does the stored tree still fit the topology? Coverage, SAN checks and API endpoint checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nodes.models import Cluster
+from pki.domain import kubeadm
+from pki.domain.x509 import (
+    CertSpec,
+    HostCheck,
+    check_host,
+)
+from pki.models.certificates import (
+    Certificate,
+    CertificateAuthority,
+)
+from pki.services.certificates.errors import PKIInputError
+from pki.services.certificates.spec import cluster_spec, current_plan
+from pki.services.certificates.store import active_tree
+
+
+@dataclass
+class StaleCertificate:
+    """An active certificate that no longer covers the SANs its file needs."""
+
+    certificate: Certificate
+    missing_sans: list[str]
+    spec: CertSpec
+
+
+@dataclass
+class CoverageReport:
+    """How the stored tree compares with the current topology."""
+
+    stale: list[StaleCertificate]
+    missing: list[CertSpec]
+    orphaned: list[Certificate]
+    warnings: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.stale and not self.missing
+
+
+def coverage(cluster: Cluster) -> CoverageReport:
+    """Which files are missing, which no longer cover the topology's names, which are orphans."""
+    the_plan = current_plan(cluster)
+    existing = active_tree(cluster)
+    stale, missing = [], []
+    for spec in the_plan.specs:
+        if spec.is_ca:
+            continue
+        row = existing.pop(spec.key, None)
+        if row is None:
+            missing.append(spec)
+            continue
+        gaps = kubeadm.covers(row.certificate, spec)
+        if gaps:
+            stale.append(StaleCertificate(row, gaps, spec))
+    return CoverageReport(stale, missing, list(existing.values()), the_plan.warnings)
+
+
+def check_san(certificate: Certificate | CertificateAuthority, host: str) -> HostCheck:
+    """Would kubectl accept ``certificate`` for ``host``? Go's error text and the SAN to add."""
+    host = host.strip()
+    if not host:
+        raise PKIInputError("give a host name or IP address", "host")
+    if len(host) > 253:
+        raise PKIInputError("a host name has at most 253 characters", "host")
+    return check_host(certificate.certificate, host)
+
+
+def endpoint_checks(cluster: Cluster) -> list[dict[str, Any]]:
+    """Every name clients use to reach the API, checked against every active apiserver cert."""
+    spec = cluster_spec(cluster)
+    names = [cluster.endpoint_host] if cluster.control_plane_endpoint else []
+    names += [
+        kubeadm.first_service_ip(spec.service_subnet),
+        "kubernetes.default.svc",
+        f"kubernetes.default.svc.{cluster.dns_domain}",
+        *spec.extra_sans,
+    ]
+    results = []
+    for row in Certificate.objects.tree().filter(cluster=cluster, name="apiserver"):
+        node_names = [row.node.address] if row.node is not None else []
+        for host in dict.fromkeys([*names, *map(str, node_names)]):
+            outcome = check_host(row.certificate, host)
+            results.append(
+                {
+                    "certificate": row.pk,
+                    "node": row.node_name,
+                    "host": host,
+                    "covered": outcome.covered,
+                    "message": outcome.message,
+                    "san_to_add": outcome.san_to_add,
+                }
+            )
+    return results

@@ -1,0 +1,185 @@
+"""HTML pages for join commands and bootstrap tokens (the join card and the Tokens tab).
+
+Thin: the access check first, then a form or a call into ``pki.services.bootstrap``, and a
+render. A page that shows a token or a certificate key is rendered on a POST or behind an explicit
+link, never as a side effect of browsing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from clusterpanel.security import audit
+from clusterpanel.security.roles import can
+from clusterpanel.web.access import get_for_user, require
+from clusterpanel.web.forms import add_errors
+from clusterpanel.web.htmx import HtmxHttpRequest
+from nodes.models import Cluster
+from pki.forms.bootstrap import (
+    TokenForm,
+)
+from pki.models.tokens import BootstrapToken, TokenStatus
+from pki.services import bootstrap as bootstrap_services
+
+
+def _messages(error: ValidationError) -> str:
+    return "; ".join(text for texts in error.message_dict.values() for text in texts)
+
+
+# --- join card -----------------------------------------------------------------------------------
+
+
+def _join_context(request: HttpRequest, cluster: Cluster, new_token: bool) -> dict[str, Any]:
+    """Both join commands, audited once each; or the reason there are none."""
+    context: dict[str, Any] = {"cluster": cluster, "join_loaded": True}
+    try:
+        with transaction.atomic():
+            worker = bootstrap_services.join_command(
+                cluster, "worker", new_token=new_token, user=request.user
+            )
+            control_plane = bootstrap_services.join_command(
+                cluster, "control-plane", user=request.user
+            )
+            for join in (worker, control_plane):
+                if join.token_created:
+                    audit.record("token.create", request=request, obj=join.token)
+                audit.record(
+                    "join_command.reveal",
+                    request=request,
+                    obj=join.token,
+                    cluster=cluster,
+                    details={"role": join.role, "token_id": join.token.token_id},
+                )
+    except bootstrap_services.NoUsableToken as error:
+        context["join_error"] = f"{error} Create one with New token."
+        return context
+    except bootstrap_services.JoinUnavailable as error:
+        context["join_error"] = str(error)
+        return context
+    context.update(worker=worker, control_plane=control_plane, now=timezone.now())
+    return context
+
+
+@require_GET
+def join_card(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The join card's content (htmx), or a page with it when followed as a plain link."""
+    cluster = get_for_user(request, Cluster, pk, "reveal_tokens")
+    context = _join_context(request, cluster, new_token=False)
+    template = "pki/_join_card.html" if request.htmx else "pki/token_join.html"
+    return render(request, template, context)
+
+
+@require_POST
+def join_card_new_token(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "manage_tokens")
+    require(request, "reveal_tokens")
+    context = _join_context(request, cluster, new_token=True)
+    template = "pki/_join_card.html" if request.htmx else "pki/token_join.html"
+    return render(request, template, context)
+
+
+# --- tokens tab ----------------------------------------------------------------------------------
+
+
+def _short_duration(left: timedelta | None) -> str:
+    """``6d 23h``, ``1h 59m`` or ``42m``: how long a token has left, as the join card counts."""
+    if left is None:
+        return ""
+    minutes = int(left.total_seconds()) // 60
+    days, hours, minutes = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+
+
+def _token_rows(cluster: Cluster) -> list[dict[str, Any]]:
+    now = timezone.now()
+    return [
+        {
+            "token": token,
+            "status": token.status(now),
+            "time_left": _short_duration(token.time_left(now)),
+        }
+        for token in cluster.bootstrap_tokens.select_related("created_by", "revoked_by")
+    ]
+
+
+def token_list(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Tokens tab: list with status, and the create form (operators)."""
+    cluster = get_for_user(request, Cluster, pk)
+    form = TokenForm(request.POST or None) if can(request.user, "manage_tokens") else None
+    created = None
+    if request.method == "POST":
+        require(request, "manage_tokens")
+        assert form is not None
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    created = bootstrap_services.create_token(
+                        cluster, form.cleaned_data["request"], user=request.user
+                    )
+                    audit.record(
+                        "token.create",
+                        request=request,
+                        obj=created,
+                        details={"token_id": created.token_id},
+                    )
+                form = TokenForm()
+            except ValidationError as error:
+                add_errors(form, error)
+    status = request.GET.get("status", "")
+    rows = _token_rows(cluster)
+    if status in TokenStatus.values:
+        rows = [row for row in rows if row["status"] == status]
+    context = {
+        "cluster": cluster,
+        "form": form,
+        "rows": rows,
+        "created": created,
+        "status_filter": status,
+        "statuses": TokenStatus.choices,
+    }
+    response = render(request, "pki/tokens.html", context)
+    if request.method == "POST" and form is not None and form.errors:
+        response.status_code = 400
+    return response
+
+
+@require_POST
+def token_reveal(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Show one token in full, as its Secret manifest and ``kubeadm token create`` line."""
+    token = get_for_user(
+        request, BootstrapToken.objects.select_related("cluster"), pk, "reveal_tokens"
+    )
+    audit.record("token.reveal", request=request, obj=token, details={"token_id": token.token_id})
+    context = {
+        "cluster": token.cluster,
+        "token": token,
+        "status": token.status(),
+        "manifest": bootstrap_services.secret_manifest(token),
+        "command": bootstrap_services.token_create_command(token),
+    }
+    template = "pki/token_reveal_fragment.html" if request.htmx else "pki/token_reveal.html"
+    return render(request, template, context)
+
+
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_for_user(
+        request, BootstrapToken.objects.select_related("cluster"), pk, "manage_tokens"
+    )
+    if token.revoked_at is None:
+        with transaction.atomic():
+            token.revoke(request.user)
+            audit.record("token.revoke", request=request, obj=token)
+        messages.success(request, f"Token {token.token_id} revoked.")
+    return redirect("token_list", pk=token.cluster_id)

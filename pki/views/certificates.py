@@ -1,0 +1,297 @@
+"""PKI pages: the cluster's Certificates tab, the inspector, SAN checks, the CA page and imports.
+
+Thin: access helper first, one service call, audit, render. Every service refusal comes back as
+``PKIInputError`` and is shown as a message or on the form field it names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from clusterpanel.api.params import is_object_id
+from clusterpanel.security import audit
+from clusterpanel.web.access import get_for_user, require
+from clusterpanel.web.htmx import HtmxHttpRequest
+from nodes.models import Cluster
+from pki.domain import expiry
+from pki.forms.certificates import (
+    CfsslCAForm,
+    CfsslCsrForm,
+    InspectForm,
+    KubeadmImportForm,
+    KubeconfigForm,
+    SanCheckForm,
+)
+from pki.models.certificates import Certificate, CertificateAuthority, CertificateStatus
+from pki.services import certificates as certificate_services
+
+BANDS = (expiry.OK, expiry.WARNING, expiry.CRITICAL, expiry.EXPIRED)
+
+
+def _filtered(cluster: Cluster, params: Any) -> tuple[list[Certificate], dict[str, str]]:
+    """The table's rows after the GET filters (status, band, name, node); sorted by expiry."""
+    filters = {k: str(params.get(k, "")) for k in ("status", "band", "q", "node")}
+    queryset: QuerySet[Certificate] = Certificate.objects.filter(cluster=cluster).select_related(
+        "authority"
+    )
+    status = filters["status"] or CertificateStatus.ACTIVE
+    filters["status"] = status
+    if status != "all":
+        queryset = queryset.filter(status=status)
+    if filters["node"]:
+        queryset = queryset.filter(node_name=filters["node"])
+    if filters["q"]:
+        queryset = queryset.filter(name__icontains=filters["q"]) | queryset.filter(
+            common_name__icontains=filters["q"]
+        )
+    rows = list(queryset.order_by("not_after", "name", "node_name"))
+    if filters["band"] in BANDS:
+        rows = [r for r in rows if r.band == filters["band"]]
+    return rows, filters
+
+
+def _bar_percent(row: Certificate) -> int:
+    """How much of the certificate's life is left, for the expiry bar."""
+    total = (row.not_after - row.not_before).total_seconds()
+    left = row.days_left() * 86400
+    return max(0, min(100, round(100 * left / total))) if total > 0 else 0
+
+
+def _certificates_context(request: HttpRequest, cluster: Cluster, **extra: Any) -> dict[str, Any]:
+    """Everything the Certificates tab shows; ``extra`` replaces a part (a bound form)."""
+    rows, filters = _filtered(cluster, request.GET)
+    for row in rows:
+        row.bar = _bar_percent(row)  # type: ignore[attr-defined]
+    try:
+        report: certificate_services.CoverageReport | None = certificate_services.coverage(cluster)
+        problem = ""
+    except certificate_services.PKIInputError as exc:
+        report, problem = None, str(exc)
+    context: dict[str, Any] = {
+        "cluster": cluster,
+        "rows": rows,
+        "filters": filters,
+        "bands": BANDS,
+        "statuses": ["active", "superseded", "revoked", "all"],
+        "report": report,
+        "problem": problem,
+        "expiration": certificate_services.expiration(cluster),
+        "nodes": cluster.nodes.order_by("name"),
+        "san_form": SanCheckForm(),
+        "kubeconfig_form": KubeconfigForm(initial={"validity": cluster.certificate_validity_days}),
+    }
+    context.update(extra)
+    return context
+
+
+def certificates(request: HttpRequest, pk: int) -> HttpResponse:
+    """The cluster's Certificates tab."""
+    cluster = get_for_user(request, Cluster, pk)
+    return render(request, "pki/certificates.html", _certificates_context(request, cluster))
+
+
+@require_POST
+def user_kubeconfig(request: HttpRequest, pk: int) -> HttpResponse:
+    """Download a kubeconfig with a user's own client certificate (audited).
+
+    Refusals (a bad name, ``system:masters``, a validity past the CA) re-show the tab with the
+    error on the field it names.
+    """
+    cluster = get_for_user(request, Cluster, pk, "download_bundle")
+    form = KubeconfigForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        validity = data["validity"] or cluster.certificate_validity_days
+        try:
+            with transaction.atomic():
+                text, row = certificate_services.user_kubeconfig(
+                    cluster, data["username"], data["groups"], validity
+                )
+                audit.record(
+                    "pki.kubeconfig.issue",
+                    request=request,
+                    obj=row,
+                    cluster=cluster,
+                    details={
+                        "username": row.common_name,
+                        "groups": row.organizations,
+                        "serial": row.serial,
+                    },
+                )
+        except certificate_services.PKIInputError as exc:
+            form.apply_error(exc)
+        else:
+            response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="{row.common_name}.conf"'
+            response["Cache-Control"] = "no-store"
+            return response
+    context = _certificates_context(request, cluster, kubeconfig_form=form)
+    return render(request, "pki/certificates.html", context, status=400)
+
+
+@require_POST
+def issue(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "issue_certificates")
+    try:
+        result = certificate_services.issue_missing(cluster)
+    except certificate_services.PKIInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("pki_certificates", pk=cluster.pk)
+    for warning in result.warnings:
+        messages.warning(request, warning)
+    if result.created:
+        audit.record(
+            "pki.issue",
+            request=request,
+            obj=cluster,
+            details={"created": [str(c) for c in result.created]},
+        )
+        messages.success(request, f"Issued {len(result.created)} certificates.")
+    else:
+        messages.info(request, "Nothing to issue: every file of the topology exists.")
+    return redirect("pki_certificates", pk=cluster.pk)
+
+
+@require_POST
+def reissue(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "issue_certificates")
+    try:
+        created = certificate_services.reissue(cluster)
+    except certificate_services.PKIInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("pki_certificates", pk=cluster.pk)
+    audit.record("pki.reissue", request=request, obj=cluster, details={"reissued": len(created)})
+    messages.success(request, f"Reissued {len(created)} certificates; CAs and sa keys kept.")
+    return redirect("pki_certificates", pk=cluster.pk)
+
+
+@require_POST
+def renew(request: HttpRequest, pk: int) -> HttpResponse:
+    """Renew the ticked certificates, or every active one when none is ticked."""
+    cluster = get_for_user(request, Cluster, pk, "issue_certificates")
+    raw = request.POST.getlist("certificates")
+    if not all(is_object_id(value) for value in raw):
+        messages.error(request, "Certificate ids must be numbers.")
+        return redirect("pki_certificates", pk=cluster.pk)
+    ids = [int(value) for value in raw] or None
+    try:
+        created = certificate_services.renew(
+            cluster, ids, reuse_key=request.POST.get("reuse_key") == "on"
+        )
+    except certificate_services.PKIInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("pki_certificates", pk=cluster.pk)
+    audit.record("pki.renew", request=request, obj=cluster, details={"renewed": len(created)})
+    messages.success(request, f"Renewed {len(created)} certificates.")
+    return redirect("pki_certificates", pk=cluster.pk)
+
+
+def check_san(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The SAN check form's answer (an htmx fragment, or the fragment in a page)."""
+    cluster = get_for_user(request, Cluster, pk)
+    form = SanCheckForm(request.GET or None)
+    results: list[dict[str, Any]] = []
+    if form.is_valid():
+        host = form.cleaned_data["host"]
+        rows = Certificate.objects.tree().filter(cluster=cluster, name="apiserver")
+        if form.cleaned_data.get("certificate"):
+            rows = Certificate.objects.filter(cluster=cluster, pk=form.cleaned_data["certificate"])
+        try:
+            results = [
+                {"row": row, "check": certificate_services.check_san(row, host)} for row in rows
+            ]
+        except certificate_services.PKIInputError as exc:
+            form.apply_error(exc)
+    context = {
+        "cluster": cluster,
+        "san_form": form,
+        "results": results,
+        "endpoint_checks": certificate_services.endpoint_checks(cluster) if not request.GET else [],
+    }
+    template = "pki/_san_check.html" if request.htmx else "pki/san_check_page.html"
+    return render(request, template, context)
+
+
+def inspect_certificate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The inspector panel of one stored certificate."""
+    row = get_for_user(request, Certificate.objects.select_related("cluster", "authority"), pk)
+    context = {"cluster": row.cluster, "row": row, "info": certificate_services.inspect_stored(row)}
+    template = "pki/_inspector.html" if request.htmx else "pki/inspect_page.html"
+    return render(request, template, context)
+
+
+def inspect_upload(request: HttpRequest) -> HttpResponse:
+    """Inspect a pasted or uploaded certificate; nothing is stored."""
+    require(request, "view")
+    form = InspectForm(request.POST or None, request.FILES or None)
+    infos: list[dict[str, Any]] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            infos = certificate_services.inspect_upload(form.file_or_text("pem_file", "pem"))
+        except certificate_services.PKIInputError as exc:
+            form.apply_error(exc)
+    return render(request, "pki/inspect_upload.html", {"form": form, "infos": infos})
+
+
+def authorities(request: HttpRequest, pk: int) -> HttpResponse:
+    """The CA page: active CAs with fingerprints and discovery hashes, then their history."""
+    cluster = get_for_user(request, Cluster, pk)
+    rows = CertificateAuthority.objects.filter(cluster=cluster).order_by("status", "name")
+    sa = cluster.service_account_keys.filter(status=CertificateStatus.ACTIVE).first()
+    return render(
+        request, "pki/authorities.html", {"cluster": cluster, "authorities": rows, "sa": sa}
+    )
+
+
+_IMPORT_FORMS = {"kubeadm": KubeadmImportForm, "cfssl-ca": CfsslCAForm, "cfssl-csr": CfsslCsrForm}
+
+
+def import_pki(request: HttpRequest, pk: int) -> HttpResponse:
+    """Three imports on one page; the POSTed ``form`` field says which one was sent."""
+    cluster = get_for_user(request, Cluster, pk, "manage_ca")
+    kind = request.POST.get("form", "") if request.method == "POST" else ""
+    forms: dict[str, Any] = {}
+    for name, form_class in _IMPORT_FORMS.items():
+        data = (request.POST, request.FILES) if name == kind else (None, None)
+        extra = {"cluster": cluster} if form_class is KubeadmImportForm else {}
+        forms[name] = form_class(*data, **extra, prefix=name)
+    if kind in forms and forms[kind].is_valid():
+        form = forms[kind]
+        try:
+            result = _run_import(cluster, kind, form)
+        except certificate_services.PKIInputError as exc:
+            form.apply_error(exc)
+        else:
+            audit.record(
+                f"pki.import.{kind}",
+                request=request,
+                obj=cluster,
+                details={
+                    "authorities": {ca.name: ca.fingerprint_sha256 for ca in result.authorities},
+                    "certificates": len(result.certificates),
+                },
+            )
+            names = ", ".join(ca.name for ca in result.authorities)
+            messages.success(request, f"Imported {names}; {result.superseded} superseded.")
+            return redirect("pki_authorities", pk=cluster.pk)
+    return render(request, "pki/import.html", {"cluster": cluster, "forms": forms})
+
+
+def _run_import(cluster: Cluster, kind: str, form: Any) -> certificate_services.ImportResult:
+    data = form.cleaned_data
+    if kind == "kubeadm":
+        return certificate_services.import_kubeadm_archive(
+            cluster, data["archive"].read(), data.get("node")
+        )
+    if kind == "cfssl-ca":
+        return certificate_services.import_cfssl_ca(
+            cluster, data["ca_pem"].read(), data["ca_key_pem"].read(), data["name"]
+        )
+    return certificate_services.create_ca_from_cfssl_csr(cluster, data["ca_csr"], data["name"])

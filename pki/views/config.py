@@ -1,0 +1,217 @@
+"""HTML pages of the Configuration tab: kubeadm files per node, kubeadm settings, the audit
+policy, load-balancer configs, kubeadm-certs and the static token file.
+
+Thin: the access check first, then a form or a call into ``pki.services.bootstrap``, and a render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from clusterpanel.security import audit
+from clusterpanel.web.access import get_for_user, require
+from clusterpanel.web.forms import add_errors
+from clusterpanel.web.responses import download
+from nodes.models import Cluster, Node
+from pki.forms.config import (
+    KubeadmSettingsForm,
+    StaticTokenForm,
+    StaticTokenImportForm,
+)
+from pki.services import bootstrap as bootstrap_services
+
+
+def _messages(error: ValidationError) -> str:
+    return "; ".join(text for texts in error.message_dict.values() for text in texts)
+
+
+# --- configuration tab ---------------------------------------------------------------------------
+
+
+def _config_context(request: HttpRequest, cluster: Cluster, **extra: Any) -> dict[str, Any]:
+    stored = bootstrap_services.settings_for(cluster)
+    try:
+        preview, preview_error = bootstrap_services.cluster_configuration_preview(cluster), None
+    except ValidationError as error:
+        preview, preview_error = "", _messages(error)
+    context: dict[str, Any] = {
+        "cluster": cluster,
+        "settings_form": KubeadmSettingsForm.for_settings(stored),
+        "preview": preview,
+        "preview_error": preview_error,
+        "init_node": bootstrap_services.init_node(cluster),
+        "nodes": cluster.nodes.exclude(role="etcd").order_by("pk"),
+        "static_tokens": cluster.static_tokens.all(),
+        "static_form": StaticTokenForm(),
+        "import_form": StaticTokenImportForm(),
+        "import_warnings": [],
+    }
+    context.update(extra)
+    return context
+
+
+def config_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Configuration tab: settings, previews and downloads."""
+    cluster = get_for_user(request, Cluster, pk)
+    return render(request, "pki/config.html", _config_context(request, cluster))
+
+
+@require_POST
+def config_settings(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "edit_inventory")
+    form = KubeadmSettingsForm.for_settings(bootstrap_services.settings_for(cluster), request.POST)
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                bootstrap_services.save_settings(cluster, form.cleaned_data)
+                audit.record(
+                    "kubeadm_settings.update",
+                    request=request,
+                    obj=cluster,
+                    details={"fields": form.changed_data},
+                )
+            messages.success(request, "kubeadm settings saved.")
+            return redirect("config_page", pk=cluster.pk)
+        except ValidationError as error:
+            add_errors(form, error)
+    context = _config_context(request, cluster, settings_form=form)
+    return render(request, "pki/config.html", context, status=400)
+
+
+def node_config(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
+    """One node's kubeadm configuration file; shows a token, so operator only and audited."""
+    cluster = get_for_user(request, Cluster, pk, "reveal_tokens")
+    node = get_object_or_404(Node, pk=node_pk, cluster=cluster)
+    new_token = request.method == "POST" and request.POST.get("new_token") == "1"
+    if new_token:
+        require(request, "manage_tokens")
+    context: dict[str, Any] = {"cluster": cluster, "node": node}
+    try:
+        config = bootstrap_services.audited_kubeadm_config(
+            request, cluster, node, new_token=new_token
+        )
+    except bootstrap_services.JoinUnavailable as error:
+        context["error"] = str(error)
+        if isinstance(error, bootstrap_services.NoUsableToken):
+            context["error"] += " Create one with “Create a new token and render” below."
+        return render(request, "pki/config_node.html", context, status=409)
+    except ValidationError as error:
+        context["error"] = _messages(error)
+        return render(request, "pki/config_node.html", context, status=400)
+    if request.GET.get("download") == "1":
+        return download(config.text, f"kubeadm-{node.name}.yaml")
+    context["config"] = config
+    return render(request, "pki/config_node.html", context)
+
+
+@require_GET
+def audit_policy_download(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk)
+    return download(bootstrap_services.audit_policy_text(cluster), "audit-policy.yaml")
+
+
+@require_GET
+def load_balancer_download(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk)
+    try:
+        text = bootstrap_services.load_balancer_config(cluster, kind)
+    except ValidationError as error:
+        messages.error(request, _messages(error))
+        return redirect("config_page", pk=cluster.pk)
+    filename = {"nginx": "nginx.conf", "haproxy": "haproxy.cfg"}[kind]
+    return download(text, filename, "text/plain")
+
+
+@require_GET
+def kubeadm_certs_download(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "download_bundle")
+    try:
+        text = bootstrap_services.audited_kubeadm_certs(request, cluster)
+    except bootstrap_services.JoinUnavailable as error:
+        messages.error(request, str(error))
+        return redirect("config_page", pk=cluster.pk)
+    return download(text, "kubeadm-certs.yaml")
+
+
+# --- static token file ---------------------------------------------------------------------------
+
+
+@require_POST
+def static_token_add(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "manage_tokens")
+    form = StaticTokenForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                row = bootstrap_services.add_static_token(
+                    cluster,
+                    token=data["token"],
+                    user=data["user"],
+                    uid=data["uid"],
+                    groups=bootstrap_services.parse_groups(data["groups"]),
+                )
+                audit.record("static_token.create", request=request, obj=row)
+            messages.success(request, f"Static token for {row.user} added.")
+            return redirect("config_page", pk=cluster.pk)
+        except ValidationError as error:
+            add_errors(form, error)
+    context = _config_context(request, cluster, static_form=form)
+    return render(request, "pki/config.html", context, status=400)
+
+
+@require_POST
+def static_token_import(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "manage_tokens")
+    form = StaticTokenImportForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                result = bootstrap_services.import_static_tokens(
+                    cluster, form.cleaned_data["csv"], replace=form.cleaned_data["replace"]
+                )
+                audit.record(
+                    "static_token.import",
+                    request=request,
+                    obj=cluster,
+                    details={"created": result.created, "replaced": result.replaced},
+                )
+            messages.success(request, f"{result.created} static token(s) imported.")
+            for warning in result.warnings:
+                messages.warning(request, warning)
+            return redirect("config_page", pk=cluster.pk)
+        except ValidationError as error:
+            add_errors(form, error)
+    context = _config_context(request, cluster, import_form=form)
+    return render(request, "pki/config.html", context, status=400)
+
+
+@require_POST
+def static_token_delete(request: HttpRequest, pk: int, token_pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "manage_tokens")
+    row = get_object_or_404(cluster.static_tokens, pk=token_pk)
+    with transaction.atomic():
+        audit.record("static_token.delete", request=request, obj=row)
+        row.delete()
+    messages.success(request, f"Static token of {row.user} deleted.")
+    return redirect("config_page", pk=cluster.pk)
+
+
+@require_GET
+def static_token_file(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "reveal_tokens")
+    text = bootstrap_services.render_static_tokens(cluster)
+    audit.record(
+        "static_token.download",
+        request=request,
+        obj=cluster,
+        details={"entries": cluster.static_tokens.count()},
+    )
+    return download(text, "tokens.csv", "text/csv")

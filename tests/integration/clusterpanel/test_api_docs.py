@@ -1,0 +1,127 @@
+"""The OpenAPI schema and Swagger UI are served by the panel itself, with no CDN."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+
+@pytest.mark.django_db
+def test_swagger_ui_loads_only_local_assets(web_client: Callable[[str], Any]) -> None:
+    client = web_client("viewer")
+    page = client.get("/api/docs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(asset.endswith("swagger-ui-bundle.js") for asset in assets)
+    assert not re.search(r"https?://", html)
+    for asset in assets:
+        assert asset.startswith("/static/"), asset
+        response = client.get(asset)
+        assert response.status_code == 200, asset
+        response.close()
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_the_inventory_endpoints(web_client: Callable[[str], Any]) -> None:
+    schema = yaml.safe_load(web_client("viewer").get("/api/schema/").content)
+    assert schema["openapi"].startswith("3.")
+    assert {"/api/v1/clusters/", "/api/v1/nodes/"} <= set(schema["paths"])
+    node = schema["components"]["schemas"]["Node"]["properties"]
+    # Credentials are write-only: they appear in requests, never in responses.
+    assert "ssh_private_key" not in node
+    request = schema["components"]["schemas"]["NodeRequest"]["properties"]
+    assert {"ssh_private_key", "ssh_key_passphrase", "ssh_password"} <= set(request)
+    assert "apiToken" in schema["components"]["securitySchemes"]
+
+
+def test_the_schema_generates_without_warnings_and_validates(tmp_path: Any) -> None:
+    """Every endpoint is described (drf-spectacular would otherwise guess and warn)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "spectacular", "--fail-on-warn", "--validate",
+         "--file", str(tmp_path / "schema.yaml")],
+        cwd=root, env={**os.environ, "CLUSTERPANEL_DATA_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    schema = yaml.safe_load((tmp_path / "schema.yaml").read_text())
+    assert "/api/v1/clusters/{id}/join-command/" in schema["paths"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ["[null, null]", "3", "null", '"text"'])
+def test_a_body_that_is_not_a_json_object_is_a_400(
+    api_client: Callable[[str], Any], body: str
+) -> None:
+    for url in ("/api/v1/clusters/", "/api/v1/nodes/", "/api/v1/pki/inspect/", "/api/v1/tokens/"):
+        response = api_client("admin").post(url, body, content_type="application/json")
+        assert response.status_code == 400, (url, response.content)
+        assert response.json()["detail"] == "The request body must be a JSON object."
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["99999999999999999999999", "²", "-1", "1.5", "abc"])
+def test_ids_in_query_parameters_and_bodies_are_checked(
+    api_client: Callable[[str], Any], cluster: Any, value: str
+) -> None:
+    """Numbers too large for a primary key, or digits that are not ASCII, are a 400, not a 500."""
+    api = api_client("admin")
+    checks = [
+        ("/api/v1/nodes/", {"cluster": value}, "cluster"),
+        ("/api/v1/certificates/", {"cluster": value}, "cluster"),
+        ("/api/v1/tokens/", {"cluster": value}, "cluster"),
+        (f"/api/v1/clusters/{cluster.pk}/bundle/", {"node": value}, "node"),
+        (f"/api/v1/clusters/{cluster.pk}/kubeadm-config/", {"node": value}, "node"),
+    ]
+    for url, params, field in checks:
+        response = api.get(url, params)
+        assert response.status_code == 400, (url, response.content)
+        assert field in response.json()["errors"], (url, response.json())
+    if value.lstrip("-").isdigit() and value.isascii():
+        renew = api.post(
+            f"/api/v1/clusters/{cluster.pk}/certificates/renew/",
+            {"certificates": [int(value)]},
+            format="json",
+        )
+        assert renew.status_code == 400, renew.content
+
+
+def test_a_busy_database_is_a_503_with_retry_after() -> None:
+    """SQLite allows one writer; when the wait runs out the caller is told to retry."""
+    from django.db import OperationalError
+
+    from clusterpanel.api.errors import exception_handler
+
+    response = exception_handler(OperationalError("database is locked"), {})
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "try again" in response.data["detail"]
+    other = exception_handler(OperationalError("no such table: x"), {})
+    assert other.status_code == 500
+    assert "no such table" not in str(other.data)
+
+
+@pytest.mark.django_db
+def test_a_busy_database_is_a_503_page_for_the_html_views(rf: Any, personas: Any) -> None:
+    from django.db import OperationalError
+
+    from clusterpanel.web.middleware import DatabaseBusyMiddleware
+
+    request = rf.get("/clusters/")
+    request.user = personas["viewer"]
+    middleware = DatabaseBusyMiddleware(lambda r: None)
+    response = middleware.process_exception(request, OperationalError("database is locked"))
+    assert response is not None
+    assert response.status_code == 503
+    assert b"Nothing was saved" in response.content
+    assert middleware.process_exception(request, OperationalError("disk I/O error")) is None

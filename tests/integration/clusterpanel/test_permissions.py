@@ -1,0 +1,273 @@
+"""The permission matrix: every route x anonymous / outsider / viewer / operator / admin.
+
+Pages send anonymous users to the login page; the API answers 401. A logged-in
+user without the needed role gets 403 on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from nodes.models import Cluster, Node
+
+PERSONAS = ("anonymous", "outsider", "viewer", "operator", "admin")
+LOGIN = "login"
+
+# Expected status per persona, in PERSONAS order. "login" = redirect to the login page.
+READ_PAGE = (LOGIN, 403, 200, 200, 200)
+EDIT_PAGE = (LOGIN, 403, 403, 200, 200)
+EDIT_POST = (LOGIN, 403, 403, 302, 302)
+ADMIN_POST = (LOGIN, 403, 403, 403, 302)
+OPEN = (200, 200, 200, 200, 200)
+API_READ = (401, 403, 200, 200, 200)
+API_CREATE = (401, 403, 403, 201, 201)
+API_UPDATE = (401, 403, 403, 200, 200)
+API_DELETE = (401, 403, 403, 204, 204)
+API_ADMIN_DELETE = (401, 403, 403, 403, 204)
+STAFF_ONLY = ("admin-login", "admin-login", "admin-login", "admin-login", 200)
+
+
+def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    c, n = cluster.pk, node.pk
+    new_node = {"cluster": c, "name": "w9", "address": "10.0.0.99"}
+    return [
+        ("GET", "/healthz", {}, OPEN),
+        ("GET", "/login/", {}, (200, 302, 302, 302, 302)),
+        ("POST", "/logout/", {}, (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN)),
+        ("GET", "/", {}, READ_PAGE),
+        ("GET", "/clusters/", {}, READ_PAGE),
+        ("GET", f"/clusters/{c}/", {}, READ_PAGE),
+        ("GET", f"/nodes/{n}/row/", {}, READ_PAGE),
+        ("GET", "/jobs/", {}, READ_PAGE),
+        *_pki_rows(cluster, node),
+        *_token_rows(cluster, node),
+        ("GET", "/clusters/new/", {}, EDIT_PAGE),
+        ("GET", f"/clusters/{c}/edit/", {}, EDIT_PAGE),
+        ("GET", f"/clusters/{c}/nodes/new/", {}, EDIT_PAGE),
+        ("GET", f"/nodes/{n}/edit/", {}, EDIT_PAGE),
+        ("POST", f"/nodes/{n}/delete/", {}, EDIT_POST),
+        ("POST", f"/clusters/{c}/delete/", {}, ADMIN_POST),
+        ("GET", "/admin/", {}, STAFF_ONLY),
+        ("GET", "/api/schema/", {}, API_READ),
+        ("GET", "/api/docs/", {}, API_READ),
+        ("GET", "/api/v1/", {}, API_READ),
+        ("GET", "/api/v1/clusters/", {}, API_READ),
+        ("GET", f"/api/v1/clusters/{c}/", {}, API_READ),
+        ("GET", "/api/v1/nodes/", {}, API_READ),
+        ("GET", f"/api/v1/nodes/{n}/", {}, API_READ),
+        ("POST", "/api/v1/nodes/", new_node, API_CREATE),
+        ("PATCH", f"/api/v1/nodes/{n}/", {"ssh_port": 2222}, API_UPDATE),
+        ("PATCH", f"/api/v1/clusters/{c}/", {"description": "x"}, API_UPDATE),
+        ("DELETE", f"/api/v1/nodes/{n}/", {}, API_DELETE),
+        ("DELETE", f"/api/v1/clusters/{c}/", {}, API_ADMIN_DELETE),
+        (
+            "POST",
+            "/api/v1/clusters/",
+            {"name": "new", "control_plane_endpoint": "10.9.0.1"},
+            API_CREATE,
+        ),
+    ]
+
+
+def _check(response: Any, expected: Any) -> None:
+    if expected == LOGIN:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/login/")
+    elif expected == "admin-login":
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+    elif expected == 302:
+        assert response.status_code == 302
+        assert not response["Location"].startswith("/login/")
+    else:
+        assert response.status_code == expected, response.content[:300]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona_index", range(len(PERSONAS)), ids=PERSONAS)
+def test_permission_matrix(
+    web_client: Callable[[str | None], Any], cluster: Cluster, persona_index: int
+) -> None:
+    persona = PERSONAS[persona_index]
+    node = _node(cluster)
+    for method, url, data, expected in matrix(cluster, node):
+        client = web_client(None if persona == "anonymous" else persona)
+        call = getattr(client, method.lower())
+        if url.startswith("/api/") and method != "GET":
+            response = call(url, data, content_type="application/json")
+        else:
+            response = call(url, data)
+        try:
+            _check(response, expected[persona_index])
+        except AssertionError as exc:
+            raise AssertionError(f"{persona} {method} {url}: {exc}") from None
+        _restore(cluster, node)
+
+
+def _node(cluster: Cluster) -> Node:
+    return Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11")
+
+
+def _restore(cluster: Cluster, node: Node) -> None:
+    """Put back what a successful request removed or added, keeping primary keys,
+    so that every row of the matrix starts from the same state."""
+    if not Cluster.objects.filter(pk=cluster.pk).exists():
+        cluster.save(force_insert=True)
+    if not Node.objects.filter(pk=node.pk).exists():
+        node.save(force_insert=True)
+    Node.objects.filter(cluster=cluster, name="w9").delete()
+    Cluster.objects.filter(name="new").delete()
+
+
+def _route_names(patterns: list[Any]) -> set[str]:
+    names: set[str] = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if str(pattern.pattern).startswith("admin/"):
+                continue  # Django's own admin, guarded by the staff flag
+            names |= _route_names(pattern.url_patterns)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(pattern.name)
+    return names
+
+
+@pytest.mark.django_db
+def test_every_route_is_in_the_matrix(cluster: Cluster) -> None:
+    """A new route must be added to the matrix above before it can ship."""
+    resolver = get_resolver()
+    covered = {resolver.resolve(url).url_name for _, url, _, _ in matrix(cluster, _node(cluster))}
+    missing = _route_names(resolver.url_patterns) - covered
+    assert not missing, f"routes missing from the permission matrix: {sorted(missing)}"
+
+
+def _pki_rows(
+    cluster: Cluster, node: Node
+) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    """Certificate routes. The fixture cluster has no control-plane node, so issuing answers 400
+    after the permission check; one user certificate (ECDSA, fast) backs the detail routes."""
+    from pki.models import Certificate
+    from pki.services import certificates as certificate_services
+
+    cert = Certificate.objects.filter(cluster=cluster).order_by("pk").first()
+    if cert is None:
+        Cluster.objects.filter(pk=cluster.pk).update(key_algorithm="ECDSA-P256")
+        cluster.refresh_from_db()
+        cert = certificate_services.user_kubeconfig(cluster, "matrix-user", ["dev"], 30)[1]
+    c, n, k = cluster.pk, node.pk, cert.pk
+    operator_400 = (401, 403, 403, 400, 400)
+    admin_400 = (401, 403, 403, 403, 400)
+    viewer_ok = (401, 403, 200, 200, 200)
+    admin_page = (LOGIN, 403, 403, 403, 200)
+    api = f"/api/v1/clusters/{c}"
+    return [
+        ("GET", f"/clusters/{c}/certificates/", {}, READ_PAGE),
+        ("POST", f"/clusters/{c}/certificates/issue/", {}, EDIT_POST),
+        ("POST", f"/clusters/{c}/certificates/reissue/", {}, EDIT_POST),
+        ("POST", f"/clusters/{c}/certificates/renew/", {"certificates": [k]}, EDIT_POST),
+        ("GET", f"/clusters/{c}/certificates/check-san/", {"host": "x.example"}, READ_PAGE),
+        (
+            "POST",
+            f"/clusters/{c}/certificates/kubeconfig/",
+            {"username": "m"},
+            (LOGIN, 403, 403, 200, 200),
+        ),
+        ("GET", f"/clusters/{c}/authorities/", {}, READ_PAGE),
+        ("GET", f"/clusters/{c}/authorities/import/", {}, admin_page),
+        ("GET", f"/certificates/{k}/inspect/", {}, READ_PAGE),
+        ("GET", "/pki/inspect/", {}, READ_PAGE),
+        ("POST", f"{api}/certificates/issue/", {}, operator_400),
+        ("GET", f"{api}/certificates/coverage/", {}, (401, 403, 400, 400, 400)),
+        ("POST", f"{api}/certificates/reissue/", {}, operator_400),
+        ("POST", f"{api}/certificates/renew/", {}, API_UPDATE),
+        ("POST", f"{api}/certificates/check-san/", {"host": "x.example"}, viewer_ok),
+        ("GET", f"{api}/certificates/endpoints/", {}, API_READ),
+        ("GET", f"{api}/certificates/expiration/", {}, API_READ),
+        ("GET", f"{api}/authorities/", {}, API_READ),
+        ("GET", f"{api}/bundle/", {"node": n}, operator_400),
+        ("POST", f"{api}/kubeconfigs/", {"username": "m"}, API_CREATE),
+        ("POST", f"{api}/import/kubeadm/", {}, admin_400),
+        ("POST", f"{api}/import/cfssl-ca/", {}, admin_400),
+        ("POST", f"{api}/import/cfssl-csr/", {}, admin_400),
+        ("POST", f"{api}/cfssl/sign/", {}, operator_400),
+        ("POST", "/api/v1/pki/inspect/", {"pem": cert.certificate_pem}, viewer_ok),
+        ("GET", "/api/v1/certificates/", {"cluster": c}, API_READ),
+        ("GET", f"/api/v1/certificates/{k}/", {}, API_READ),
+        ("GET", f"/api/v1/certificates/{k}/pem/", {}, API_READ),
+        ("GET", f"/api/v1/certificates/{k}/inspect/", {}, API_READ),
+    ]
+
+
+def _token_rows(
+    cluster: Cluster, node: Node
+) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    """Token, join-command and kubeadm-configuration routes. Showing a token (join commands,
+    reveals, kubeadm files, tokens.csv) is an operator action. Token ``t`` is revealed and
+    revoked; ``j`` keeps join commands working. The fixture cluster has no control-plane node,
+    so the load balancer answers 400 (API) or sends the page back with the reason (302)."""
+    from pki.domain.audit_policy import DEFAULT_AUDIT_POLICY
+    from pki.services import bootstrap as bootstrap_services
+    from pki.services import certificates as certificate_services
+
+    certificate_services.ensure_cluster_cas(cluster)
+    request = bootstrap_services.validate_token_request()
+    t = bootstrap_services.create_token(cluster, request).pk
+    bootstrap_services.create_token(cluster, request)
+    s = bootstrap_services.add_static_token(cluster, token="mx-page", user="page").pk
+    s2 = bootstrap_services.add_static_token(cluster, token="mx-api", user="api").pk
+    c, n = cluster.pk, node.pk
+    operator_page = (LOGIN, 403, 403, 200, 200)
+    operator_api = (401, 403, 403, 200, 200)
+    api = f"/api/v1/clusters/{c}"
+    return [
+        ("GET", f"/clusters/{c}/join/", {}, operator_page),
+        ("POST", f"/clusters/{c}/join/new-token/", {}, operator_page),
+        ("GET", f"/clusters/{c}/tokens/", {}, READ_PAGE),
+        ("POST", f"/tokens/{t}/reveal/", {}, operator_page),
+        ("POST", f"/tokens/{t}/revoke/", {}, EDIT_POST),
+        ("GET", f"/clusters/{c}/config/", {}, READ_PAGE),
+        (
+            "POST",
+            f"/clusters/{c}/config/settings/",
+            {"audit_policy": DEFAULT_AUDIT_POLICY},
+            EDIT_POST,
+        ),
+        ("GET", f"/clusters/{c}/config/nodes/{n}/", {}, operator_page),
+        ("GET", f"/clusters/{c}/config/audit-policy.yaml", {}, READ_PAGE),
+        ("GET", f"/clusters/{c}/config/loadbalancer/nginx/", {}, (LOGIN, 403, 302, 302, 302)),
+        ("GET", f"/clusters/{c}/config/kubeadm-certs.yaml", {}, operator_page),
+        (
+            "POST",
+            f"/clusters/{c}/config/static-tokens/add/",
+            {"token": "mx-add", "user": "u"},
+            EDIT_POST,
+        ),
+        ("POST", f"/clusters/{c}/config/static-tokens/import/", {"csv": "mx-i,u,1\n"}, EDIT_POST),
+        ("POST", f"/clusters/{c}/config/static-tokens/{s}/delete/", {}, EDIT_POST),
+        ("GET", f"/clusters/{c}/config/tokens.csv", {}, operator_page),
+        ("GET", "/api/v1/tokens/", {}, API_READ),
+        ("POST", "/api/v1/tokens/", {"cluster": c}, API_CREATE),
+        ("GET", f"/api/v1/tokens/{t}/", {}, API_READ),
+        ("POST", f"/api/v1/tokens/{t}/reveal/", {}, operator_api),
+        ("POST", f"/api/v1/tokens/{t}/revoke/", {}, API_UPDATE),
+        ("GET", f"{api}/join-command/", {}, operator_api),
+        ("GET", f"{api}/kubeadm-config/", {"node": n}, operator_api),
+        ("GET", f"{api}/kubeadm-certs/", {}, operator_api),
+        ("GET", f"{api}/kubeadm-settings/", {}, API_READ),
+        ("PATCH", f"{api}/kubeadm-settings/", {}, API_UPDATE),
+        ("GET", f"{api}/loadbalancer/nginx/", {}, (401, 403, 400, 400, 400)),
+        ("POST", f"{api}/static-tokens/import/", {"csv": "mx-ai,u,1\n"}, API_CREATE),
+        ("GET", f"{api}/tokens.csv", {}, operator_api),
+        ("GET", "/api/v1/static-tokens/", {}, API_READ),
+        (
+            "POST",
+            "/api/v1/static-tokens/",
+            {"cluster": c, "token": "mx-a", "user": "u"},
+            API_CREATE,
+        ),
+        ("GET", f"/api/v1/static-tokens/{s2}/", {}, API_READ),
+        ("DELETE", f"/api/v1/static-tokens/{s2}/", {}, API_DELETE),
+    ]

@@ -1,0 +1,114 @@
+"""The static token file via the API, and secrets at rest in the database file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from clusterpanel.models import AuditEvent
+from nodes.models import Cluster
+from pki.models.tokens import StaticToken
+from pki.services import bootstrap as bootstrap_services
+from pki.services import certificates as certificate_services
+from tests.dbdump import database_dump
+
+IMPORT = "/api/v1/clusters/{}/static-tokens/import/"
+FILE = "/api/v1/clusters/{}/tokens.csv"
+
+GOOD_FILE = (
+    '31ada4fd-adec-460c-809a-9e56ceb75269,alice,1001,"system:masters,ops"\n'
+    "\n"
+    "b6e5a6c2-8a4d-4c4b-9c8e-5f2b2f0c1d11,bob,1002\n"
+)
+
+
+@pytest.mark.django_db
+def test_an_import_stores_the_entries_and_the_file_renders_them_back(
+    api_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    api = api_client("operator")
+    response = api.post(IMPORT.format(cluster.pk), {"csv": GOOD_FILE}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["created"] == 2
+    listing = api.get(f"/api/v1/static-tokens/?cluster={cluster.pk}").content.decode()
+    assert "alice" in listing and "31ada4fd" not in listing
+    download = api.get(FILE.format(cluster.pk))
+    assert download.status_code == 200
+    assert download.content.decode() == (
+        '31ada4fd-adec-460c-809a-9e56ceb75269,alice,1001,"system:masters,ops"\n'
+        "b6e5a6c2-8a4d-4c4b-9c8e-5f2b2f0c1d11,bob,1002\n"
+    )
+    assert AuditEvent.objects.filter(action="static_token.download").count() == 1
+    assert api_client("viewer").get(FILE.format(cluster.pk)).status_code == 403
+
+
+@pytest.mark.django_db
+def test_bad_lines_are_reported_by_number_and_nothing_is_saved(
+    api_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    text = (
+        "tok-1,alice,1\n"  # line 1: good
+        "tok-2,bob\n"  # line 2: too few columns
+        "tok-3,carol,3\n"  # line 3: good
+        "tok-1,dave,4\n"  # line 4: duplicate of line 1 (a warning: the last wins)
+        'tok 5,"eve",5\n'  # line 5: a token with a space cannot travel in a header
+    )
+    response = api_client("operator").post(IMPORT.format(cluster.pk), {"csv": text}, format="json")
+    assert response.status_code == 400
+    messages = response.json()["errors"]["csv"]
+    assert messages[0] == "line 2: expected at least 3 columns"
+    assert messages[1].startswith("line 5: token:")
+    assert not StaticToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_duplicates_are_warned_within_the_file_and_refused_against_stored_ones(
+    api_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    api = api_client("operator")
+    first = api.post(
+        IMPORT.format(cluster.pk), {"csv": "tok-1,alice,1\ntok-1,dave,4\n"}, format="json"
+    )
+    assert first.status_code == 201
+    assert first.json()["warnings"] == ["line 2: duplicate token (also on line 1); line 2 wins"]
+    assert list(StaticToken.objects.values_list("user", flat=True)) == ["dave"]
+    again = api.post(IMPORT.format(cluster.pk), {"csv": "x,y,z\ntok-1,erin,5\n"}, format="json")
+    assert again.status_code == 400
+    assert again.json()["errors"]["csv"] == ["line 2: duplicate of the stored token of dave"]
+    replaced = api.post(
+        IMPORT.format(cluster.pk), {"csv": "tok-1,erin,5\n", "replace": True}, format="json"
+    )
+    assert replaced.status_code == 201 and replaced.json()["replaced"] == 1
+    single = api.post(
+        "/api/v1/static-tokens/",
+        {"cluster": cluster.pk, "token": "tok-1", "user": "frank"},
+        format="json",
+    )
+    assert single.status_code == 400 and "token" in single.json()["errors"]
+    bad_group = api.post(
+        "/api/v1/static-tokens/",
+        {"cluster": cluster.pk, "token": "tok-9", "user": "g", "groups": ["a,b"]},
+        format="json",
+    )
+    assert bad_group.status_code == 400 and "groups" in bad_group.json()["errors"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_file_holds_no_token_secret_or_certificate_key(
+    api_client: Callable[[str], Any], personas: dict[str, Any]
+) -> None:
+    cluster = Cluster.objects.create(name="vault", control_plane_endpoint="10.0.0.1")
+    certificate_services.ensure_cluster_cas(cluster)
+    api = api_client("operator")
+    token = api.post("/api/v1/tokens/", {"cluster": cluster.pk}, format="json").json()["token"]
+    join = api.get(f"/api/v1/clusters/{cluster.pk}/join-command/", {"role": "control-plane"})
+    key = join.json()["certificate_key"]
+    static = "s3cr3t-static-token-value-0001"
+    bootstrap_services.add_static_token(cluster, token=static, user="alice", uid="1")
+    dump = database_dump()
+    assert token[:6].encode() in dump  # the id is public and stored as is
+    for secret in (token, token[7:], key, static):
+        assert secret.encode() not in dump
+    assert StaticToken.objects.get().token == static

@@ -1,0 +1,174 @@
+"""The Join card, the Tokens tab and the Configuration tab, through the HTML views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from clusterpanel.models import AuditEvent
+from nodes.models import Cluster, Node
+from pki.models.tokens import BootstrapToken, StaticToken
+from pki.services import certificates as certificate_services
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_the_cluster_page_loads_the_join_card_lazily_without_revealing(
+    web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    page = web_client("operator").get(f"/clusters/{cluster.pk}/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert 'id="join-card"' in text and f'hx-get="/clusters/{cluster.pk}/join/"' in text
+    assert f'href="/clusters/{cluster.pk}/tokens/"' in text
+    assert f'href="/clusters/{cluster.pk}/config/"' in text
+    assert not AuditEvent.objects.filter(action="join_command.reveal").exists()
+    viewer = web_client("viewer").get(f"/clusters/{cluster.pk}/").content.decode()
+    assert "operators can see them" in viewer and 'hx-get="/clusters' not in viewer
+
+
+def test_the_join_card_shows_both_commands_and_is_audited(
+    web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    certificate_services.ensure_cluster_cas(cluster)
+    client = web_client("operator")
+    empty = client.get(f"/clusters/{cluster.pk}/join/", **HTMX).content.decode()
+    assert 'id="join-error"' in empty and "no valid bootstrap token" in empty
+    card = client.post(f"/clusters/{cluster.pk}/join/new-token/", **HTMX).content.decode()
+    token = BootstrapToken.objects.get()
+    assert f"kubeadm join lb.example.internal:6443 --token {token.value} \\\n" in card
+    assert "--control-plane --certificate-key" in card
+    assert 'data-copy="#join-worker"' in card and 'class="countdown"' in card
+    assert AuditEvent.objects.filter(action="join_command.reveal").count() == 2
+    assert AuditEvent.objects.filter(action="token.create").count() == 1
+    # Without htmx the link opens a page holding the card.
+    page = client.get(f"/clusters/{cluster.pk}/join/")
+    assert page.status_code == 200 and "<html" in page.content.decode()
+    assert web_client("viewer").get(f"/clusters/{cluster.pk}/join/").status_code == 403
+
+
+def test_the_tokens_tab_creates_shows_once_reveals_and_revokes(
+    web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    client = web_client("operator")
+    form = {"ttl": "0", "usages": ["signing", "authentication"], "groups": "", "description": "x"}
+    created = client.post(f"/clusters/{cluster.pk}/tokens/", form)
+    assert created.status_code == 200
+    token = BootstrapToken.objects.get()
+    text = created.content.decode()
+    assert token.value in text and "never expires" in text
+    listing = client.get(f"/clusters/{cluster.pk}/tokens/").content.decode()
+    assert token.token_id in listing and token.secret not in listing
+    revealed = client.post(f"/tokens/{token.pk}/reveal/", **HTMX).content.decode()
+    assert token.value in revealed and f"bootstrap-token-{token.token_id}" in revealed
+    assert "kubeadm token create" in revealed
+    assert AuditEvent.objects.filter(action="token.reveal").count() == 1
+    assert client.post(f"/tokens/{token.pk}/revoke/").status_code == 302
+    token.refresh_from_db()
+    assert token.status() == "revoked"
+    revoked = client.get(f"/clusters/{cluster.pk}/tokens/?status=revoked").content.decode()
+    assert token.token_id in revoked
+    assert (
+        token.token_id
+        not in client.get(f"/clusters/{cluster.pk}/tokens/?status=active").content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"ttl": "-1h"}, "ttl"),
+        ({"ttl": "24h", "groups": "system:masters"}, "groups"),
+        ({"ttl": "24h", "token": "abc.def"}, "token"),
+        ({"ttl": "24h", "usages": ["encryption"]}, "usages"),
+    ],
+)
+def test_a_bad_token_form_is_re_shown_with_the_error_and_nothing_saved(
+    web_client: Callable[[str], Any], cluster: Cluster, form: dict[str, Any], field: str
+) -> None:
+    response = web_client("operator").post(f"/clusters/{cluster.pk}/tokens/", form)
+    assert response.status_code == 400
+    assert f'id="{field}-error"' in response.content.decode()
+    assert not BootstrapToken.objects.exists()
+
+
+def test_the_configuration_tab_edits_settings_and_previews_node_files(
+    web_client: Callable[[str], Any], cluster: Cluster, nodes: dict[str, Node]
+) -> None:
+    client = web_client("operator")
+    page = client.get(f"/clusters/{cluster.pk}/config/")
+    assert page.status_code == 200
+    assert "kind: ClusterConfiguration" in page.content.decode()
+    policy = client.get(f"/clusters/{cluster.pk}/config/audit-policy.yaml").content.decode()
+    bad = client.post(
+        f"/clusters/{cluster.pk}/config/settings/",
+        {"apiserver_extra_args": "--v=4", "audit_enabled": "on", "audit_policy": policy},
+    )
+    assert bad.status_code == 400
+    assert 'id="apiserver_extra_args-error"' in bad.content.decode()
+    good = client.post(
+        f"/clusters/{cluster.pk}/config/settings/",
+        {"apiserver_extra_args": "v=4\nprofiling=false", "audit_policy": policy},
+    )
+    assert good.status_code == 302
+    preview = client.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/")
+    text = preview.content.decode()
+    assert "kind: InitConfiguration" in text and "name: profiling" in text
+    assert "audit-policy-file" not in text  # audit was switched off by the checkbox
+    download = client.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/?download=1")
+    assert download["Content-Disposition"] == 'attachment; filename="kubeadm-cp-1.yaml"'
+    worker = client.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['w-1'].pk}/")
+    assert worker.status_code in {200, 409}  # 409 until the cluster has a CA
+    certificate_services.ensure_cluster_cas(cluster)
+    worker = client.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['w-1'].pk}/")
+    assert worker.status_code == 200 and "kind: JoinConfiguration" in worker.content.decode()
+    assert (
+        web_client("viewer")
+        .get(f"/clusters/{cluster.pk}/config/nodes/{nodes['w-1'].pk}/")
+        .status_code
+        == 403
+    )
+    lb = client.get(f"/clusters/{cluster.pk}/config/loadbalancer/haproxy/")
+    assert lb.status_code == 200 and b"10.0.0.12:6443" in lb.content
+
+
+def test_a_static_token_import_reports_bad_lines_on_the_page(
+    web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    client = web_client("operator")
+    response = client.post(
+        f"/clusters/{cluster.pk}/config/static-tokens/import/",
+        {"csv": "tok-1,alice,1\ntok-2,bob\n"},
+    )
+    assert response.status_code == 400
+    assert "line 2: expected at least 3 columns" in response.content.decode()
+    assert not StaticToken.objects.exists()
+    ok = client.post(
+        f"/clusters/{cluster.pk}/config/static-tokens/import/",
+        {"csv": 'tok-1,alice,1,"a,b"\n'},
+    )
+    assert ok.status_code == 302
+    page = client.get(f"/clusters/{cluster.pk}/config/").content.decode()
+    assert "alice" in page and "tok-1" not in page
+    csv = client.get(f"/clusters/{cluster.pk}/config/tokens.csv")
+    assert csv.content.decode() == 'tok-1,alice,1,"a,b"\n'
+
+
+def test_the_admin_filters_by_status_hides_secrets_and_lists_reveals(
+    web_client: Callable[[str], Any], api_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    api = api_client("operator")
+    active = api.post("/api/v1/tokens/", {"cluster": cluster.pk}, format="json").json()
+    revoked = api.post("/api/v1/tokens/", {"cluster": cluster.pk}, format="json").json()
+    api.post(f"/api/v1/tokens/{revoked['id']}/revoke/")
+    api.post(f"/api/v1/tokens/{active['id']}/reveal/")
+    admin = web_client("admin")
+    page = admin.get("/admin/pki/bootstraptoken/?status=active").content.decode()
+    assert active["token_id"] in page and revoked["token_id"] not in page
+    assert active["token"].split(".")[1] not in page
+    detail = admin.get(f"/admin/pki/bootstraptoken/{active['id']}/change/").content.decode()
+    assert "token.reveal by operator" in detail and "token.create by operator" in detail
+    assert active["token"].split(".")[1] not in detail

@@ -1,0 +1,88 @@
+"""The Certificates tab, its htmx fragments, the CA page and the admin lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from nodes.models import Cluster, Node
+from pki.models import Certificate
+from pki.services import certificates as certificate_services
+
+
+@pytest.fixture
+def issued(db: Any) -> Cluster:
+    cluster = Cluster.objects.create(
+        name="pages", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
+    )
+    Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11", role="control-plane")
+    certificate_services.issue_missing(cluster)
+    return cluster
+
+
+def test_the_certificates_tab_lists_the_tree_with_expiry_bands(issued, web_client) -> None:
+    response = web_client("viewer").get(f"/clusters/{issued.pk}/certificates/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('class="badge band-ok"') >= Certificate.objects.filter(cluster=issued).count()
+    assert "kube-apiserver" in html and 'aria-current="page">Certificates' in html
+    assert "Issue missing certificates" not in html  # viewers get no buttons
+    assert "Every file of the current topology exists" in html
+    operator = web_client("operator").get(f"/clusters/{issued.pk}/certificates/").content
+    assert b"Issue missing certificates" in operator and b"Node bundles" in operator
+
+
+def test_the_tab_filters_by_band(issued, web_client) -> None:
+    client = web_client("viewer")
+    expired = client.get(f"/clusters/{issued.pk}/certificates/", {"band": "expired"}).content
+    assert b"No certificates with these filters" in expired
+
+
+def test_a_new_san_shows_a_coverage_warning_and_the_reissue_button(issued, web_client) -> None:
+    issued.extra_sans = ["api.example.com"]
+    issued.save()
+    html = web_client("operator").get(f"/clusters/{issued.pk}/certificates/").content.decode()
+    assert "no longer cover the topology" in html and "<code>api.example.com</code>" in html
+    response = web_client("operator").post(f"/clusters/{issued.pk}/certificates/reissue/")
+    assert response.status_code == 302
+    assert certificate_services.coverage(issued).ok
+
+
+def test_the_inspector_and_san_check_answer_htmx_fragments(issued, web_client) -> None:
+    client = web_client("viewer")
+    cert = Certificate.objects.tree().get(cluster=issued, name="apiserver")
+    panel = client.get(f"/certificates/{cert.pk}/inspect/", HTTP_HX_REQUEST="true")
+    assert panel.status_code == 200
+    assert b"<html" not in panel.content and cert.fingerprint_sha256.encode() in panel.content
+    check = client.get(
+        f"/clusters/{issued.pk}/certificates/check-san/",
+        {"host": "10.9.9.9"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "x509: certificate is valid for 10.96.0.1, 10.0.0.11, not 10.9.9.9" in check
+    assert "not covered" in check
+
+
+def test_the_ca_page_shows_fingerprints_and_discovery_hashes(issued, web_client) -> None:
+    html = web_client("viewer").get(f"/clusters/{issued.pk}/authorities/").content.decode()
+    for ca in issued.certificate_authorities.all():
+        assert ca.fingerprint_sha256 in html and ca.spki_sha256 in html
+    assert "PRIVATE KEY" not in html
+
+
+def test_the_admin_lists_days_left_filters_by_band_and_hides_keys(issued, web_client) -> None:
+    client = web_client("admin")
+    listing = client.get("/admin/pki/certificate/", {"band": "ok"})
+    assert listing.status_code == 200
+    assert b"Days left" in listing.content
+    cert = Certificate.objects.tree().get(cluster=issued, name="apiserver")
+    found = client.get("/admin/pki/certificate/", {"q": "10.0.0.11"})
+    assert f"/admin/pki/certificate/{cert.pk}/change/".encode() in found.content
+    detail = client.get(f"/admin/pki/certificate/{cert.pk}/change/")
+    assert detail.status_code == 200 and b"PRIVATE KEY" not in detail.content
+    ca = issued.certificate_authorities.get(name="ca")
+    ca_page = client.get(f"/admin/pki/certificateauthority/{ca.pk}/change/")
+    assert ca_page.status_code == 200 and b"PRIVATE KEY" not in ca_page.content
+    expired = client.get("/admin/pki/certificate/", {"band": "expired"})
+    assert f"/admin/pki/certificate/{cert.pk}/change/".encode() not in expired.content
