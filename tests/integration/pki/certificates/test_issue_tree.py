@@ -19,7 +19,12 @@ from nodes.models import Cluster, Node
 from pki.models import Certificate, CertificateKind
 from pki.services import certificates as certificate_services
 from tests.dbdump import database_dump
-from tests.integration.pki.certificates.conftest import committed_cluster, openssl, row_counts, untar
+from tests.integration.pki.certificates.conftest import (
+    committed_cluster,
+    openssl,
+    row_counts,
+    untar,
+)
 
 CONTROL_PLANES = [("cp-1", "10.0.0.11", "control-plane"), ("cp-2", "10.0.0.12", "control-plane")]
 CONTROL_PLANES.append(("cp-3", "10.0.0.13", "control-plane"))
