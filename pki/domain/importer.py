@@ -3,7 +3,7 @@
 Two sources are supported:
 
 - a kubeadm tree (``/etc/kubernetes/pki`` plus the ``*.conf`` kubeconfigs), given as the file map
-  that ``pki.domain.archive.read_archive`` returns: ``validate_kubeadm_pki`` checks every file and says,
+  that ``archive.read_archive`` returns: ``validate_kubeadm_pki`` checks every file and says,
   per file, what is wrong (unparsable, key not matching its certificate, a CA that is not a CA or
   has expired, a leaf or kubeconfig not signed by the CA kubeadm signs it with, ``sa.pub`` not
   matching ``sa.key``). Files kubeadm does not write are listed with a note and otherwise ignored.
