@@ -91,9 +91,9 @@ def import_kubeadm_archive(cluster: Cluster, data: bytes, node: Node | None = No
 
     Every file is checked first (``pki.domain.importer``); any problem refuses the whole upload
     with the problems listed per file, and nothing is stored. On success the CAs and ``sa`` keys
-    become the cluster's (keeping their fingerprints), as do the shared leaf certificates and, when ``node``
-    names the control-plane node the tree came from, its per-node ones. Certificates signed by a
-    replaced CA are superseded.
+    become the cluster's (keeping their fingerprints), as do the shared leaf certificates and,
+    when ``node`` names the control-plane node the tree came from, its per-node ones.
+    Certificates signed by a replaced CA are superseded.
     """
     try:
         files = archive.read_archive(data)
