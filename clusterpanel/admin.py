@@ -9,6 +9,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
+from clusterpanel.security.api_tokens import revoke_api_token
+from clusterpanel.security.audit import Actor
 
 
 @admin.register(AuditEvent)
@@ -45,13 +47,10 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.action(description="Revoke the selected tokens")
 def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: Any) -> None:
-    from clusterpanel.security import audit
-
-    count = 0
-    for token in queryset.filter(revoked_at__isnull=True):
-        token.revoke()
-        audit.record("api_token.revoke", request=request, obj=token)
-        count += 1
+    actor = Actor.from_request(request)
+    count = sum(
+        revoke_api_token(token, actor) for token in queryset.filter(revoked_at__isnull=True)
+    )
     modeladmin.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
 
 

@@ -1,4 +1,4 @@
-"""App configuration: connects the audit signal handlers."""
+"""App configuration: loads the Celery app and connects the audit signal handlers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ class ClusterpanelConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        # The Celery app, loaded here rather than in the package so that ``clusterpanel.errors``
+        # stays importable without Celery; shared tasks bind to it in every Django process.
+        from clusterpanel import celery  # noqa: F401
         from clusterpanel.api import schema  # noqa: F401 - registers the OpenAPI extension
         from clusterpanel.security import signals
 

@@ -46,6 +46,8 @@ class AuditEvent(models.Model):
     )
     cluster_name = models.CharField(max_length=63, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
+    # The door the action came through: web, api, admin, job or command.
+    via = models.CharField(max_length=16, blank=True)
     details = models.JSONField(default=dict, blank=True)
 
     objects = AuditEventQuerySet.as_manager()

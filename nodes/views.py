@@ -1,4 +1,4 @@
-"""HTML pages for clusters and nodes. Thin: access check, form, audit, render."""
+"""HTML pages for clusters and nodes. Thin: access check, form, one service call, render."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
-from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.htmx import HtmxHttpRequest
+from nodes import services
 from nodes.forms import ClusterForm, NodeForm
 from nodes.models import Cluster, Node
 from pki.domain import expiry
@@ -62,9 +62,7 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
     require(request, "edit_inventory")
     form = ClusterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            cluster = form.save()
-            audit.record("cluster.create", request=request, obj=cluster)
+        cluster = services.create_cluster(form.save(commit=False), Actor.from_request(request))
         messages.success(request, f"Cluster {cluster.name} created.")
         return redirect("cluster_detail", pk=cluster.pk)
     return render(request, "nodes/cluster_form.html", {"form": form, "cluster": None})
@@ -74,14 +72,7 @@ def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "edit_inventory")
     form = ClusterForm(request.POST or None, instance=cluster)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            form.save()
-            audit.record(
-                "cluster.update",
-                request=request,
-                obj=cluster,
-                details={"fields": form.changed_data},
-            )
+        services.update_cluster(form.save(commit=False), Actor.from_request(request))
         messages.success(request, f"Cluster {cluster.name} saved.")
         return redirect("cluster_detail", pk=cluster.pk)
     return render(request, "nodes/cluster_form.html", {"form": form, "cluster": cluster})
@@ -90,9 +81,7 @@ def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def cluster_delete(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "delete_cluster")
-    with transaction.atomic():
-        audit.record("cluster.delete", request=request, obj=cluster)
-        cluster.delete()
+    services.delete_cluster(cluster, Actor.from_request(request))
     messages.success(request, f"Cluster {cluster.name} deleted.")
     return redirect("cluster_list")
 
@@ -111,37 +100,15 @@ def _node_form_response(
     return render(request, template, context)
 
 
-@transaction.atomic
-def _save_node(request: HttpRequest, form: NodeForm, action: str) -> Node:
-    """Save the node and audit the change; field names only, never credential values."""
-    node: Node = form.save(commit=False)
-    if "host_key_fingerprint" in form.changed_data:
-        node.approve_fingerprint(request.user)
-    node.save()
-    details = {"fields": form.changed_data} if action == "node.update" else {}
-    audit.record(action, request=request, obj=node, details=details)
-    if form.credential_changed:
-        audit.record(
-            "node.credential_change",
-            request=request,
-            obj=node,
-            details={"credential": node.credential_kind},
-        )
-    if "host_key_fingerprint" in form.changed_data:
-        audit.record(
-            "node.host_key_pin",
-            request=request,
-            obj=node,
-            details={"fingerprint": node.host_key_fingerprint},
-        )
-    return node
+def _save_node(request: HttpRequest, form: NodeForm) -> Node:
+    return services.save_node(form.save(commit=False), Actor.from_request(request))
 
 
 def node_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "edit_inventory")
     form = NodeForm(request.POST or None, request.FILES or None, cluster=cluster)
     if request.method == "POST" and form.is_valid():
-        node = _save_node(request, form, "node.create")
+        node = _save_node(request, form)
         if request.htmx:
             # Append the new row to the table and empty the form slot (out of band).
             response = render(
@@ -158,7 +125,7 @@ def node_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     cluster = node.cluster
     form = NodeForm(request.POST or None, request.FILES or None, instance=node, cluster=cluster)
     if request.method == "POST" and form.is_valid():
-        node = _save_node(request, form, "node.update")
+        node = _save_node(request, form)
         if request.htmx:
             return render(request, "nodes/_node_row.html", {"node": node, "cluster": cluster})
         messages.success(request, f"Node {node.name} saved.")
@@ -179,9 +146,7 @@ def node_row(request: HttpRequest, pk: int) -> HttpResponse:
 def node_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     node = get_for_user(request, Node.objects.select_related("cluster"), pk, "edit_inventory")
     cluster = node.cluster
-    with transaction.atomic():
-        audit.record("node.delete", request=request, obj=node)
-        node.delete()
+    services.delete_node(node, Actor.from_request(request))
     if request.htmx:
         return HttpResponse("")
     messages.success(request, f"Node {node.name} deleted.")

@@ -17,7 +17,22 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from clusterpanel.errors import Conflict, InputError
+
 logger = logging.getLogger(__name__)
+
+
+class ConflictError(exceptions.APIException):
+    """409: the request is fine but the current state does not allow it."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Not possible in the current state."
+    default_code = "conflict"
+
+
+def as_validation_error(error: InputError) -> exceptions.ValidationError:
+    """A refusal raised inside a serializer's ``validate``, as DRF's own error."""
+    return exceptions.ValidationError(error.errors)
 
 
 def _flatten(detail: Any) -> dict[str, list[str]]:
@@ -45,36 +60,12 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
     return {"non_field_errors": [str(detail)]}
 
 
-def _domain_errors() -> tuple[type[Exception], ...]:
-    """The pure modules' input errors: each carries a message meant for the caller."""
-    from nodes.rules.credentials import CredentialError
-    from pki.domain.audit_policy import AuditPolicyError
-    from pki.domain.join import JoinError
-    from pki.domain.kubeadm_config import ConfigError
-    from pki.domain.loadbalancer import LoadBalancerError
-    from pki.domain.static_tokens import StaticTokenError
-    from pki.domain.tokens import TokenError
-    from pki.domain.upload_certs import UploadCertsError
-    from pki.domain.x509 import PKIError
-
-    return (
-        AuditPolicyError,
-        ConfigError,
-        CredentialError,
-        JoinError,
-        LoadBalancerError,
-        PKIError,
-        StaticTokenError,
-        TokenError,
-        UploadCertsError,
-    )
-
-
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    if isinstance(exc, _domain_errors()):
-        # A view that did not map the error itself: still the caller's input, still a 400.
-        logger.warning("unmapped input error in %s: %s", context.get("view"), exc)
-        exc = exceptions.ValidationError({"non_field_errors": [str(exc)]})
+    if isinstance(exc, InputError):
+        # Every domain and service refusal: the caller's input, a 400 naming the field.
+        exc = exceptions.ValidationError(exc.errors)
+    if isinstance(exc, Conflict):
+        exc = ConflictError(str(exc))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

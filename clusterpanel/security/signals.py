@@ -8,24 +8,26 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 
 
 @receiver(user_logged_in)
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    audit.record("auth.login", request=request, actor=user)
+    audit.record("auth.login", Actor.from_request(request, user))
 
 
 @receiver(user_logged_out)
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        audit.record("auth.logout", request=request, actor=user)
+        audit.record("auth.logout", Actor.from_request(request, user))
 
 
 @receiver(user_login_failed)
 def _login_failed(sender: Any, credentials: Any, request: Any = None, **kwargs: Any) -> None:
     # Only the username: the password is never recorded.
     username = str(credentials.get("username", ""))[:150]
-    audit.record("auth.login_failed", request=request, details={"username": username})
+    actor = Actor.from_request(request) if request is not None else Actor(None, None, "web")
+    audit.record("auth.login_failed", actor, details={"username": username})
 
 
 # Django admin permissions per role, so auditors (viewers) can browse the admin

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
+
+from clusterpanel.errors import InputError
 
 
-def add_errors(form: forms.Form, error: ValidationError) -> None:
+def add_errors(form: forms.Form, error: InputError) -> None:
     """Put a service's ``{field: [messages]}`` on the form; unknown fields become form errors."""
-    for name, messages in error.message_dict.items():
+    for name, messages in error.errors.items():
         target = name if name in form.fields else None
         for message in messages:
             form.add_error(target, message if target else f"{name}: {message}")

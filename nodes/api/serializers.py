@@ -143,10 +143,3 @@ class NodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             candidate._state.adding = False
         _model_clean(candidate, attrs, exclude=[])
         return attrs
-
-    @property
-    def credential_changed(self) -> bool:
-        data = getattr(self, "validated_data", {}) or {}
-        return any(
-            data.get(name) for name in ("ssh_private_key", "ssh_key_passphrase", "ssh_password")
-        )

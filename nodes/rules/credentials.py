@@ -10,15 +10,16 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from clusterpanel.errors import InputError
+
 SUPPORTED = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
 
 
-class CredentialError(ValueError):
+class CredentialError(InputError):
     """The key cannot be used; ``field`` says which input is wrong."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 def check_private_key(key_text: str, passphrase: str = "") -> str:

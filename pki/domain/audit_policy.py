@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from clusterpanel.errors import InputError
+
 AUDIT_API_VERSION = "audit.k8s.io/v1"
 VALID_LEVELS: tuple[str, ...] = ("None", "Metadata", "Request", "RequestResponse")
 VALID_STAGES: tuple[str, ...] = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
@@ -107,7 +109,7 @@ rules:
 """
 
 
-class AuditPolicyError(ValueError):
+class AuditPolicyError(InputError):
     """An audit policy the API server would refuse; the message names the rule and field."""
 
 

@@ -18,6 +18,7 @@ import re
 import secrets
 from collections.abc import Sequence
 
+from clusterpanel.errors import InputError
 from pki.domain.tokens import BootstrapToken, TokenError, parse_token
 
 DEFAULT_API_PORT = 6443
@@ -29,7 +30,7 @@ _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS_SUBDOMAIN_RE = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
 
 
-class JoinError(ValueError):
+class JoinError(InputError):
     """An invalid value for a join command; the message names the offending field."""
 
 

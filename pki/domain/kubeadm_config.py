@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from clusterpanel.errors import InputError
 from pki.domain.audit_policy import DEFAULT_AUDIT_POLICY, AuditPolicyError, validate_audit_policy
 from pki.domain.join import (
     JoinError,
@@ -62,7 +63,7 @@ _TAINT_KEY_RE = re.compile(
 _TAINT_VALUE_RE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """An invalid value for a kubeadm configuration; the message names the field or flag."""
 
 

@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from clusterpanel.errors import InputError
+
 DEFAULT_LISTEN_PORT = 6443
 
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -25,7 +27,7 @@ _PATH_RE = re.compile(r"/[A-Za-z0-9._/-]*")
 Backend = tuple[str, str, int]
 
 
-class LoadBalancerError(ValueError):
+class LoadBalancerError(InputError):
     """An invalid load-balancer setting; the message names the offending field."""
 
 

@@ -15,13 +15,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from clusterpanel.errors import InputError
+
 Severity = Literal["error", "warning"]
 
 # A bearer token travels in an HTTP header: printable ASCII without spaces.
 _TOKEN_RE = re.compile(r"[!-~]+")
 
 
-class StaticTokenError(ValueError):
+class StaticTokenError(InputError):
     """An entry that cannot be written to a token file; the message names the field."""
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from clusterpanel.errors import InputError
 from pki.domain.yaml import DoubleQuoted, dump_document
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -43,7 +44,7 @@ USAGE_KEY_PREFIX = "usage-bootstrap-"
 TokenStatus = Literal["active", "expired", "revoked"]
 
 
-class TokenError(ValueError):
+class TokenError(InputError):
     """An invalid bootstrap token value; the message names the offending field."""
 
 

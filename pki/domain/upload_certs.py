@@ -28,6 +28,7 @@ import yaml
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from clusterpanel.errors import InputError
 from pki.domain.join import JoinError, validate_certificate_key
 from pki.domain.tokens import BootstrapToken, render_secret_manifest
 from pki.domain.yaml import dump_document, dump_documents
@@ -60,7 +61,7 @@ EXTERNAL_ETCD_FILES: tuple[str, ...] = (
 )
 
 
-class UploadCertsError(ValueError):
+class UploadCertsError(InputError):
     """Invalid input for, or undecryptable content of, the kubeadm-certs Secret."""
 
 

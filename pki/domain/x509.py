@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from clusterpanel.errors import InputError
+
 KEY_ALGORITHMS = ("RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384")
 DEFAULT_KEY_ALGORITHM = "RSA-2048"
 
@@ -49,7 +51,7 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 
-class PKIError(ValueError):
+class PKIError(InputError):
     """Raised for every invalid input: bad PEM, wrong key, weak key, impossible validity."""
 
 

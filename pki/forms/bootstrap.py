@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 
+from clusterpanel.errors import InputError
 from clusterpanel.web.forms import add_errors
 from pki.domain import tokens as token_rules
 from pki.services import bootstrap as bootstrap_services
@@ -56,6 +56,6 @@ class TokenForm(forms.Form):
                 description=data.get("description", ""),
                 token=data.get("token", "").strip() or None,
             )
-        except ValidationError as error:
+        except InputError as error:
             add_errors(self, error)
         return data

@@ -6,9 +6,9 @@ from typing import Any
 
 from django import forms
 
+from clusterpanel.errors import InputError
 from nodes.models import Node
 from pki.models.certificates import CAName
-from pki.services.certificates import PKIInputError
 
 # Uploads are PEM files and small archives.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -17,7 +17,7 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 class PKIForm(forms.Form):
     """Adds ``apply_error``: a service refusal shown on the field it names."""
 
-    def apply_error(self, exc: PKIInputError) -> None:
+    def apply_error(self, exc: InputError) -> None:
         for name, messages in exc.errors.items():
             target = name if name in self.fields else None
             for message in messages:

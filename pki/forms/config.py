@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from clusterpanel.errors import InputError
 from clusterpanel.web.forms import add_errors
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
 from pki.services import bootstrap as bootstrap_services
@@ -75,7 +76,7 @@ class KubeadmSettingsForm(forms.Form):
             return data
         try:
             return bootstrap_services.validate_settings(data)
-        except ValidationError as error:
+        except InputError as error:
             add_errors(self, error)
         return data
 

@@ -11,14 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from clusterpanel.security import audit
+from clusterpanel.errors import InputError
+from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import can
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.forms import add_errors
@@ -30,11 +29,6 @@ from pki.forms.bootstrap import (
 from pki.models.tokens import BootstrapToken, TokenStatus
 from pki.services import bootstrap as bootstrap_services
 
-
-def _messages(error: ValidationError) -> str:
-    return "; ".join(text for texts in error.message_dict.values() for text in texts)
-
-
 # --- join card -----------------------------------------------------------------------------------
 
 
@@ -42,23 +36,9 @@ def _join_context(request: HttpRequest, cluster: Cluster, new_token: bool) -> di
     """Both join commands, audited once each; or the reason there are none."""
     context: dict[str, Any] = {"cluster": cluster, "join_loaded": True}
     try:
-        with transaction.atomic():
-            worker = bootstrap_services.join_command(
-                cluster, "worker", new_token=new_token, user=request.user
-            )
-            control_plane = bootstrap_services.join_command(
-                cluster, "control-plane", user=request.user
-            )
-            for join in (worker, control_plane):
-                if join.token_created:
-                    audit.record("token.create", request=request, obj=join.token)
-                audit.record(
-                    "join_command.reveal",
-                    request=request,
-                    obj=join.token,
-                    cluster=cluster,
-                    details={"role": join.role, "token_id": join.token.token_id},
-                )
+        worker, control_plane = bootstrap_services.join_commands_for_card(
+            cluster, new_token=new_token, actor=Actor.from_request(request)
+        )
     except bootstrap_services.NoUsableToken as error:
         context["join_error"] = f"{error} Create one with New token."
         return context
@@ -123,18 +103,11 @@ def token_list(request: HttpRequest, pk: int) -> HttpResponse:
         assert form is not None
         if form.is_valid():
             try:
-                with transaction.atomic():
-                    created = bootstrap_services.create_token(
-                        cluster, form.cleaned_data["request"], user=request.user
-                    )
-                    audit.record(
-                        "token.create",
-                        request=request,
-                        obj=created,
-                        details={"token_id": created.token_id},
-                    )
+                created = bootstrap_services.create_token(
+                    cluster, form.cleaned_data["request"], actor=Actor.from_request(request)
+                )
                 form = TokenForm()
-            except ValidationError as error:
+            except InputError as error:
                 add_errors(form, error)
     status = request.GET.get("status", "")
     rows = _token_rows(cluster)
@@ -160,7 +133,7 @@ def token_reveal(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     token = get_for_user(
         request, BootstrapToken.objects.select_related("cluster"), pk, "reveal_tokens"
     )
-    audit.record("token.reveal", request=request, obj=token, details={"token_id": token.token_id})
+    bootstrap_services.reveal_token(token, actor=Actor.from_request(request))
     context = {
         "cluster": token.cluster,
         "token": token,
@@ -178,8 +151,6 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         request, BootstrapToken.objects.select_related("cluster"), pk, "manage_tokens"
     )
     if token.revoked_at is None:
-        with transaction.atomic():
-            token.revoke(request.user)
-            audit.record("token.revoke", request=request, obj=token)
+        bootstrap_services.revoke_token(token, actor=Actor.from_request(request))
         messages.success(request, f"Token {token.token_id} revoked.")
     return redirect("token_list", pk=token.cluster_id)

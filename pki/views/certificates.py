@@ -1,7 +1,7 @@
 """PKI pages: the cluster's Certificates tab, the inspector, SAN checks, the CA page and imports.
 
-Thin: access helper first, one service call, audit, render. Every service refusal comes back as
-``PKIInputError`` and is shown as a message or on the form field it names.
+Thin: the access check first, one service call (which owns the transaction and the audit event),
+render. Every refusal is an ``InputError``, shown as a message or on the form field it names.
 """
 
 from __future__ import annotations
@@ -9,16 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from clusterpanel.api.params import is_object_id
-from clusterpanel.security import audit
+from clusterpanel.errors import InputError
+from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.htmx import HtmxHttpRequest
+from clusterpanel.web.responses import download
 from nodes.models import Cluster
 from pki.domain import expiry
 from pki.forms.certificates import (
@@ -72,7 +73,7 @@ def _certificates_context(request: HttpRequest, cluster: Cluster, **extra: Any) 
     try:
         report: certificate_services.CoverageReport | None = certificate_services.coverage(cluster)
         problem = ""
-    except certificate_services.PKIInputError as exc:
+    except InputError as exc:
         report, problem = None, str(exc)
     context: dict[str, Any] = {
         "cluster": cluster,
@@ -110,28 +111,17 @@ def user_kubeconfig(request: HttpRequest, pk: int) -> HttpResponse:
         data = form.cleaned_data
         validity = data["validity"] or cluster.certificate_validity_days
         try:
-            with transaction.atomic():
-                text, row = certificate_services.user_kubeconfig(
-                    cluster, data["username"], data["groups"], validity
-                )
-                audit.record(
-                    "pki.kubeconfig.issue",
-                    request=request,
-                    obj=row,
-                    cluster=cluster,
-                    details={
-                        "username": row.common_name,
-                        "groups": row.organizations,
-                        "serial": row.serial,
-                    },
-                )
-        except certificate_services.PKIInputError as exc:
+            text, row = certificate_services.user_kubeconfig(
+                cluster,
+                data["username"],
+                data["groups"],
+                validity,
+                actor=Actor.from_request(request),
+            )
+        except InputError as exc:
             form.apply_error(exc)
         else:
-            response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
-            response["Content-Disposition"] = f'attachment; filename="{row.common_name}.conf"'
-            response["Cache-Control"] = "no-store"
-            return response
+            return download(text, f"{row.common_name}.conf")
     context = _certificates_context(request, cluster, kubeconfig_form=form)
     return render(request, "pki/certificates.html", context, status=400)
 
@@ -140,19 +130,13 @@ def user_kubeconfig(request: HttpRequest, pk: int) -> HttpResponse:
 def issue(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "issue_certificates")
     try:
-        result = certificate_services.issue_missing(cluster)
-    except certificate_services.PKIInputError as exc:
+        result = certificate_services.issue_missing(cluster, actor=Actor.from_request(request))
+    except InputError as exc:
         messages.error(request, str(exc))
         return redirect("pki_certificates", pk=cluster.pk)
     for warning in result.warnings:
         messages.warning(request, warning)
     if result.created:
-        audit.record(
-            "pki.issue",
-            request=request,
-            obj=cluster,
-            details={"created": [str(c) for c in result.created]},
-        )
         messages.success(request, f"Issued {len(result.created)} certificates.")
     else:
         messages.info(request, "Nothing to issue: every file of the topology exists.")
@@ -163,11 +147,10 @@ def issue(request: HttpRequest, pk: int) -> HttpResponse:
 def reissue(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "issue_certificates")
     try:
-        created = certificate_services.reissue(cluster)
-    except certificate_services.PKIInputError as exc:
+        created = certificate_services.reissue(cluster, actor=Actor.from_request(request))
+    except InputError as exc:
         messages.error(request, str(exc))
         return redirect("pki_certificates", pk=cluster.pk)
-    audit.record("pki.reissue", request=request, obj=cluster, details={"reissued": len(created)})
     messages.success(request, f"Reissued {len(created)} certificates; CAs and sa keys kept.")
     return redirect("pki_certificates", pk=cluster.pk)
 
@@ -183,12 +166,14 @@ def renew(request: HttpRequest, pk: int) -> HttpResponse:
     ids = [int(value) for value in raw] or None
     try:
         created = certificate_services.renew(
-            cluster, ids, reuse_key=request.POST.get("reuse_key") == "on"
+            cluster,
+            ids,
+            reuse_key=request.POST.get("reuse_key") == "on",
+            actor=Actor.from_request(request),
         )
-    except certificate_services.PKIInputError as exc:
+    except InputError as exc:
         messages.error(request, str(exc))
         return redirect("pki_certificates", pk=cluster.pk)
-    audit.record("pki.renew", request=request, obj=cluster, details={"renewed": len(created)})
     messages.success(request, f"Renewed {len(created)} certificates.")
     return redirect("pki_certificates", pk=cluster.pk)
 
@@ -207,7 +192,7 @@ def check_san(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             results = [
                 {"row": row, "check": certificate_services.check_san(row, host)} for row in rows
             ]
-        except certificate_services.PKIInputError as exc:
+        except InputError as exc:
             form.apply_error(exc)
     context = {
         "cluster": cluster,
@@ -235,7 +220,7 @@ def inspect_upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             infos = certificate_services.inspect_upload(form.file_or_text("pem_file", "pem"))
-        except certificate_services.PKIInputError as exc:
+        except InputError as exc:
             form.apply_error(exc)
     return render(request, "pki/inspect_upload.html", {"form": form, "infos": infos})
 
@@ -265,33 +250,28 @@ def import_pki(request: HttpRequest, pk: int) -> HttpResponse:
     if kind in forms and forms[kind].is_valid():
         form = forms[kind]
         try:
-            result = _run_import(cluster, kind, form)
-        except certificate_services.PKIInputError as exc:
+            result = _run_import(cluster, kind, form, Actor.from_request(request))
+        except InputError as exc:
             form.apply_error(exc)
         else:
-            audit.record(
-                f"pki.import.{kind}",
-                request=request,
-                obj=cluster,
-                details={
-                    "authorities": {ca.name: ca.fingerprint_sha256 for ca in result.authorities},
-                    "certificates": len(result.certificates),
-                },
-            )
             names = ", ".join(ca.name for ca in result.authorities)
             messages.success(request, f"Imported {names}; {result.superseded} superseded.")
             return redirect("pki_authorities", pk=cluster.pk)
     return render(request, "pki/import.html", {"cluster": cluster, "forms": forms})
 
 
-def _run_import(cluster: Cluster, kind: str, form: Any) -> certificate_services.ImportResult:
+def _run_import(
+    cluster: Cluster, kind: str, form: Any, actor: Actor
+) -> certificate_services.ImportResult:
     data = form.cleaned_data
     if kind == "kubeadm":
         return certificate_services.import_kubeadm_archive(
-            cluster, data["archive"].read(), data.get("node")
+            cluster, data["archive"].read(), data.get("node"), actor=actor
         )
     if kind == "cfssl-ca":
         return certificate_services.import_cfssl_ca(
-            cluster, data["ca_pem"].read(), data["ca_key_pem"].read(), data["name"]
+            cluster, data["ca_pem"].read(), data["ca_key_pem"].read(), data["name"], actor=actor
         )
-    return certificate_services.create_ca_from_cfssl_csr(cluster, data["ca_csr"], data["name"])
+    return certificate_services.create_ca_from_cfssl_csr(
+        cluster, data["ca_csr"], data["name"], actor=actor
+    )

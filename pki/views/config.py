@@ -9,13 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from clusterpanel.security import audit
+from clusterpanel.errors import InputError
+from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.forms import add_errors
 from clusterpanel.web.responses import download
@@ -27,11 +26,6 @@ from pki.forms.config import (
 )
 from pki.services import bootstrap as bootstrap_services
 
-
-def _messages(error: ValidationError) -> str:
-    return "; ".join(text for texts in error.message_dict.values() for text in texts)
-
-
 # --- configuration tab ---------------------------------------------------------------------------
 
 
@@ -39,8 +33,8 @@ def _config_context(request: HttpRequest, cluster: Cluster, **extra: Any) -> dic
     stored = bootstrap_services.settings_for(cluster)
     try:
         preview, preview_error = bootstrap_services.cluster_configuration_preview(cluster), None
-    except ValidationError as error:
-        preview, preview_error = "", _messages(error)
+    except InputError as error:
+        preview, preview_error = "", error.text()
     context: dict[str, Any] = {
         "cluster": cluster,
         "settings_form": KubeadmSettingsForm.for_settings(stored),
@@ -69,17 +63,12 @@ def config_settings(request: HttpRequest, pk: int) -> HttpResponse:
     form = KubeadmSettingsForm.for_settings(bootstrap_services.settings_for(cluster), request.POST)
     if form.is_valid():
         try:
-            with transaction.atomic():
-                bootstrap_services.save_settings(cluster, form.cleaned_data)
-                audit.record(
-                    "kubeadm_settings.update",
-                    request=request,
-                    obj=cluster,
-                    details={"fields": form.changed_data},
-                )
+            bootstrap_services.save_settings(
+                cluster, form.cleaned_data, actor=Actor.from_request(request)
+            )
             messages.success(request, "kubeadm settings saved.")
             return redirect("config_page", pk=cluster.pk)
-        except ValidationError as error:
+        except InputError as error:
             add_errors(form, error)
     context = _config_context(request, cluster, settings_form=form)
     return render(request, "pki/config.html", context, status=400)
@@ -94,16 +83,16 @@ def node_config(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
         require(request, "manage_tokens")
     context: dict[str, Any] = {"cluster": cluster, "node": node}
     try:
-        config = bootstrap_services.audited_kubeadm_config(
-            request, cluster, node, new_token=new_token
+        config = bootstrap_services.kubeadm_config_for(
+            cluster, node, new_token=new_token, actor=Actor.from_request(request)
         )
     except bootstrap_services.JoinUnavailable as error:
         context["error"] = str(error)
         if isinstance(error, bootstrap_services.NoUsableToken):
             context["error"] += " Create one with “Create a new token and render” below."
         return render(request, "pki/config_node.html", context, status=409)
-    except ValidationError as error:
-        context["error"] = _messages(error)
+    except InputError as error:
+        context["error"] = error.text()
         return render(request, "pki/config_node.html", context, status=400)
     if request.GET.get("download") == "1":
         return download(config.text, f"kubeadm-{node.name}.yaml")
@@ -122,8 +111,8 @@ def load_balancer_download(request: HttpRequest, pk: int, kind: str) -> HttpResp
     cluster = get_for_user(request, Cluster, pk)
     try:
         text = bootstrap_services.load_balancer_config(cluster, kind)
-    except ValidationError as error:
-        messages.error(request, _messages(error))
+    except InputError as error:
+        messages.error(request, error.text())
         return redirect("config_page", pk=cluster.pk)
     filename = {"nginx": "nginx.conf", "haproxy": "haproxy.cfg"}[kind]
     return download(text, filename, "text/plain")
@@ -133,7 +122,7 @@ def load_balancer_download(request: HttpRequest, pk: int, kind: str) -> HttpResp
 def kubeadm_certs_download(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "download_bundle")
     try:
-        text = bootstrap_services.audited_kubeadm_certs(request, cluster)
+        text = bootstrap_services.download_kubeadm_certs(cluster, actor=Actor.from_request(request))
     except bootstrap_services.JoinUnavailable as error:
         messages.error(request, str(error))
         return redirect("config_page", pk=cluster.pk)
@@ -150,18 +139,17 @@ def static_token_add(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                row = bootstrap_services.add_static_token(
-                    cluster,
-                    token=data["token"],
-                    user=data["user"],
-                    uid=data["uid"],
-                    groups=bootstrap_services.parse_groups(data["groups"]),
-                )
-                audit.record("static_token.create", request=request, obj=row)
+            row = bootstrap_services.add_static_token(
+                cluster,
+                token=data["token"],
+                user=data["user"],
+                uid=data["uid"],
+                groups=bootstrap_services.parse_groups(data["groups"]),
+                actor=Actor.from_request(request),
+            )
             messages.success(request, f"Static token for {row.user} added.")
             return redirect("config_page", pk=cluster.pk)
-        except ValidationError as error:
+        except InputError as error:
             add_errors(form, error)
     context = _config_context(request, cluster, static_form=form)
     return render(request, "pki/config.html", context, status=400)
@@ -173,21 +161,17 @@ def static_token_import(request: HttpRequest, pk: int) -> HttpResponse:
     form = StaticTokenImportForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            with transaction.atomic():
-                result = bootstrap_services.import_static_tokens(
-                    cluster, form.cleaned_data["csv"], replace=form.cleaned_data["replace"]
-                )
-                audit.record(
-                    "static_token.import",
-                    request=request,
-                    obj=cluster,
-                    details={"created": result.created, "replaced": result.replaced},
-                )
+            result = bootstrap_services.import_static_tokens(
+                cluster,
+                form.cleaned_data["csv"],
+                replace=form.cleaned_data["replace"],
+                actor=Actor.from_request(request),
+            )
             messages.success(request, f"{result.created} static token(s) imported.")
             for warning in result.warnings:
                 messages.warning(request, warning)
             return redirect("config_page", pk=cluster.pk)
-        except ValidationError as error:
+        except InputError as error:
             add_errors(form, error)
     context = _config_context(request, cluster, import_form=form)
     return render(request, "pki/config.html", context, status=400)
@@ -197,9 +181,7 @@ def static_token_import(request: HttpRequest, pk: int) -> HttpResponse:
 def static_token_delete(request: HttpRequest, pk: int, token_pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "manage_tokens")
     row = get_object_or_404(cluster.static_tokens, pk=token_pk)
-    with transaction.atomic():
-        audit.record("static_token.delete", request=request, obj=row)
-        row.delete()
+    bootstrap_services.delete_static_token(row, actor=Actor.from_request(request))
     messages.success(request, f"Static token of {row.user} deleted.")
     return redirect("config_page", pk=cluster.pk)
 
@@ -207,11 +189,5 @@ def static_token_delete(request: HttpRequest, pk: int, token_pk: int) -> HttpRes
 @require_GET
 def static_token_file(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "reveal_tokens")
-    text = bootstrap_services.render_static_tokens(cluster)
-    audit.record(
-        "static_token.download",
-        request=request,
-        obj=cluster,
-        details={"entries": cluster.static_tokens.count()},
-    )
+    text = bootstrap_services.download_static_tokens(cluster, actor=Actor.from_request(request))
     return download(text, "tokens.csv", "text/csv")

@@ -7,8 +7,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from clusterpanel.models import ApiToken
-from clusterpanel.security import audit
+from clusterpanel.security.api_tokens import issue_api_token
+from clusterpanel.security.audit import Actor
 
 
 class Command(BaseCommand):
@@ -26,6 +26,5 @@ class Command(BaseCommand):
             raise CommandError(f"no user named {options['username']!r}") from None
         if not user.is_active:
             raise CommandError(f"user {user.username!r} is inactive")
-        token, key = ApiToken.issue(user, name=options["name"])
-        audit.record("api_token.issue", actor=user, obj=token, details={"via": "command"})
+        _, key = issue_api_token(user, Actor.for_command(user), name=options["name"])
         self.stdout.write(key)

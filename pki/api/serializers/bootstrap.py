@@ -9,21 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from clusterpanel.api.errors import as_validation_error
+from clusterpanel.errors import InputError
 from nodes.models import Cluster
 from pki.models.tokens import BootstrapToken
 from pki.services import bootstrap as bootstrap_services
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-
-
-def _raise(error: DjangoValidationError) -> None:
-    raise serializers.ValidationError(error.message_dict) from None
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "example": "24h"})
@@ -94,6 +91,6 @@ class BootstrapTokenCreateSerializer(serializers.Serializer):  # type: ignore[ty
                 description=attrs.get("description", ""),
                 token=attrs.get("token"),
             )
-        except DjangoValidationError as error:
-            _raise(error)
+        except InputError as error:
+            raise as_validation_error(error) from None
         return attrs

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from clusterpanel.api.errors import as_validation_error
+from clusterpanel.errors import InputError
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
 from pki.models.tokens import StaticToken
 from pki.services import bootstrap as bootstrap_services
 
 if TYPE_CHECKING:
     pass
-
-
-def _raise(error: DjangoValidationError) -> None:
-    raise serializers.ValidationError(error.message_dict) from None
 
 
 class KubeadmSettingsSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -43,9 +40,8 @@ class KubeadmSettingsSerializer(serializers.ModelSerializer):  # type: ignore[ty
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         try:
             return bootstrap_services.validate_settings(attrs)
-        except DjangoValidationError as error:
-            _raise(error)
-        return attrs  # unreachable; keeps type checkers content
+        except InputError as error:
+            raise as_validation_error(error) from None
 
 
 class StaticTokenSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -59,19 +55,6 @@ class StaticTokenSerializer(serializers.ModelSerializer):  # type: ignore[type-a
         model = StaticToken
         fields = ["id", "cluster", "token", "user", "uid", "groups", "created_at"]
         read_only_fields = ["id", "created_at"]
-
-    def create(self, validated_data: dict[str, Any]) -> StaticToken:
-        try:
-            return bootstrap_services.add_static_token(
-                validated_data["cluster"],
-                token=validated_data["token"],
-                user=validated_data["user"],
-                uid=validated_data.get("uid", ""),
-                groups=validated_data.get("groups", []),
-            )
-        except DjangoValidationError as error:
-            _raise(error)
-        raise AssertionError("unreachable")
 
 
 class StaticTokenImportSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -19,9 +17,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import can
-from nodes.models import Cluster
 from pki.api.serializers.bootstrap import (
     BootstrapTokenCreateSerializer,
     BootstrapTokenSerializer,
@@ -31,7 +28,6 @@ from pki.api.views.base import (
     cluster_filter,
     flag,
     unavailable,
-    validation_error,
 )
 from pki.models.tokens import BootstrapToken, TokenStatus
 from pki.services import bootstrap as bootstrap_services
@@ -77,28 +73,20 @@ class BootstrapTokenViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        cluster = serializer.validated_data["cluster"]
-        try:
-            with transaction.atomic():
-                token = bootstrap_services.create_token(
-                    cluster, serializer.validated_data["request"], user=request.user
-                )
-                audit.record(
-                    "token.create",
-                    request=request,
-                    obj=token,
-                    details={"token_id": token.token_id, "ttl_seconds": token.ttl.total_seconds()},
-                )
-        except DjangoValidationError as error:
-            raise validation_error(error) from None
+        token = bootstrap_services.create_token(
+            serializer.validated_data["cluster"],
+            serializer.validated_data["request"],
+            actor=Actor.from_request(request),
+        )
         data = dict(BootstrapTokenSerializer(token).data)
         data["token"] = token.value  # shown this once; later only through an audited reveal
         return Response(data, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
     def reveal(self, request: Request, pk: str | None = None) -> Response:
-        token = self.get_object()
-        audit.record("token.reveal", request=request, obj=token, details={"token_id": token.pk})
+        token = bootstrap_services.reveal_token(
+            self.get_object(), actor=Actor.from_request(request)
+        )
         data = dict(BootstrapTokenSerializer(token).data)
         data["token"] = token.value
         data["secret_manifest"] = bootstrap_services.secret_manifest(token)
@@ -107,11 +95,9 @@ class BootstrapTokenViewSet(
 
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: str | None = None) -> Response:
-        token = self.get_object()
-        if token.revoked_at is None:
-            with transaction.atomic():
-                token.revoke(request.user)
-                audit.record("token.revoke", request=request, obj=token)
+        token = bootstrap_services.revoke_token(
+            self.get_object(), actor=Actor.from_request(request)
+        )
         return Response(BootstrapTokenSerializer(token).data)
 
 
@@ -137,32 +123,12 @@ class JoinCommandView(ClusterView):
         if new_token and not can(request.user, "manage_tokens"):
             raise PermissionDenied()
         try:
-            with transaction.atomic():
-                join = bootstrap_services.join_command(
-                    cluster,
-                    request.query_params.get("role", "worker"),
-                    new_token=new_token,
-                    user=request.user,
-                )
-                _audit_join(request, cluster, join)
-        except DjangoValidationError as error:
-            raise validation_error(error) from None
+            join = bootstrap_services.join_command(
+                cluster,
+                request.query_params.get("role", "worker"),
+                new_token=new_token,
+                actor=Actor.from_request(request),
+            )
         except bootstrap_services.JoinUnavailable as error:
             raise unavailable(error) from None
         return Response(join.as_dict())
-
-
-def _audit_join(request: Any, cluster: Cluster, join: bootstrap_services.JoinCommand) -> None:
-    if join.token_created:
-        audit.record("token.create", request=request, obj=join.token)
-    audit.record(
-        "join_command.reveal",
-        request=request,
-        obj=join.token,
-        cluster=cluster,
-        details={
-            "role": join.role,
-            "token_id": join.token.token_id,
-            "certificate_key_id": join.certificate_key.pk if join.certificate_key else None,
-        },
-    )

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -18,13 +17,12 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from clusterpanel.api.params import is_object_id, query_id
 from clusterpanel.api.parsers import JSONObjectParser
-from clusterpanel.security import audit
-from clusterpanel.security.roles import can
-from nodes.models import Cluster, Node
+from clusterpanel.security.audit import Actor
+from clusterpanel.web.responses import download
+from nodes.models import Node
 from pki.api.serializers.certificates import (
     AuthoritySerializer,
     CAChoiceSerializer,
@@ -35,15 +33,12 @@ from pki.api.serializers.certificates import (
     RenewSerializer,
     SanCheckSerializer,
 )
+from pki.api.views.base import ClusterView
 from pki.models.certificates import Certificate, CertificateAuthority, CertificateStatus
 from pki.services import certificates as certificate_services
 
 # Uploads are PEM files and small archives; anything bigger is not a PKI.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-
-
-def _errors(exc: certificate_services.PKIInputError) -> serializers.ValidationError:
-    return serializers.ValidationError(exc.errors)
 
 
 def upload_bytes(request: Request, name: str, *, required: bool = True) -> bytes | None:
@@ -61,19 +56,11 @@ def upload_bytes(request: Request, name: str, *, required: bool = True) -> bytes
     return None
 
 
-class PKIView(APIView):
-    """Base: service errors become the API's field-named 400 answer."""
+class PKIView(ClusterView):
+    """Base of the certificate views: issuing needs ``issue_certificates``; uploads allowed."""
 
     write_permission = "issue_certificates"
     parser_classes = [JSONObjectParser, MultiPartParser, FormParser]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, certificate_services.PKIInputError):
-            exc = _errors(exc)
-        return super().handle_exception(exc)
-
-    def cluster(self, pk: int) -> Cluster:
-        return get_object_or_404(Cluster, pk=pk)
 
 
 class IssueView(PKIView):
@@ -82,14 +69,7 @@ class IssueView(PKIView):
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
-        result = certificate_services.issue_missing(cluster)
-        if result.created:
-            audit.record(
-                "pki.issue",
-                request=request,
-                obj=cluster,
-                details={"created": [str(c) for c in result.created]},
-            )
+        result = certificate_services.issue_missing(cluster, actor=Actor.from_request(request))
         return Response(
             {
                 "created": CertificateSerializer(result.created, many=True).data,
@@ -136,9 +116,8 @@ class ReissueView(PKIView):
         cluster = self.cluster(pk)
         params = CertificateIdsSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        created = certificate_services.reissue(cluster, params.validated_data.get("certificates"))
-        audit.record(
-            "pki.reissue", request=request, obj=cluster, details={"reissued": len(created)}
+        created = certificate_services.reissue(
+            cluster, params.validated_data.get("certificates"), actor=Actor.from_request(request)
         )
         return Response({"reissued": CertificateSerializer(created, many=True).data})
 
@@ -157,12 +136,7 @@ class RenewView(PKIView):
             data.get("certificates"),
             reuse_key=data["reuse_key"],
             validity_days=data.get("validity_days"),
-        )
-        audit.record(
-            "pki.renew",
-            request=request,
-            obj=cluster,
-            details={"renewed": len(created), "reuse_key": data["reuse_key"]},
+            actor=Actor.from_request(request),
         )
         return Response({"renewed": CertificateSerializer(created, many=True).data})
 
@@ -252,20 +226,11 @@ class BundleView(PKIView):
         node = Node.objects.filter(cluster=cluster, pk=node_id).first()
         if node is None:
             raise serializers.ValidationError({"node": ["no node with this id in the cluster"]})
-        super_admin = can(request.user, "download_super_admin")
-        data = certificate_services.build_bundle(cluster, node, include_super_admin=super_admin)
-        audit.record(
-            "pki.bundle.download",
-            request=request,
-            obj=node,
-            cluster=cluster,
-            details={"node": node.name, "super_admin": super_admin},
+        data = certificate_services.download_bundle(
+            cluster, node, actor=Actor.from_request(request)
         )
-        response = HttpResponse(data, content_type="application/gzip")
         filename = f"{cluster.name}-{node.name}-etc-kubernetes.tar.gz"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        response["Cache-Control"] = "no-store"
-        return response
+        return download(data, filename, "application/gzip")
 
 
 class KubeconfigView(PKIView):
@@ -284,21 +249,10 @@ class KubeconfigView(PKIView):
             data["username"],
             data["groups"],
             data.get("validity") or cluster.certificate_validity_days,
+            actor=Actor.from_request(request),
         )
-        audit.record(
-            "pki.kubeconfig.issue",
-            request=request,
-            obj=row,
-            cluster=cluster,
-            details={
-                "username": row.common_name,
-                "groups": row.organizations,
-                "serial": row.serial,
-            },
-        )
-        response = HttpResponse(text, content_type="application/yaml", status=201)
-        response["Content-Disposition"] = f'attachment; filename="{row.common_name}.conf"'
-        response["Cache-Control"] = "no-store"
+        response = download(text, f"{row.common_name}.conf")
+        response.status_code = status.HTTP_201_CREATED
         return response
 
 
@@ -311,18 +265,6 @@ def _import_response(result: certificate_services.ImportResult) -> Response:
             "notes": result.notes,
         },
         status=status.HTTP_201_CREATED,
-    )
-
-
-def _audit_import(request: Request, cluster: Cluster, kind: str, result: Any) -> None:
-    audit.record(
-        f"pki.import.{kind}",
-        request=request,
-        obj=cluster,
-        details={
-            "authorities": {ca.name: ca.fingerprint_sha256 for ca in result.authorities},
-            "certificates": len(result.certificates),
-        },
     )
 
 
@@ -342,8 +284,9 @@ class KubeadmImportView(PKIView):
                 node = Node.objects.filter(cluster=cluster, pk=int(node_id)).first()
             if node is None:
                 raise serializers.ValidationError({"node": ["no node with this id in the cluster"]})
-        result = certificate_services.import_kubeadm_archive(cluster, data or b"", node)
-        _audit_import(request, cluster, "kubeadm", result)
+        result = certificate_services.import_kubeadm_archive(
+            cluster, data or b"", node, actor=Actor.from_request(request)
+        )
         return _import_response(result)
 
 
@@ -367,9 +310,12 @@ class CfsslCAImportView(PKIView):
         if missing:
             raise serializers.ValidationError(missing)
         result = certificate_services.import_cfssl_ca(
-            cluster, ca_pem or b"", key_pem or b"", params.validated_data["name"]
+            cluster,
+            ca_pem or b"",
+            key_pem or b"",
+            params.validated_data["name"],
+            actor=Actor.from_request(request),
         )
-        _audit_import(request, cluster, "cfssl", result)
         return _import_response(result)
 
 
@@ -385,9 +331,8 @@ class CfsslCsrCAView(PKIView):
         params.is_valid(raise_exception=True)
         csr = upload_bytes(request, "ca_csr")
         result = certificate_services.create_ca_from_cfssl_csr(
-            cluster, csr or b"", params.validated_data["name"]
+            cluster, csr or b"", params.validated_data["name"], actor=Actor.from_request(request)
         )
-        _audit_import(request, cluster, "cfssl-csr", result)
         return _import_response(result)
 
 
@@ -407,13 +352,7 @@ class CfsslSignView(PKIView):
             csr_json=upload_bytes(request, "csr_json", required=False),
             csr_pem=upload_bytes(request, "csr_pem", required=False),
             authority=params.validated_data["authority"],
-        )
-        audit.record(
-            "pki.cfssl.sign",
-            request=request,
-            obj=row,
-            cluster=cluster,
-            details={"profile": params.validated_data["profile"], "serial": row.serial},
+            actor=Actor.from_request(request),
         )
         return Response(CertificateSerializer(row).data, status=status.HTTP_201_CREATED)
 
@@ -468,10 +407,8 @@ class CertificateViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-ar
     def pem(self, request: Request, pk: str | None = None) -> HttpResponse:
         """The certificate alone, as PEM (never its key)."""
         row = self.get_object()
-        response = HttpResponse(row.certificate_pem, content_type="application/x-pem-file")
         name = row.name.replace("/", "-").replace(":", "-")
-        response["Content-Disposition"] = f'attachment; filename="{name}.crt"'
-        return response
+        return download(row.certificate_pem.encode(), f"{name}.crt", "application/x-pem-file")
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -20,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clusterpanel.api.params import query_id
-from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import can
 from clusterpanel.web.responses import download
 from nodes.models import Node
@@ -34,7 +32,6 @@ from pki.api.views.base import (
     cluster_filter,
     flag,
     unavailable,
-    validation_error,
 )
 from pki.models.tokens import StaticToken
 from pki.services import bootstrap as bootstrap_services
@@ -64,11 +61,9 @@ class KubeadmConfigView(ClusterView):
         if new_token and not can(request.user, "manage_tokens"):
             raise PermissionDenied()
         try:
-            config = bootstrap_services.audited_kubeadm_config(
-                request, cluster, node, new_token=new_token
+            config = bootstrap_services.kubeadm_config_for(
+                cluster, node, new_token=new_token, actor=Actor.from_request(request)
             )
-        except DjangoValidationError as error:
-            raise validation_error(error) from None
         except bootstrap_services.JoinUnavailable as error:
             raise unavailable(error) from None
         return download(config.text, f"kubeadm-{node.name}.yaml")
@@ -83,7 +78,9 @@ class KubeadmCertsView(ClusterView):
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
         try:
-            text = bootstrap_services.audited_kubeadm_certs(request, cluster)
+            text = bootstrap_services.download_kubeadm_certs(
+                cluster, actor=Actor.from_request(request)
+            )
         except bootstrap_services.JoinUnavailable as error:
             raise unavailable(error) from None
         return download(text, "kubeadm-certs.yaml")
@@ -111,14 +108,9 @@ class KubeadmSettingsView(ClusterView):
             bootstrap_services.settings_for(cluster), data=request.data, partial=partial
         )
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            settings = bootstrap_services.save_settings(cluster, serializer.validated_data)
-            audit.record(
-                "kubeadm_settings.update",
-                request=request,
-                obj=cluster,
-                details={"fields": sorted(serializer.validated_data)},
-            )
+        settings = bootstrap_services.save_settings(
+            cluster, serializer.validated_data, actor=Actor.from_request(request)
+        )
         return Response(KubeadmSettingsSerializer(settings).data)
 
     @extend_schema(request=KubeadmSettingsSerializer, responses=KubeadmSettingsSerializer)
@@ -141,10 +133,7 @@ class LoadBalancerView(ClusterView):
         cluster = self.cluster(pk)
         if kind not in self.FILES:
             raise serializers.ValidationError({"kind": ["must be nginx or haproxy"]})
-        try:
-            text = bootstrap_services.load_balancer_config(cluster, kind)
-        except DjangoValidationError as error:
-            raise validation_error(error) from None
+        text = bootstrap_services.load_balancer_config(cluster, kind)
         return download(text, self.FILES[kind], "text/plain")
 
 
@@ -168,15 +157,19 @@ class StaticTokenViewSet(
         cluster = cluster_filter(self.request)
         return queryset if cluster is None else queryset.filter(cluster_id=cluster)
 
-    @transaction.atomic
     def perform_create(self, serializer: Any) -> None:
-        row = serializer.save()
-        audit.record("static_token.create", request=self.request, obj=row)
+        data = serializer.validated_data
+        serializer.instance = bootstrap_services.add_static_token(
+            data["cluster"],
+            token=data["token"],
+            user=data["user"],
+            uid=data.get("uid", ""),
+            groups=data.get("groups", []),
+            actor=Actor.from_request(self.request),
+        )
 
-    @transaction.atomic
     def perform_destroy(self, instance: StaticToken) -> None:
-        audit.record("static_token.delete", request=self.request, obj=instance)
-        instance.delete()
+        bootstrap_services.delete_static_token(instance, actor=Actor.from_request(self.request))
 
 
 class StaticTokenImportView(ClusterView):
@@ -189,21 +182,12 @@ class StaticTokenImportView(ClusterView):
         cluster = self.cluster(pk)
         serializer = StaticTokenImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            with transaction.atomic():
-                result = bootstrap_services.import_static_tokens(
-                    cluster,
-                    serializer.validated_data["csv"],
-                    replace=serializer.validated_data["replace"],
-                )
-                audit.record(
-                    "static_token.import",
-                    request=request,
-                    obj=cluster,
-                    details={"created": result.created, "replaced": result.replaced},
-                )
-        except DjangoValidationError as error:
-            raise validation_error(error) from None
+        result = bootstrap_services.import_static_tokens(
+            cluster,
+            serializer.validated_data["csv"],
+            replace=serializer.validated_data["replace"],
+            actor=Actor.from_request(request),
+        )
         return Response(
             {"created": result.created, "replaced": result.replaced, "warnings": result.warnings},
             status=status.HTTP_201_CREATED,
@@ -218,11 +202,5 @@ class StaticTokenFileView(ClusterView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
-        text = bootstrap_services.render_static_tokens(cluster)
-        audit.record(
-            "static_token.download",
-            request=request,
-            obj=cluster,
-            details={"entries": cluster.static_tokens.count()},
-        )
+        text = bootstrap_services.download_static_tokens(cluster, actor=Actor.from_request(request))
         return download(text, "tokens.csv", "text/csv")

@@ -2,10 +2,10 @@
 
 The rules live in the pure modules in ``pki.domain`` (``tokens``, ``join``, ``upload_certs``,
 ``kubeadm_config``, ``static_tokens``, ``loadbalancer``); this package reads the
-models, calls those modules and turns their errors into Django ``ValidationError``s keyed by the
-field the user typed, so the API answers 400 naming the field and forms re-show with the error.
-Views call these functions and add the audit event; nothing here writes to the audit log, so that
-the caller decides what the user did (a reveal, a download) and records it once.
+models, calls those modules and turns their errors into ``InputError``s keyed by the field the
+user typed, so the API answers 400 naming the field and forms re-show with the error.
+Every function that creates, reveals or hands out a secret takes the ``Actor`` and writes the
+audit event in its own transaction, so a page, the API and a job record the same thing.
 
 One module per job: ``bootstrap_tokens``, ``join_commands`` (join commands and certificate keys),
 ``kubeadm_certs`` (the kubeadm-certs Secret), ``kubeadm_settings``, ``kubeadm_files`` (kubeadm
@@ -20,6 +20,8 @@ from pki.services.bootstrap.bootstrap_tokens import (
     TokenRequest,
     create_token,
     parse_groups,
+    reveal_token,
+    revoke_token,
     secret_manifest,
     token_create_command,
     usable_join_token,
@@ -34,12 +36,12 @@ from pki.services.bootstrap.join_commands import (
     ca_cert_hashes,
     current_certificate_key,
     join_command,
+    join_commands_for_card,
     validate_role,
 )
-from pki.services.bootstrap.kubeadm_certs import audited_kubeadm_certs, kubeadm_certs_manifest
+from pki.services.bootstrap.kubeadm_certs import download_kubeadm_certs
 from pki.services.bootstrap.kubeadm_files import (
     KubeadmConfig,
-    audited_kubeadm_config,
     cluster_config_input,
     cluster_configuration_preview,
     init_node,
@@ -56,8 +58,9 @@ from pki.services.bootstrap.load_balancer_configs import NGINX_STREAM_MODULE, lo
 from pki.services.bootstrap.static_token_store import (
     ImportResult,
     add_static_token,
+    delete_static_token,
+    download_static_tokens,
     import_static_tokens,
-    render_static_tokens,
 )
 
 __all__ = [
@@ -75,21 +78,23 @@ __all__ = [
     "TokenRequest",
     "add_static_token",
     "audit_policy_text",
-    "audited_kubeadm_certs",
-    "audited_kubeadm_config",
     "ca_cert_hashes",
     "cluster_config_input",
     "cluster_configuration_preview",
     "create_token",
     "current_certificate_key",
+    "delete_static_token",
+    "download_kubeadm_certs",
+    "download_static_tokens",
     "import_static_tokens",
     "init_node",
     "join_command",
-    "kubeadm_certs_manifest",
+    "join_commands_for_card",
     "kubeadm_config_for",
     "load_balancer_config",
     "parse_groups",
-    "render_static_tokens",
+    "reveal_token",
+    "revoke_token",
     "save_settings",
     "secret_manifest",
     "settings_for",

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from clusterpanel.errors import InputError
+from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from nodes.models import Cluster
 from pki.domain import tokens as token_rules
 from pki.models.tokens import BootstrapToken
@@ -99,7 +101,7 @@ def validate_token_request(
             'extra groups need the "authentication" usage; remove the groups or add the usage'
         )
     if errors:
-        raise ValidationError(errors)
+        raise InputError.many(errors)
     return TokenRequest(
         ttl=parsed_ttl,
         usages=parsed_usages,
@@ -113,16 +115,16 @@ def create_token(
     cluster: Cluster,
     request: TokenRequest,
     *,
-    user: Any = None,
+    actor: Actor,
     now: datetime | None = None,
 ) -> BootstrapToken:
-    """Store a new bootstrap token; a given token id must not exist in the cluster yet."""
+    """Store a new bootstrap token, audited; a given token id must not exist in the cluster."""
     now = now or timezone.now()
     expires_at = token_rules.expiry_for(request.ttl, now)
     with transaction.atomic():
         if request.token is not None:
             if cluster.bootstrap_tokens.filter(token_id=request.token.id).exists():
-                raise ValidationError(
+                raise InputError.many(
                     {"token": [f"a token with id {request.token.id} already exists in {cluster}"]}
                 )
             value = request.token
@@ -131,9 +133,10 @@ def create_token(
             # 36**6 ids: a clash is rare but possible, and the id must be unique.
             while cluster.bootstrap_tokens.filter(token_id=value.id).exists():
                 value = token_rules.generate_token()
+        user = actor.user
         try:
             with transaction.atomic():
-                return BootstrapToken.objects.create(
+                token = BootstrapToken.objects.create(
                     cluster=cluster,
                     token_id=value.id,
                     secret=value.secret,
@@ -146,9 +149,32 @@ def create_token(
                     created_by=user if getattr(user, "pk", None) else None,
                 )
         except IntegrityError:
-            raise ValidationError(
+            raise InputError.many(
                 {"token": [f"a token with id {value.id} already exists in {cluster}"]}
             ) from None
+        audit.record(
+            "token.create",
+            actor,
+            obj=token,
+            details={"token_id": token.token_id, "ttl_seconds": token.ttl.total_seconds()},
+        )
+    return token
+
+
+@transaction.atomic
+def reveal_token(token: BootstrapToken, *, actor: Actor) -> BootstrapToken:
+    """Record that ``actor`` is shown the whole token; the caller then shows it."""
+    audit.record("token.reveal", actor, obj=token, details={"token_id": token.token_id})
+    return token
+
+
+@transaction.atomic
+def revoke_token(token: BootstrapToken, *, actor: Actor) -> BootstrapToken:
+    """Revoke the token (once; revoking a revoked token changes and records nothing)."""
+    if token.revoked_at is None:
+        token.revoke(actor.user)
+        audit.record("token.revoke", actor, obj=token)
+    return token
 
 
 def secret_manifest(token: BootstrapToken) -> str:

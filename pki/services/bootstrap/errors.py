@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from clusterpanel.errors import Conflict
 
-class JoinUnavailable(Exception):
+
+class JoinUnavailable(Conflict):
     """The cluster cannot produce a join command now (no usable token, no CA yet)."""
 
 

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from clusterpanel.errors import InputError
+from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from nodes.models import Cluster
 from pki.domain import join as join_rules
 from pki.domain import upload_certs
@@ -28,12 +30,14 @@ MIN_CERTIFICATE_KEY_LIFETIME = timedelta(hours=1)
 ROLES = ("worker", "control-plane")
 
 
-def _join_token(
-    cluster: Cluster, new_token: bool, user: Any, now: datetime
+def join_token(
+    cluster: Cluster, new_token: bool, actor: Actor, now: datetime
 ) -> tuple[BootstrapToken, bool]:
+    """The token a join uses, and whether it was made now: a new one (audited) when asked
+    for, else the usable one; ``NoUsableToken`` when there is none."""
     if new_token:
         request = validate_token_request(description="join command")
-        return create_token(cluster, request, user=user, now=now), True
+        return create_token(cluster, request, actor=actor, now=now), True
     token = usable_join_token(cluster, now)
     if token is None:
         raise NoUsableToken(
@@ -85,7 +89,7 @@ def current_certificate_key(
 
 @dataclass(frozen=True)
 class JoinCommand:
-    """A rendered join command and what it reveals (the caller audits showing it)."""
+    """A rendered join command and what it reveals (recorded when it was made)."""
 
     role: str
     command: str = field(repr=False)
@@ -109,7 +113,7 @@ class JoinCommand:
 def validate_role(role: str | None) -> str:
     value = role or "worker"
     if value not in ROLES:
-        raise ValidationError({"role": [f"must be one of {', '.join(ROLES)}, not {value!r}"]})
+        raise InputError(f"must be one of {', '.join(ROLES)}, not {value!r}", "role")
     return value
 
 
@@ -118,20 +122,34 @@ def join_command(
     role: str = "worker",
     *,
     new_token: bool = False,
-    user: Any = None,
+    actor: Actor,
     now: datetime | None = None,
 ) -> JoinCommand:
     """The ``kubeadm join`` command for a worker or a control-plane node, in kubeadm's format.
 
-    Raises :class:`JoinUnavailable` when there is no usable token (and none was asked for) or no
-    cluster CA yet.
+    Showing it reveals a token (and for a control plane the certificate key), so it is recorded
+    as ``join_command.reveal`` with their ids. Raises :class:`JoinUnavailable` when there is no
+    usable token (and none was asked for) or no cluster CA yet.
     """
     now = now or timezone.now()
     role = validate_role(role)
     hashes = ca_cert_hashes(cluster)
     with transaction.atomic():
-        token, created = _join_token(cluster, new_token, user, now)
-        key = current_certificate_key(cluster, user=user, now=now) if role != "worker" else None
+        token, created = join_token(cluster, new_token, actor, now)
+        key = (
+            current_certificate_key(cluster, user=actor.user, now=now) if role != "worker" else None
+        )
+        audit.record(
+            "join_command.reveal",
+            actor,
+            obj=token,
+            cluster=cluster,
+            details={
+                "role": role,
+                "token_id": token.token_id,
+                "certificate_key_id": key.pk if key else None,
+            },
+        )
     arguments: dict[str, Any] = {
         "endpoint": cluster.normalized_endpoint,
         "token": token.value,
@@ -147,3 +165,12 @@ def join_command(
         certificate_key=key,
         token_created=created,
     )
+
+
+@transaction.atomic
+def join_commands_for_card(
+    cluster: Cluster, *, new_token: bool, actor: Actor
+) -> tuple[JoinCommand, JoinCommand]:
+    """The worker and the control-plane command of the join card, on one token."""
+    worker = join_command(cluster, "worker", new_token=new_token, actor=actor)
+    return worker, join_command(cluster, "control-plane", actor=actor)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, EtcdTopology
 from pki.domain import tokens as token_rules
 from pki.domain import upload_certs
-from pki.models.tokens import CertificateKey
 from pki.services.bootstrap.errors import JoinUnavailable
 from pki.services.bootstrap.join_commands import current_certificate_key
 
@@ -52,18 +50,26 @@ def _files_to_upload(cluster: Cluster) -> tuple[dict[str, bytes], bool]:
     return files, external
 
 
-def kubeadm_certs_manifest(
-    cluster: Cluster, *, user: Any = None, now: datetime | None = None
-) -> tuple[str, CertificateKey]:
+def download_kubeadm_certs(cluster: Cluster, *, actor: Actor, now: datetime | None = None) -> str:
     """The ``kube-system/kubeadm-certs`` Secret that ``kubeadm init phase upload-certs`` would
-    store, encrypted with the cluster's current certificate key (made if needed)."""
+    store, encrypted with the cluster's current certificate key (made if needed).
+
+    It carries the CA keys (encrypted with the certificate key), so handing it out is recorded
+    as ``kubeadm_certs.download`` in the same transaction.
+    """
     now = now or timezone.now()
     files, external = _files_to_upload(cluster)
-    key = current_certificate_key(cluster, user=user, now=now)
-    try:
-        payload = upload_certs.build_payload(files, key.key, external_etcd=external)
-    except upload_certs.UploadCertsError as error:
-        raise JoinUnavailable(f"Cannot build kubeadm-certs for {cluster.name}: {error}") from None
+    with transaction.atomic():
+        key = current_certificate_key(cluster, user=actor.user, now=now)
+        try:
+            payload = upload_certs.build_payload(files, key.key, external_etcd=external)
+        except upload_certs.UploadCertsError as error:
+            raise JoinUnavailable(
+                f"Cannot build kubeadm-certs for {cluster.name}: {error}"
+            ) from None
+        audit.record(
+            "kubeadm_certs.download", actor, obj=cluster, details={"certificate_key_id": key.pk}
+        )
     expires = token_rules.format_expiration(key.expires_at)
     header = (
         "# kube-system/kubeadm-certs as `kubeadm init phase upload-certs --upload-certs` stores"
@@ -72,18 +78,4 @@ def kubeadm_certs_manifest(
         " after that\n"
         "# (kubeadm lets its two-hour owner token remove it).\n"
     )
-    return header + upload_certs.render_secret(payload), key
-
-
-def audited_kubeadm_certs(request: HttpRequest, cluster: Cluster) -> str:
-    """The kubeadm-certs Secret as the page and the API hand it out: it carries the CA keys
-    (encrypted with the certificate key), so the download is audited in the same transaction."""
-    with transaction.atomic():
-        text, key = kubeadm_certs_manifest(cluster, user=request.user)
-        audit.record(
-            "kubeadm_certs.download",
-            request=request,
-            obj=cluster,
-            details={"certificate_key_id": key.pk},
-        )
-    return text
+    return header + upload_certs.render_secret(payload)

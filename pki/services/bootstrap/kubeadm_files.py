@@ -5,22 +5,21 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
+from clusterpanel.errors import InputError
 from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, EtcdTopology, Node, NodeRole
 from pki.domain import kubeadm_config
 from pki.models.tokens import BootstrapToken, CertificateKey
 from pki.services.bootstrap.bootstrap_tokens import usable_join_token
 from pki.services.bootstrap.join_commands import (
-    _join_token,
     ca_cert_hashes,
     current_certificate_key,
+    join_token,
 )
 from pki.services.bootstrap.kubeadm_settings import settings_for
 
@@ -101,7 +100,7 @@ def kubeadm_config_for(
     node: Node,
     *,
     new_token: bool = False,
-    user: Any = None,
+    actor: Actor,
     now: datetime | None = None,
 ) -> KubeadmConfig:
     """``kubeadm init --config`` for the first control-plane node, ``kubeadm join --config``
@@ -109,12 +108,14 @@ def kubeadm_config_for(
 
     The init file carries a usable join token (so that the token kubeadm creates is one the
     panel knows, and later join commands work) and the certificate key for ``--upload-certs``.
+    The file reveals both, so handing it out is recorded as ``kubeadm_config.download`` with
+    their ids (never their values) in the same transaction.
     """
     now = now or timezone.now()
     if node.cluster_id != cluster.pk:
-        raise ValidationError({"node": [f"node {node.name} is not in cluster {cluster.name}"]})
+        raise InputError(f"node {node.name} is not in cluster {cluster.name}", "node")
     if node.role == NodeRole.ETCD:
-        raise ValidationError(
+        raise InputError.many(
             {"node": [f"{node.name} is an external etcd member; kubeadm does not join it"]}
         )
     stored = settings_for(cluster)
@@ -135,10 +136,33 @@ def kubeadm_config_for(
             token = usable_join_token(cluster, now)
             created = False
             if token is None or new_token:
-                token, created = _join_token(cluster, True, user, now)
+                token, created = join_token(cluster, True, actor, now)
         else:
-            token, created = _join_token(cluster, new_token, user, now)
-        key = current_certificate_key(cluster, user=user, now=now) if control_plane else None
+            token, created = join_token(cluster, new_token, actor, now)
+        key = current_certificate_key(cluster, user=actor.user, now=now) if control_plane else None
+        text = _render(cluster, registration, token, key, is_init, now)
+        audit.record(
+            "kubeadm_config.download",
+            actor,
+            obj=node,
+            details={
+                "kind": "init" if is_init else "join",
+                "token_id": token.token_id,
+                "certificate_key_id": key.pk if key else None,
+            },
+        )
+    return KubeadmConfig(text, "init" if is_init else "join", token, key, created)
+
+
+def _render(
+    cluster: Cluster,
+    registration: kubeadm_config.NodeConfigInput,
+    token: BootstrapToken,
+    key: CertificateKey | None,
+    is_init: bool,
+    now: datetime,
+) -> str:
+    """The init or join file's text."""
     try:
         if is_init:
             left = token.time_left(now)
@@ -163,8 +187,8 @@ def kubeadm_config_for(
                 cluster_config_input(cluster), registration, join
             )
     except kubeadm_config.ConfigError as error:
-        raise ValidationError({"config": [str(error)]}) from None
-    return KubeadmConfig(text, "init" if is_init else "join", token, key, created)
+        raise InputError(str(error), "config") from None
+    return text
 
 
 def cluster_configuration_preview(cluster: Cluster) -> str:
@@ -172,30 +196,7 @@ def cluster_configuration_preview(cluster: Cluster) -> str:
     try:
         document = kubeadm_config.render_cluster_configuration(cluster_config_input(cluster))
     except kubeadm_config.ConfigError as error:
-        raise ValidationError({"config": [str(error)]}) from None
+        raise InputError(str(error), "config") from None
     from pki.domain.yaml import dump_document
 
     return dump_document(document)
-
-
-def audited_kubeadm_config(
-    request: HttpRequest, cluster: Cluster, node: Node, *, new_token: bool
-) -> KubeadmConfig:
-    """``kubeadm_config_for`` as the pages and the API hand it out: the file carries a token
-    (and for control-plane nodes the certificate key), so every download is audited in the
-    same transaction, with the ids of what it reveals but never their values."""
-    with transaction.atomic():
-        config = kubeadm_config_for(cluster, node, new_token=new_token, user=request.user)
-        if config.token_created and config.token is not None:
-            audit.record("token.create", request=request, obj=config.token)
-        audit.record(
-            "kubeadm_config.download",
-            request=request,
-            obj=node,
-            details={
-                "kind": config.kind,
-                "token_id": config.token.token_id if config.token else None,
-                "certificate_key_id": config.certificate_key.pk if config.certificate_key else None,
-            },
-        )
-    return config

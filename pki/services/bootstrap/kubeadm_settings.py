@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from clusterpanel.errors import InputError
+from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from nodes.models import Cluster
 from pki.domain import kubeadm_config
 from pki.domain.audit_policy import AuditPolicyError, validate_audit_policy
@@ -70,18 +72,27 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
                 f"flag {clash[0]!r} is set by the audit log settings; turn audit off to set it"
             )
     if errors:
-        raise ValidationError(errors)
+        raise InputError.many(errors)
     return cleaned
 
 
-def save_settings(cluster: Cluster, values: Mapping[str, Any]) -> ClusterKubeadmSettings:
-    """Validate and store (all or nothing) the given settings; others keep their value."""
+def save_settings(
+    cluster: Cluster, values: Mapping[str, Any], *, actor: Actor
+) -> ClusterKubeadmSettings:
+    """Validate and store (all or nothing) the given settings; others keep their value.
+
+    Recorded as ``kubeadm_settings.update`` with the names of the settings that changed.
+    """
     cleaned = validate_settings(values)
     with transaction.atomic():
         current = settings_for(cluster)
+        changed = [name for name, value in cleaned.items() if getattr(current, name) != value]
         for name, value in cleaned.items():
             setattr(current, name, value)
         current.save()
+        audit.record(
+            "kubeadm_settings.update", actor, obj=cluster, details={"fields": sorted(changed)}
+        )
     return current
 
 

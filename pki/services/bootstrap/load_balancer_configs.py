@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-
+from clusterpanel.errors import InputError
 from nodes.models import Cluster, Node, NodeRole
 from pki.domain import loadbalancer
 
@@ -31,5 +30,5 @@ def load_balancer_config(cluster: Cluster, kind: str) -> str:
         if kind == "haproxy":
             return loadbalancer.render_haproxy(cluster.name, backends, cluster.endpoint_port)
     except loadbalancer.LoadBalancerError as error:
-        raise ValidationError({"backends": [str(error)]}) from None
-    raise ValidationError({"kind": ["must be nginx or haproxy"]})
+        raise InputError(str(error), "backends") from None
+    raise InputError("must be nginx or haproxy", "kind")

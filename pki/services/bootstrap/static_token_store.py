@@ -1,24 +1,26 @@
-"""The static token file (``--token-auth-file``): add, import and render entries."""
+"""The static token file (``--token-auth-file``): add, delete, import and download entries."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from clusterpanel.errors import InputError
+from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from nodes.models import Cluster
 from pki.domain import static_tokens as static_rules
 from pki.models.tokens import StaticToken
 
 
-def _field_error(error: ValueError, fields: Mapping[str, str], default: str) -> ValidationError:
-    """Turn ``"groups: 'x' must match ..."`` into ``ValidationError({"groups": [...]})``."""
+def _field_error(error: ValueError, fields: Mapping[str, str], default: str) -> InputError:
+    """Turn ``"groups: 'x' must match ..."`` into ``InputError(..., "groups")``."""
     message = str(error)
     prefix, sep, rest = message.partition(": ")
     name = fields.get(prefix) if sep else None
-    return ValidationError({name or default: [rest if name else message]})
+    return InputError.many({name or default: [rest if name else message]})
 
 
 def _static_entry(
@@ -34,34 +36,51 @@ def _static_entry(
 
 
 def add_static_token(
-    cluster: Cluster, *, token: str, user: str, uid: str = "", groups: Sequence[str] = ()
+    cluster: Cluster,
+    *,
+    token: str,
+    user: str,
+    uid: str = "",
+    groups: Sequence[str] = (),
+    actor: Actor,
 ) -> StaticToken:
-    """Add one entry; a token already in the file is refused (the API server would keep only
-    the last one, silently)."""
+    """Add one entry, audited; a token already in the file is refused (the API server would
+    keep only the last one, silently)."""
     if isinstance(groups, str):
-        raise ValidationError({"groups": ["must be a list of strings"]})
+        raise InputError("must be a list of strings", "groups")
     entry = _static_entry(token, user, uid, groups)
     with transaction.atomic():
         existing = {row.token: row for row in cluster.static_tokens.all()}
         if entry.token in existing:
-            raise ValidationError(
+            raise InputError.many(
                 {"token": [f"this token is already used by {existing[entry.token].user}"]}
             )
-        return StaticToken.objects.create(
+        row = StaticToken.objects.create(
             cluster=cluster,
             token=entry.token,
             user=entry.user,
             uid=entry.uid,
             groups=list(entry.groups),
         )
+        audit.record("static_token.create", actor, obj=row)
+    return row
 
 
-def render_static_tokens(cluster: Cluster) -> str:
-    """``tokens.csv`` for ``--token-auth-file`` (holds every token: audit the download)."""
+@transaction.atomic
+def delete_static_token(row: StaticToken, *, actor: Actor) -> None:
+    audit.record("static_token.delete", actor, obj=row)
+    row.delete()
+
+
+@transaction.atomic
+def download_static_tokens(cluster: Cluster, *, actor: Actor) -> str:
+    """``tokens.csv`` for ``--token-auth-file``; it holds every token, so it is audited."""
+    rows = list(cluster.static_tokens.all())
     entries = [
         static_rules.StaticTokenEntry(row.token, row.user, row.uid, tuple(row.groups))
-        for row in cluster.static_tokens.all()
+        for row in rows
     ]
+    audit.record("static_token.download", actor, obj=cluster, details={"entries": len(rows)})
     return static_rules.render_token_csv(entries)
 
 
@@ -74,7 +93,9 @@ class ImportResult:
     warnings: list[str]
 
 
-def import_static_tokens(cluster: Cluster, text: str, *, replace: bool = False) -> ImportResult:
+def import_static_tokens(
+    cluster: Cluster, text: str, *, replace: bool = False, actor: Actor
+) -> ImportResult:
     """Import an existing ``tokens.csv``; nothing is stored unless every line is good.
 
     Errors (too few columns, CSV syntax, an entry the file cannot hold) are reported by line
@@ -83,7 +104,7 @@ def import_static_tokens(cluster: Cluster, text: str, *, replace: bool = False) 
     stored entries first.
     """
     if not isinstance(text, str):
-        raise ValidationError({"csv": ["must be the text of a token file"]})
+        raise InputError("must be the text of a token file", "csv")
     entries, problems = static_rules.parse_token_csv(text)
     errors = [str(problem) for problem in problems if problem.severity == "error"]
     warnings = [str(problem) for problem in problems if problem.severity == "warning"]
@@ -102,9 +123,9 @@ def import_static_tokens(cluster: Cluster, text: str, *, replace: bool = False) 
                         f"{stored[entry.token].user}"
                     )
         if errors:
-            raise ValidationError({"csv": sorted(errors, key=_line_number)})
+            raise InputError.many({"csv": sorted(errors, key=_line_number)})
         if not entries:
-            raise ValidationError({"csv": ["the file holds no token"]})
+            raise InputError("the file holds no token", "csv")
         replaced = len(stored) if replace else 0
         if replace:
             cluster.static_tokens.all().delete()
@@ -117,6 +138,12 @@ def import_static_tokens(cluster: Cluster, text: str, *, replace: bool = False) 
                 groups=list(entry.groups),
             )
             for entry in entries
+        )
+        audit.record(
+            "static_token.import",
+            actor,
+            obj=cluster,
+            details={"created": len(entries), "replaced": replaced},
         )
     return ImportResult(created=len(entries), replaced=replaced, warnings=warnings)
 

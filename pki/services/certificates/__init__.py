@@ -26,6 +26,7 @@ from pki.services.certificates.authorities import (
 from pki.services.certificates.bundles import (
     FORBIDDEN_GROUPS,
     build_bundle,
+    download_bundle,
     node_bundle_files,
     user_kubeconfig,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "coverage",
     "create_ca_from_cfssl_csr",
     "current_plan",
+    "download_bundle",
     "endpoint_checks",
     "ensure_cluster_cas",
     "expiration",

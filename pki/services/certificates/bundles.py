@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
+from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
+from clusterpanel.security.roles import can
 from nodes.models import Cluster, Node, NodeRole
 from pki.domain import kubeadm, kubeconfig
 from pki.domain.kubeadm_config import AuditLogConfig
@@ -88,6 +91,21 @@ def _audit_policy(cluster: Cluster) -> str | None:
     return settings.audit_policy if settings.audit_enabled else None
 
 
+def download_bundle(cluster: Cluster, node: Node, *, actor: Actor) -> bytes:
+    """The node's bundle for ``actor`` to download, audited. ``super-admin.conf`` is in it only
+    for a role that may hold it."""
+    super_admin = can(actor.user, "download_super_admin")
+    data = build_bundle(cluster, node, include_super_admin=super_admin)
+    audit.record(
+        "pki.bundle.download",
+        actor,
+        obj=node,
+        cluster=cluster,
+        details={"node": node.name, "super_admin": super_admin},
+    )
+    return data
+
+
 def build_bundle(cluster: Cluster, node: Node, *, include_super_admin: bool = True) -> bytes:
     """A tar.gz laid out as ``/etc/kubernetes`` on ``node``: keys 0600, certificates 0644."""
     files = node_bundle_files(cluster, node, include_super_admin=include_super_admin)
@@ -119,7 +137,7 @@ FORBIDDEN_GROUPS = (kubeadm.MASTERS_GROUP,)
 
 
 def user_kubeconfig(
-    cluster: Cluster, username: str, groups: Sequence[str], validity_days: int
+    cluster: Cluster, username: str, groups: Sequence[str], validity_days: int, *, actor: Actor
 ) -> tuple[str, Certificate]:
     """A kubeconfig for ``username`` with its own client certificate in ``groups``.
 
@@ -160,6 +178,17 @@ def user_kubeconfig(
             name=spec.name,
             kind=CertificateKind.USER,
             usages=spec.usages,
+        )
+        audit.record(
+            "pki.kubeconfig.issue",
+            actor,
+            obj=row,
+            cluster=cluster,
+            details={
+                "username": row.common_name,
+                "groups": row.organizations,
+                "serial": row.serial,
+            },
         )
     server = "https://" + kubeadm.join_host_port(cluster.endpoint_host, cluster.endpoint_port)
     text = kubeconfig.render_kubeconfig(

@@ -10,6 +10,8 @@ from cryptography import x509
 from django.db import transaction
 from django.utils import timezone
 
+from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, Node
 from pki.domain import kubeadm
 from pki.domain.x509 import (
@@ -108,11 +110,11 @@ def _store_spec(
     )
 
 
-def issue_missing(cluster: Cluster) -> IssueResult:
+def issue_missing(cluster: Cluster, *, actor: Actor) -> IssueResult:
     """Issue every file of the current plan that has no active certificate yet.
 
-    Idempotent: a second call finds nothing missing and writes nothing. CAs and the ``sa`` key
-    pair are created on the first call and reused afterwards.
+    Idempotent: a second call finds nothing missing and writes (and records) nothing. CAs and
+    the ``sa`` key pair are created on the first call and reused afterwards.
     """
     the_plan = current_plan(cluster)
     with transaction.atomic():
@@ -124,6 +126,10 @@ def issue_missing(cluster: Cluster) -> IssueResult:
             _store_spec(cluster, cas, nodes, spec, cert, key)
             for spec, cert, key in _sign_specs(cluster, cas, missing)
         ]
+        if created:
+            audit.record(
+                "pki.issue", actor, obj=cluster, details={"created": [str(c) for c in created]}
+            )
     return IssueResult(created, the_plan.warnings)
 
 
@@ -167,7 +173,9 @@ def _selected(
     return [rows[i] for i in dict.fromkeys(ids)]
 
 
-def reissue(cluster: Cluster, ids: Sequence[int] | None = None) -> list[Certificate]:
+def reissue(
+    cluster: Cluster, ids: Sequence[int] | None = None, *, actor: Actor
+) -> list[Certificate]:
     """Re-sign the certificates that no longer cover the topology (or the chosen tree files).
 
     New keys, same CAs and ``sa`` keys, current SANs; the old rows become ``superseded``.
@@ -188,10 +196,12 @@ def reissue(cluster: Cluster, ids: Sequence[int] | None = None) -> list[Certific
                 except PKIError as exc:
                     raise PKIInputError(str(exc), "certificates") from None
         signed = _sign_specs(cluster, cas, [spec for _, spec in targets])
-        return [
+        created = [
             _replace(cluster, row, cas[spec.signer or ""], spec, cert, key)
             for (row, _), (spec, cert, key) in zip(targets, signed, strict=True)
         ]
+        audit.record("pki.reissue", actor, obj=cluster, details={"reissued": len(created)})
+        return created
 
 
 def _usages_of(cert: x509.Certificate) -> tuple[str, ...]:
@@ -228,6 +238,7 @@ def renew(
     *,
     reuse_key: bool = False,
     validity_days: int | None = None,
+    actor: Actor,
 ) -> list[Certificate]:
     """Renew leaf certificates like ``kubeadm certs renew``: same subject and SANs, new serial
     and validity, a new key unless ``reuse_key``. CAs are never renewed here.
@@ -275,7 +286,14 @@ def renew(
         specs = [_spec_of(r, dt.timedelta(days=days)) for r in targets]
         keys = [r.private_key if reuse_key else None for r in targets]
         signed = _sign_specs(cluster, cas, specs, keys, field_name="validity_days")
-        return [
+        created = [
             _replace(cluster, row, cas[spec.signer or ""], spec, cert, key)
             for row, (spec, cert, key) in zip(targets, signed, strict=True)
         ]
+        audit.record(
+            "pki.renew",
+            actor,
+            obj=cluster,
+            details={"renewed": len(created), "reuse_key": reuse_key},
+        )
+        return created

@@ -9,6 +9,8 @@ from cryptography import x509
 from django.db import transaction
 from django.utils import timezone
 
+from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, Node
 from pki.domain import archive, cfssl, importer
 from pki.domain.x509 import (
@@ -86,7 +88,21 @@ _SHARED_LEAVES = (
 _PER_NODE_LEAVES = ("apiserver", "etcd/server", "etcd/peer")
 
 
-def import_kubeadm_archive(cluster: Cluster, data: bytes, node: Node | None = None) -> ImportResult:
+def _record_import(cluster: Cluster, action: str, result: ImportResult, actor: Actor) -> None:
+    audit.record(
+        action,
+        actor,
+        obj=cluster,
+        details={
+            "authorities": {ca.name: ca.fingerprint_sha256 for ca in result.authorities},
+            "certificates": len(result.certificates),
+        },
+    )
+
+
+def import_kubeadm_archive(
+    cluster: Cluster, data: bytes, node: Node | None = None, *, actor: Actor
+) -> ImportResult:
     """Take over an existing kubeadm PKI from a tar/zip of ``/etc/kubernetes`` or ``pki/``.
 
     Every file is checked first (``pki.domain.importer``); any problem refuses the whole upload
@@ -143,14 +159,16 @@ def import_kubeadm_archive(cluster: Cluster, data: bytes, node: Node | None = No
                     usages=_usages_of(cert),
                 )
             )
-    return ImportResult(authorities, certificates, superseded, notes)
+        imported = ImportResult(authorities, certificates, superseded, notes)
+        _record_import(cluster, "pki.import.kubeadm", imported, actor)
+    return imported
 
 
 _CFSSL_FIELDS = (("ca-key.pem", "ca_key_pem"), ("ca.pem", "ca_pem"))
 
 
 def import_cfssl_ca(
-    cluster: Cluster, ca_pem: bytes, ca_key_pem: bytes, name: str = CAName.CA
+    cluster: Cluster, ca_pem: bytes, ca_key_pem: bytes, name: str = CAName.CA, *, actor: Actor
 ) -> ImportResult:
     """Make a cfssl CA (``ca.pem`` + ``ca-key.pem``) the cluster's CA ``name``."""
     if name not in CAName.values:
@@ -166,11 +184,13 @@ def import_cfssl_ca(
     with transaction.atomic():
         _lock(cluster)
         ca, retired = _adopt_ca(cluster, name, cert, key, CASource.CFSSL)
-    return ImportResult([ca], [], retired, [])
+        result = ImportResult([ca], [], retired, [])
+        _record_import(cluster, "pki.import.cfssl", result, actor)
+    return result
 
 
 def create_ca_from_cfssl_csr(
-    cluster: Cluster, csr_json: str | bytes, name: str = CAName.CA
+    cluster: Cluster, csr_json: str | bytes, name: str = CAName.CA, *, actor: Actor
 ) -> ImportResult:
     """A new CA made like ``cfssl gencert -initca ca-csr.json``, as the cluster's CA ``name``."""
     if name not in CAName.values:
@@ -183,7 +203,9 @@ def create_ca_from_cfssl_csr(
     with transaction.atomic():
         _lock(cluster)
         ca, retired = _adopt_ca(cluster, name, cert, key, CASource.CFSSL_CSR)
-    return ImportResult([ca], [], retired, [])
+        result = ImportResult([ca], [], retired, [])
+        _record_import(cluster, "pki.import.cfssl-csr", result, actor)
+    return result
 
 
 def cfssl_sign(
@@ -194,6 +216,7 @@ def cfssl_sign(
     csr_json: str | bytes | None = None,
     csr_pem: bytes | None = None,
     authority: str = CAName.CA,
+    actor: Actor,
 ) -> Certificate:
     """Sign a cfssl CSR JSON (new key, kept encrypted) or a PKCS#10 CSR with a named profile."""
     if (csr_json is None) == (csr_pem is None):
@@ -229,6 +252,14 @@ def cfssl_sign(
         raise PKIInputError(message, "csr_json" if csr_json is not None else "csr_pem") from None
     name = f"cfssl:{ca_cert_common_name(cert) or 'unnamed'}"[:64]
     with transaction.atomic():
-        return _store_leaf(
+        row = _store_leaf(
             cluster, ca, cert, key, name=name, kind=CertificateKind.CFSSL, usages=chosen.usages
         )
+        audit.record(
+            "pki.cfssl.sign",
+            actor,
+            obj=row,
+            cluster=cluster,
+            details={"profile": profile, "serial": row.serial},
+        )
+    return row

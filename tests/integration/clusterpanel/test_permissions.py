@@ -13,6 +13,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from nodes.models import Cluster, Node
+from tests.actors import SETUP
 
 PERSONAS = ("anonymous", "outsider", "viewer", "operator", "admin")
 LOGIN = "login"
@@ -156,7 +157,9 @@ def _pki_rows(
     if cert is None:
         Cluster.objects.filter(pk=cluster.pk).update(key_algorithm="ECDSA-P256")
         cluster.refresh_from_db()
-        cert = certificate_services.user_kubeconfig(cluster, "matrix-user", ["dev"], 30)[1]
+        cert = certificate_services.user_kubeconfig(
+            cluster, "matrix-user", ["dev"], 30, actor=SETUP
+        )[1]
     c, n, k = cluster.pk, node.pk, cert.pk
     operator_400 = (401, 403, 403, 400, 400)
     admin_400 = (401, 403, 403, 403, 400)
@@ -214,10 +217,10 @@ def _token_rows(
 
     certificate_services.ensure_cluster_cas(cluster)
     request = bootstrap_services.validate_token_request()
-    t = bootstrap_services.create_token(cluster, request).pk
-    bootstrap_services.create_token(cluster, request)
-    s = bootstrap_services.add_static_token(cluster, token="mx-page", user="page").pk
-    s2 = bootstrap_services.add_static_token(cluster, token="mx-api", user="api").pk
+    t = bootstrap_services.create_token(cluster, request, actor=SETUP).pk
+    bootstrap_services.create_token(cluster, request, actor=SETUP)
+    s = bootstrap_services.add_static_token(cluster, token="mx-page", user="page", actor=SETUP).pk
+    s2 = bootstrap_services.add_static_token(cluster, token="mx-api", user="api", actor=SETUP).pk
     c, n = cluster.pk, node.pk
     operator_page = (LOGIN, 403, 403, 200, 200)
     operator_api = (401, 403, 403, 200, 200)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from nodes.models import Cluster, Node
 from pki.models import Certificate
 from pki.services import certificates as certificate_services
+from tests.actors import SETUP
 
 
 @pytest.mark.django_db
@@ -25,7 +26,7 @@ def test_dashboard_shows_role_counts_and_the_soonest_expiry(
     Node.objects.create(cluster=cluster, name="w-1", address="10.0.0.21", role="worker")
     Node.objects.create(cluster=cluster, name="w-2", address="10.0.0.22", role="worker")
     Cluster.objects.create(name="empty", control_plane_endpoint="10.1.0.10")
-    certificate_services.issue_missing(cluster)
+    certificate_services.issue_missing(cluster, actor=SETUP)
     # One certificate close to expiry decides the badge.
     soon = Certificate.objects.filter(cluster=cluster, status="active").first()
     assert soon is not None

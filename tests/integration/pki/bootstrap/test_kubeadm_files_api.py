@@ -19,6 +19,7 @@ from nodes.models import Cluster, Node
 from pki.domain.audit_policy import DEFAULT_AUDIT_POLICY
 from pki.domain.x509 import spki_sha256
 from pki.services import certificates as certificate_services
+from tests.actors import SETUP
 
 pytestmark = pytest.mark.django_db
 CONFIG = "/api/v1/clusters/{}/kubeadm-config/"
@@ -272,7 +273,7 @@ def test_with_external_etcd_the_payload_carries_the_etcd_client_files(
     url = f"/api/v1/clusters/{external.pk}/kubeadm-certs/"
     before = api.get(url)
     assert before.status_code == 409 and "apiserver-etcd-client" in before.json()["detail"]
-    certificate_services.issue_missing(external)
+    certificate_services.issue_missing(external, actor=SETUP)
     secret = yaml.safe_load(api.get(url).content)
     assert set(secret["data"]) == {
         "ca.crt",

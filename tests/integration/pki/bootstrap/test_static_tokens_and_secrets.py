@@ -12,6 +12,7 @@ from nodes.models import Cluster
 from pki.models.tokens import StaticToken
 from pki.services import bootstrap as bootstrap_services
 from pki.services import certificates as certificate_services
+from tests.actors import SETUP
 from tests.dbdump import database_dump
 
 IMPORT = "/api/v1/clusters/{}/static-tokens/import/"
@@ -106,7 +107,7 @@ def test_the_database_file_holds_no_token_secret_or_certificate_key(
     join = api.get(f"/api/v1/clusters/{cluster.pk}/join-command/", {"role": "control-plane"})
     key = join.json()["certificate_key"]
     static = "s3cr3t-static-token-value-0001"
-    bootstrap_services.add_static_token(cluster, token=static, user="alice", uid="1")
+    bootstrap_services.add_static_token(cluster, token=static, user="alice", uid="1", actor=SETUP)
     dump = database_dump()
     assert token[:6].encode() in dump  # the id is public and stored as is
     for secret in (token, token[7:], key, static):

@@ -34,6 +34,7 @@ from pki.domain.x509 import (
     sign_certificate,
 )
 from pki.services import certificates as certificate_services
+from tests.actors import SETUP
 from tests.integration.pki.certificates.conftest import openssl, row_counts
 
 CA_CONFIG = json.dumps(
@@ -106,7 +107,7 @@ def test_a_kubeadm_tree_is_imported_with_its_fingerprints(
     sa = cluster.service_account_keys.get(status="active")
     assert sa.public_key_pem.encode() == files["pki/sa.pub"]
     # Certificates issued afterwards chain to the imported CA, as openssl sees it.
-    certificate_services.issue_missing(cluster)
+    certificate_services.issue_missing(cluster, actor=SETUP)
     apiserver = certificate_services.active_tree(cluster)[("apiserver", "cp-1")]
     (tmp_path / "ca.crt").write_bytes(files["pki/ca.crt"])
     (tmp_path / "apiserver.crt").write_text(apiserver.certificate_pem)

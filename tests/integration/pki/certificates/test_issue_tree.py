@@ -18,6 +18,7 @@ from clusterpanel.models import AuditEvent
 from nodes.models import Cluster, Node
 from pki.models import Certificate, CertificateKind
 from pki.services import certificates as certificate_services
+from tests.actors import SETUP
 from tests.dbdump import database_dump
 from tests.integration.pki.certificates.conftest import (
     committed_cluster,
@@ -98,7 +99,7 @@ def stacked(django_db_setup: Any, django_db_blocker: Any) -> Iterator[tuple[Clus
         control_plane_endpoint="lb.example.internal:6443",
         extra_sans=["api.example.com", "10.0.0.100"],
     ) as (cluster, client):
-        yield cluster, client, certificate_services.issue_missing(cluster)
+        yield cluster, client, certificate_services.issue_missing(cluster, actor=SETUP)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def external(django_db_setup: Any, django_db_blocker: Any) -> Iterator[tuple[Clu
         etcd_topology="external",
         key_algorithm="ECDSA-P256",
     ) as (cluster, client):
-        yield cluster, client, certificate_services.issue_missing(cluster)
+        yield cluster, client, certificate_services.issue_missing(cluster, actor=SETUP)
 
 
 def _tree(cluster: Cluster) -> set[tuple[str, str]]:

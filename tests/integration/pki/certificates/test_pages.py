@@ -9,6 +9,7 @@ import pytest
 from nodes.models import Cluster, Node
 from pki.models import Certificate
 from pki.services import certificates as certificate_services
+from tests.actors import SETUP
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def issued(db: Any) -> Cluster:
         name="pages", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
     )
     Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11", role="control-plane")
-    certificate_services.issue_missing(cluster)
+    certificate_services.issue_missing(cluster, actor=SETUP)
     return cluster
 
 

@@ -12,6 +12,7 @@ import pytest
 from nodes.models import Cluster, Node
 from pki.models import Certificate, CertificateStatus
 from pki.services import certificates as certificate_services
+from tests.actors import SETUP
 from tests.integration.pki.certificates.conftest import row_counts
 
 
@@ -24,7 +25,7 @@ def issued(db: Any) -> Cluster:
         Node.objects.create(
             cluster=cluster, name=f"cp-{i}", address=f"10.0.0.1{i}", role="control-plane"
         )
-    certificate_services.issue_missing(cluster)
+    certificate_services.issue_missing(cluster, actor=SETUP)
     return cluster
 
 

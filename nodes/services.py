@@ -1,0 +1,115 @@
+"""Inventory operations: create, change and delete clusters and nodes, each audited.
+
+Pages and the API validate input with their form or serializer, hand the resulting unsaved
+instance to one function here, and render. Each function owns its transaction and its audit
+event, so the page and the API record the same action with the same details.
+
+Updates write with ``force_update``: an edit racing a delete finds no row and is refused
+(``Conflict``) instead of inserting the deleted row again.
+"""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, models, transaction
+
+from clusterpanel.errors import Conflict
+from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
+from nodes.models import Cluster, Node
+
+# Never compared into audit details by value: credentials (recorded as a credential change) and
+# what the panel sets itself.
+_UNTRACKED = {"ssh_private_key", "ssh_key_passphrase", "ssh_password", "created_at", "updated_at"}
+_CREDENTIALS = ("ssh_private_key", "ssh_key_passphrase", "ssh_password")
+
+
+def _stored(row: Cluster | Node) -> models.Model:
+    """The stored row, locked until the transaction ends; Conflict if it is gone."""
+    stored = type(row).objects.select_for_update().filter(pk=row.pk).first()
+    if stored is None:
+        raise Conflict(f"{row} was deleted while it was being changed.")
+    return stored
+
+
+def _changed(row: models.Model, stored: models.Model) -> list[str]:
+    """Names of the fields whose value differs from the stored row, in model order."""
+    return [
+        field.name
+        for field in row._meta.concrete_fields
+        if field.name not in _UNTRACKED
+        and getattr(row, field.attname) != getattr(stored, field.attname)
+    ]
+
+
+def _save(row: Cluster | Node, created: bool) -> None:
+    try:
+        with transaction.atomic():
+            row.save(force_insert=created, force_update=not created)
+    except DatabaseError as error:
+        if created or type(row).objects.filter(pk=row.pk).exists():
+            raise
+        raise Conflict(f"{row} was deleted while it was being changed.") from error
+
+
+@transaction.atomic
+def create_cluster(cluster: Cluster, actor: Actor) -> Cluster:
+    _save(cluster, created=True)
+    audit.record("cluster.create", actor, obj=cluster)
+    return cluster
+
+
+@transaction.atomic
+def update_cluster(cluster: Cluster, actor: Actor) -> Cluster:
+    changed = _changed(cluster, _stored(cluster))
+    _save(cluster, created=False)
+    audit.record("cluster.update", actor, obj=cluster, details={"fields": changed})
+    return cluster
+
+
+@transaction.atomic
+def delete_cluster(cluster: Cluster, actor: Actor) -> None:
+    """Delete the cluster with its nodes, CA keys and tokens; the audit trail stays."""
+    audit.record("cluster.delete", actor, obj=cluster)
+    cluster.delete()
+
+
+@transaction.atomic
+def save_node(node: Node, actor: Actor) -> Node:
+    """Create or update a node; field names only are recorded, never credential values.
+
+    A fingerprint set by hand is approved by the actor before the row is written, so the row
+    never holds an unapproved pin.
+    """
+    created = node._state.adding
+    if created:
+        changed: list[str] = []
+        credential_changed = any(getattr(node, name) for name in _CREDENTIALS)
+        fingerprint_changed = bool(node.host_key_fingerprint)
+    else:
+        stored = _stored(node)
+        changed = _changed(node, stored)
+        credential_changed = any(
+            getattr(node, name) != getattr(stored, name) for name in _CREDENTIALS
+        )
+        fingerprint_changed = "host_key_fingerprint" in changed
+    if fingerprint_changed:
+        node.approve_fingerprint(actor.user)
+    _save(node, created=created)
+    details = {} if created else {"fields": changed}
+    audit.record("node.create" if created else "node.update", actor, obj=node, details=details)
+    if credential_changed:
+        audit.record(
+            "node.credential_change", actor, obj=node, details={"credential": node.credential_kind}
+        )
+    if fingerprint_changed:
+        audit.record(
+            "node.host_key_pin", actor, obj=node, details={"fingerprint": node.host_key_fingerprint}
+        )
+    return node
+
+
+@transaction.atomic
+def delete_node(node: Node, actor: Actor) -> None:
+    """Delete the node; its issued certificates stay in the ledger under its name."""
+    audit.record("node.delete", actor, obj=node)
+    node.delete()
