@@ -143,8 +143,13 @@ class Cluster(models.Model):
             if self.ca_validity_days > 36500:
                 errors.setdefault("ca_validity_days", []).append("must be at most 100 years")
         # Bad values are reported by the field validators; here only normalise good ones.
-        with contextlib.suppress(ValueError):
+        try:
             self.kubernetes_version = validation.kubernetes_version(self.kubernetes_version)
+        except ValueError:
+            pass
+        else:
+            if self.pk is not None:
+                self._check_downgrade(errors)
         pods: validation.IPNetwork | None = None
         services: validation.IPNetwork | None = None
         with contextlib.suppress(ValueError):  # reported by the field validators
@@ -167,6 +172,23 @@ class Cluster(models.Model):
                 self.extra_sans = [validation.subject_alt_name(s) for s in self.extra_sans]
         if errors:
             raise ValidationError(errors)
+
+    def _check_downgrade(self, errors: dict[str, list[str]]) -> None:
+        """kubeadm only ever upgrades a control plane; files rendered for an older version than
+        the one the cluster runs would describe components it no longer has."""
+        stored = Cluster.objects.filter(pk=self.pk).values_list("kubernetes_version", flat=True)
+        before = stored.first()
+        try:
+            older = validation.version_tuple(self.kubernetes_version) < validation.version_tuple(
+                before or ""
+            )
+        except ValueError:
+            return  # a row stored before versions were checked: nothing to compare with
+        if older:
+            errors.setdefault("kubernetes_version", []).append(
+                f"{self.kubernetes_version} is older than {before}, the cluster's version: "
+                "downgrades are refused (kubeadm only upgrades a cluster)"
+            )
 
 
 # The settings an operator edits, in display order; forms and the API share them.

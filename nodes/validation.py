@@ -15,6 +15,10 @@ _VERSION = re.compile(r"\Av?(\d+)\.(\d+)\.(\d+)\Z")
 _SSH_USER = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\Z")
 _FINGERPRINT = re.compile(r"\ASHA256:[A-Za-z0-9+/]{43}\Z")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+# The Kubernetes 1.x minor versions the panel knows how to configure, any patch release of each.
+# pki.kubeadm_config renders kubeadm.k8s.io/v1beta3 for 1.24 to 1.30 and v1beta4 (kubeadm 1.31+)
+# from 1.31 on; a new minor joins the list once its kubeadm configuration has been checked.
+SUPPORTED_MINORS: tuple[int, ...] = tuple(range(24, 35))
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -57,8 +61,11 @@ def kubernetes_version(value: str) -> str:
     if not match:
         raise ValueError(f"'{value}' is not a Kubernetes version such as v1.31.2")
     major, minor, patch = (int(part) for part in match.groups())
-    if major != 1 or minor < 24:
-        raise ValueError(f"'{value}': the panel supports Kubernetes v1.24 and newer")
+    if major != 1 or minor not in SUPPORTED_MINORS:
+        raise ValueError(
+            f"'{value}' is not supported: the panel configures Kubernetes "
+            f"v1.{SUPPORTED_MINORS[0]} to v1.{SUPPORTED_MINORS[-1]} (any patch release)"
+        )
     return f"v{major}.{minor}.{patch}"
 
 
