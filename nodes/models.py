@@ -128,6 +128,17 @@ class Cluster(models.Model):
     def normalized_endpoint(self) -> str:
         return validation.format_endpoint(self.endpoint_host, self.endpoint_port)
 
+    @property
+    def etcd_member_count(self) -> int:
+        """Members of the cluster's etcd: its control-plane nodes when etcd is stacked on them,
+        its etcd nodes otherwise. Uses the ``with_role_counts`` annotations when present."""
+        stacked = self.etcd_topology == EtcdTopology.STACKED
+        role = NodeRole.CONTROL_PLANE if stacked else NodeRole.ETCD
+        annotated = getattr(self, f"{role.value.replace('-', '_')}_count", None)
+        if annotated is not None:
+            return int(annotated)
+        return self.nodes.filter(role=role).count()
+
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         if self.certificate_validity_days is not None and self.ca_validity_days is not None:
@@ -167,6 +178,13 @@ class Cluster(models.Model):
                             errors.setdefault(label, []).append(
                                 f"{network} contains the address {node.address} of node {node.name}"
                             )
+        if self.pk is not None and self.etcd_topology == EtcdTopology.STACKED:
+            members = list(self.nodes.filter(role=NodeRole.ETCD).values_list("name", flat=True))
+            if members:
+                errors.setdefault("etcd_topology", []).append(
+                    f"nodes of role etcd ({', '.join(members)}) need external etcd: give them "
+                    "another role or remove them first"
+                )
         if isinstance(self.extra_sans, list):
             with contextlib.suppress(ValueError, AttributeError):
                 self.extra_sans = [validation.subject_alt_name(s) for s in self.extra_sans]
@@ -310,6 +328,15 @@ class Node(models.Model):
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         cluster = getattr(self, "cluster", None) if self.cluster_id else None
+        if (
+            cluster is not None
+            and self.role == NodeRole.ETCD
+            and cluster.etcd_topology == EtcdTopology.STACKED
+        ):
+            errors.setdefault("role", []).append(
+                f"cluster {cluster.name} runs etcd stacked on its control-plane nodes; a node of "
+                "role etcd needs a cluster with external etcd"
+            )
         if cluster is not None and self.address:
             for label, value in (("pod", cluster.pod_subnet), ("service", cluster.service_subnet)):
                 try:

@@ -81,6 +81,7 @@ BAD_NODES = [
     ("ssh_port", 70000, "out of range"),
     ("ssh_user", "Root User", "login name"),
     ("role", "master", "valid choice"),
+    ("role", "etcd", "needs a cluster with external etcd"),  # the fixture cluster is stacked
     ("labels", {"bad key!": "x"}, "label key"),
     ("labels", {"zone": "not valid value!"}, "label value"),
     ("taints", ["gpu=true"], "key=value:Effect"),
@@ -310,3 +311,29 @@ def test_a_downgrade_is_refused_naming_the_version_field(
         assert ok.status_code == 200, ok.content
         cluster.refresh_from_db()
         assert cluster.kubernetes_version == newer
+
+
+@pytest.mark.django_db
+def test_etcd_nodes_belong_to_clusters_with_external_etcd(
+    api_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    api = api_client("operator")
+    external = api.post(
+        "/api/v1/clusters/",
+        {**GOOD_CLUSTER, "name": "ext", "etcd_topology": "external"},
+        format="json",
+    )
+    assert external.status_code == 201, external.content
+    member = api.post(
+        "/api/v1/nodes/",
+        {**GOOD_NODE, "cluster": external.json()["id"], "name": "etcd-1", "role": "etcd"},
+        format="json",
+    )
+    assert member.status_code == 201, member.content
+    # Stacking etcd on the control plane would leave that member out: refused by name.
+    stacked = api.patch(
+        f"/api/v1/clusters/{external.json()['id']}/", {"etcd_topology": "stacked"}, format="json"
+    )
+    assert stacked.status_code == 400, stacked.content
+    assert "etcd-1" in stacked.json()["errors"]["etcd_topology"][0]
+    assert Cluster.objects.get(name="ext").etcd_topology == "external"
