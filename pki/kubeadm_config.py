@@ -134,7 +134,12 @@ CONTROL_PLANE_TAINT = Taint("node-role.kubernetes.io/control-plane", "NoSchedule
 
 @dataclass(frozen=True)
 class NodeConfigInput:
-    """Per-node registration settings. ``taints=None`` means the default for the role."""
+    """Per-node registration settings. ``taints=None`` means the default for the role.
+
+    ``labels`` reach the kubelet as its ``node-labels`` flag (kubeadm has no other field for
+    them), joined to any ``node-labels`` already in ``kubelet_extra_args``; the node's own
+    value wins for a key set in both.
+    """
 
     name: str
     advertise_address: str
@@ -143,6 +148,7 @@ class NodeConfigInput:
     cri: Literal["containerd", "cri-o"] = "containerd"
     taints: tuple[Taint, ...] | None = None
     kubelet_extra_args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -280,6 +286,36 @@ def _taints(node: NodeConfigInput) -> list[dict[str, str]]:
     return rendered
 
 
+def _node_labels(text: str, where: str) -> dict[str, str]:
+    """Parse the kubelet's ``--node-labels`` value (``key=value,key2=value2``)."""
+    labels: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.strip().partition("=")
+        if not sep:
+            raise ConfigError(f"{where}: {item!r} in node-labels is not key=value")
+        labels[key] = value
+    return labels
+
+
+def _kubelet_args(node: NodeConfigInput) -> dict[str, str]:
+    where = "nodeRegistration.kubeletExtraArgs"
+    args = validate_extra_args(node.kubelet_extra_args, where)
+    if node.labels:
+        labels = _node_labels(args["node-labels"], where) if args.get("node-labels") else {}
+        labels.update(node.labels)
+        for key, value in labels.items():
+            if not isinstance(key, str) or len(key) > 317 or not _TAINT_KEY_RE.fullmatch(key):
+                raise ConfigError(f"{where}: {key!r} is not a valid node label key")
+            if (
+                not isinstance(value, str)
+                or len(value) > 63
+                or not _TAINT_VALUE_RE.fullmatch(value)
+            ):
+                raise ConfigError(f"{where}: {value!r} is not a valid value of label {key!r}")
+        args["node-labels"] = ",".join(f"{key}={value}" for key, value in labels.items())
+    return args
+
+
 def _node_registration(node: NodeConfigInput, api_version: str) -> dict[str, Any]:
     if node.cri not in CRI_SOCKETS:
         raise ConfigError(f"nodeRegistration.criSocket: runtime must be one of {list(CRI_SOCKETS)}")
@@ -289,9 +325,10 @@ def _node_registration(node: NodeConfigInput, api_version: str) -> dict[str, Any
         # Always explicit: an absent list means "default taints", [] means none.
         "taints": _taints(node),
     }
-    if node.kubelet_extra_args:
+    kubelet_args = _kubelet_args(node)
+    if kubelet_args:
         registration["kubeletExtraArgs"] = _args(
-            node.kubelet_extra_args, api_version, "nodeRegistration.kubeletExtraArgs"
+            kubelet_args, api_version, "nodeRegistration.kubeletExtraArgs"
         )
     return registration
 

@@ -122,6 +122,7 @@ def kubeadm_config_for(
         cri=str(cluster.container_runtime),  # type: ignore[arg-type]
         taints=_taints(node),
         kubelet_extra_args=dict(stored.kubelet_extra_args),
+        labels=dict(node.labels or {}),
     )
     first = init_node(cluster)
     is_init = first is not None and first.pk == node.pk

@@ -123,6 +123,86 @@ def test_other_nodes_get_a_join_configuration(
     assert len(join_cp["controlPlane"]["certificateKey"]) == 64
 
 
+def _flags(value: Any) -> dict[str, str]:
+    """kubeletExtraArgs as a dict: a list of {name, value} in v1beta4, a map in v1beta3."""
+    if isinstance(value, list):
+        return {item["name"]: item["value"] for item in value}
+    return dict(value)
+
+
+@pytest.mark.parametrize("version", ["v1.31.2", "v1.30.4"])
+def test_every_node_attribute_reaches_its_kubeadm_file(
+    api_client: Callable[[str], Any], cluster: Cluster, version: str
+) -> None:
+    """Name, advertise address, labels, taints and CRI socket of each node, in the init file
+    of the first control-plane node and the join files of the others. A worker's
+    JoinConfiguration has no field for its address (only controlPlane.localAPIEndpoint)."""
+    cluster.kubernetes_version = version
+    cluster.container_runtime = "cri-o"
+    cluster.save()
+    create = Node.objects.create
+    cp_1 = create(
+        cluster=cluster,
+        name="cp-1",
+        address="10.0.0.11",
+        role="control-plane",
+        labels={"topology.kubernetes.io/zone": "eu-1a"},
+    )
+    cp_2 = create(
+        cluster=cluster,
+        name="cp-2",
+        address="10.0.0.12",
+        role="control-plane",
+        labels={"disk": "ssd"},
+        taints=[],
+    )
+    w_1 = create(
+        cluster=cluster,
+        name="w-1",
+        address="10.0.0.21",
+        role="worker",
+        labels={"gpu": "nvidia", "node.kubernetes.io/pool": "batch"},
+        taints=["dedicated=gpu:NoSchedule", "spot:PreferNoSchedule"],
+    )
+    services.ensure_cluster_cas(cluster)
+    expected = {
+        "cp-1": (
+            "InitConfiguration",
+            "topology.kubernetes.io/zone=eu-1a",
+            [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
+        ),
+        "cp-2": ("JoinConfiguration", "disk=ssd", []),
+        "w-1": (
+            "JoinConfiguration",
+            "gpu=nvidia,node.kubernetes.io/pool=batch",
+            [
+                {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+                {"key": "spot", "effect": "PreferNoSchedule"},
+            ],
+        ),
+    }
+    api = api_client("operator")
+    for node in (cp_1, cp_2, w_1):
+        response = api.get(CONFIG.format(cluster.pk), {"node": node.pk, "new_token": "1"})
+        assert response.status_code == 200, response.content
+        kind, labels, taints = expected[node.name]
+        document = documents(response.content.decode())[kind]
+        registration = document["nodeRegistration"]
+        assert registration["name"] == node.name
+        assert registration["criSocket"] == "unix:///var/run/crio/crio.sock"
+        assert registration["taints"] == taints
+        assert _flags(registration["kubeletExtraArgs"])["node-labels"] == labels
+        if node.role == "control-plane":
+            local = (
+                document["localAPIEndpoint"]
+                if kind == "InitConfiguration"
+                else document["controlPlane"]["localAPIEndpoint"]
+            )
+            assert local["advertiseAddress"] == node.address
+        else:
+            assert "controlPlane" not in document and "localAPIEndpoint" not in document
+
+
 def test_versions_before_1_31_get_v1beta3_maps(
     api_client: Callable[[str], Any], cluster: Cluster, nodes: dict[str, Node]
 ) -> None:

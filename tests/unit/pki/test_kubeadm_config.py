@@ -333,6 +333,40 @@ def test_join_worker_has_no_control_plane_and_no_taints() -> None:
         )
 
 
+def test_node_labels_become_the_kubelet_node_labels_flag() -> None:
+    labeled = NodeConfigInput(
+        "worker-1",
+        "10.0.0.21",
+        False,
+        labels={"topology.kubernetes.io/zone": "eu-1a", "gpu": ""},
+    )
+    join = JoinInput("10.0.0.5", TOKEN, HASHES)
+    v1beta4, _ = documents(render_kubeadm_config(full_cluster("1.31.0"), labeled, join))
+    assert v1beta4["nodeRegistration"]["kubeletExtraArgs"] == [
+        {"name": "node-labels", "value": "topology.kubernetes.io/zone=eu-1a,gpu="}
+    ]
+    v1beta3, _ = documents(render_kubeadm_config(full_cluster("1.30.5"), labeled, join))
+    assert v1beta3["nodeRegistration"]["kubeletExtraArgs"] == {
+        "node-labels": "topology.kubernetes.io/zone=eu-1a,gpu="
+    }
+    # Joined to node-labels from the kubelet's extra arguments, the node's value winning.
+    both = NodeConfigInput(
+        "cp1",
+        "10.0.0.11",
+        True,
+        kubelet_extra_args={"node-labels": "tier=control,zone=a", "max-pods": "110"},
+        labels={"zone": "b", "disk": "ssd"},
+    )
+    init, _ = documents(render_kubeadm_config(full_cluster("1.31.0"), both, None))
+    assert init["nodeRegistration"]["kubeletExtraArgs"] == [
+        {"name": "node-labels", "value": "tier=control,zone=b,disk=ssd"},
+        {"name": "max-pods", "value": "110"},
+    ]
+    bad = NodeConfigInput("cp1", "10.0.0.11", True, labels={"zone": "a,b"})
+    with pytest.raises(ConfigError, match=r"kubeletExtraArgs.*label 'zone'"):
+        render_kubeadm_config(full_cluster("1.31.0"), bad, None)
+
+
 def test_custom_and_empty_taints() -> None:
     untainted = NodeConfigInput("cp1", "10.0.0.11", True, taints=())
     init, _ = documents(render_kubeadm_config(full_cluster("1.31.0"), untainted, None))
