@@ -84,6 +84,7 @@ BAD_NODES = [
     ("role", "etcd", "needs a cluster with external etcd"),  # the fixture cluster is stacked
     ("labels", {"bad key!": "x"}, "label key"),
     ("labels", {"zone": "not valid value!"}, "label value"),
+    ("labels", {"node-role.kubernetes.io/worker": ""}, "kubelet refuses to start"),
     ("taints", ["gpu=true"], "key=value:Effect"),
     ("taints", ["gpu=true:Never"], "effect must be one of"),
     ("ssh_private_key", "hello", "not a private key"),

@@ -113,3 +113,28 @@ def test_it_checks_label_keys_with_prefixes() -> None:
 def test_it_rejects_mistyped_ip_addresses_as_endpoints(value: str) -> None:
     with pytest.raises(ValueError, match="neither a valid IP address nor a host name"):
         validation.split_endpoint(value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/os",
+        "node.kubernetes.io/pool",
+        "team.node.kubernetes.io/owner",
+        "kubelet.kubernetes.io/role",
+        "example.com/role",
+        "role",
+    ],
+)
+def test_it_accepts_labels_the_kubelet_may_set(key: str) -> None:
+    assert validation.labels({key: "x"}) == {key: "x"}
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["node-role.kubernetes.io/worker", "kubernetes.io/role", "app.kubernetes.io/name", "k8s.io/x"],
+)
+def test_it_refuses_labels_that_stop_the_kubelet(key: str) -> None:
+    with pytest.raises(ValueError, match="the kubelet refuses to start"):
+        validation.labels({key: ""})
