@@ -43,6 +43,7 @@ DEFAULT_ENCRYPTION_ALGORITHM = "RSA-2048"
 DEFAULT_CERTIFICATE_VALIDITY = timedelta(hours=8760)
 DEFAULT_CA_CERTIFICATE_VALIDITY = timedelta(hours=87600)
 TAINT_EFFECTS: tuple[str, ...] = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+DEFAULT_BIND_PORT = 6443
 
 _FLAG_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.+-]+)?")
@@ -144,7 +145,7 @@ class NodeConfigInput:
     name: str
     advertise_address: str
     control_plane: bool
-    bind_port: int = 6443
+    bind_port: int = DEFAULT_BIND_PORT
     cri: Literal["containerd", "cri-o"] = "containerd"
     taints: tuple[Taint, ...] | None = None
     kubelet_extra_args: Mapping[str, str] = field(default_factory=dict)
@@ -178,6 +179,24 @@ def validate_extra_args(mapping: Mapping[str, str], where: str = "extraArgs") ->
             raise ConfigError(f"{where}: flag {name!r} value must be a single line")
         result[name] = value
     return result
+
+
+def apiserver_bind_port(apiserver_extra_args: Mapping[str, str]) -> int:
+    """The port kube-apiserver listens on: its ``secure-port`` extra argument, else 6443.
+
+    kubeadm starts the apiserver with ``--secure-port`` from ``localAPIEndpoint.bindPort``, lets
+    an extraArgs ``secure-port`` override it, but keeps bindPort for the static pod's probes, the
+    local kubeconfigs and the etcd/kubelet wiring: the two must agree, so bindPort follows this.
+    """
+    value = apiserver_extra_args.get("secure-port") if apiserver_extra_args else None
+    if value is None:
+        return DEFAULT_BIND_PORT
+    if not isinstance(value, str) or not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigError(
+            f"apiServer.extraArgs: flag 'secure-port' must be a port between 1 and 65535, "
+            f"not {value!r}"
+        )
+    return int(value)
 
 
 def kubernetes_minor(version: str) -> tuple[int, int]:

@@ -46,7 +46,7 @@ from pki.services.imports import (
 )
 from pki.services.inspection import inspect_stored, inspect_upload
 from pki.services.issuing import IssueResult, issue_missing, reissue, renew
-from pki.services.spec import cluster_spec, current_plan, node_spec
+from pki.services.spec import apiserver_port, cluster_spec, current_plan, node_spec
 from pki.services.store import active_cas, active_tree
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "StaleCertificate",
     "active_cas",
     "active_tree",
+    "apiserver_port",
     "build_bundle",
     "ca_certificates",
     "cfssl_sign",

@@ -16,6 +16,7 @@ from clusterpanel import audit
 from nodes.models import Cluster, EtcdTopology, Node, NodeRole
 from pki import kubeadm_config
 from pki.models.tokens import BootstrapToken, CertificateKey
+from pki.services.spec import apiserver_port
 from pki.token_services.join import _join_token, ca_cert_hashes, current_certificate_key
 from pki.token_services.kubeadm_settings import settings_for
 from pki.token_services.tokens import usable_join_token
@@ -119,6 +120,7 @@ def kubeadm_config_for(
         name=node.name,
         advertise_address=str(node.address),
         control_plane=control_plane,
+        bind_port=apiserver_port(cluster),
         cri=str(cluster.container_runtime),  # type: ignore[arg-type]
         taints=_taints(node),
         kubelet_extra_args=dict(stored.kubelet_extra_args),

@@ -18,6 +18,7 @@ from clusterpanel.models import AuditEvent
 from nodes.models import Cluster, Node
 from pki import services
 from pki.audit_policy import DEFAULT_AUDIT_POLICY
+from pki.kubeconfig import parse_kubeconfig
 from pki.x509 import spki_sha256
 
 pytestmark = pytest.mark.django_db
@@ -307,6 +308,15 @@ def test_nginx_and_haproxy_accept_the_downloaded_configs(
     for text in (nginx_text, haproxy_text):
         assert "10.0.0.11:6443" in text and "10.0.0.12:6443" in text
         assert "10.0.0.21" not in text  # workers are not apiservers
+    assert_accepted_by_nginx_and_haproxy(nginx_text, haproxy_text, tmp_path)
+
+
+def assert_accepted_by_nginx_and_haproxy(
+    nginx_text: str, haproxy_text: str, tmp_path: Path
+) -> None:
+    for tool in (NGINX, HAPROXY):
+        if not Path(tool).exists():
+            pytest.fail(f"{tool} is not installed; see docs/TESTING.md")
     (tmp_path / "nginx.conf").write_text(nginx_text)
     (tmp_path / "haproxy.cfg").write_text(haproxy_text)
     checked = subprocess.run(
@@ -325,6 +335,85 @@ def test_nginx_and_haproxy_accept_the_downloaded_configs(
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_secure_port_in_the_apiserver_arguments_is_the_apiserver_port_everywhere(
+    api_client: Callable[[str], Any], cluster: Cluster, nodes: dict[str, Node], tmp_path: Path
+) -> None:
+    """bindPort of every control-plane node, the balancer's backends, the local kubeconfigs and
+    the health endpoints follow ``secure-port``; what goes through the balancer keeps its port."""
+    cluster.key_algorithm = "ECDSA-P256"  # fast keys: the whole tree is issued below
+    cluster.save()
+    api = api_client("operator")
+    patch = api.patch(
+        SETTINGS.format(cluster.pk),
+        {"apiserver_extra_args": {"secure-port": "6444"}},
+        format="json",
+    )
+    assert patch.status_code == 200, patch.content
+    services.issue_missing(cluster)
+
+    def config(node: str) -> dict[str, dict[str, Any]]:
+        response = api.get(CONFIG.format(cluster.pk), {"node": nodes[node].pk, "new_token": "1"})
+        assert response.status_code == 200, response.content
+        return documents(response.content.decode())
+
+    init = config("cp-1")
+    assert init["InitConfiguration"]["localAPIEndpoint"] == {
+        "advertiseAddress": "10.0.0.11",
+        "bindPort": 6444,
+    }
+    args = init["ClusterConfiguration"]["apiServer"]["extraArgs"]
+    assert {"name": "secure-port", "value": "6444"} in args
+    assert init["ClusterConfiguration"]["controlPlaneEndpoint"] == "lb.example.internal:6443"
+    join_cp = config("cp-2")["JoinConfiguration"]
+    assert join_cp["controlPlane"]["localAPIEndpoint"] == {
+        "advertiseAddress": "10.0.0.12",
+        "bindPort": 6444,
+    }
+    worker = config("w-1")["JoinConfiguration"]
+    assert worker["discovery"]["bootstrapToken"]["apiServerEndpoint"] == "lb.example.internal:6443"
+
+    viewer = api_client("viewer")
+    nginx = viewer.get(f"/api/v1/clusters/{cluster.pk}/loadbalancer/nginx/").content.decode()
+    haproxy = viewer.get(f"/api/v1/clusters/{cluster.pk}/loadbalancer/haproxy/").content.decode()
+    for text in (nginx, haproxy):
+        assert "10.0.0.11:6444" in text and "10.0.0.12:6444" in text
+        assert ":6443 " not in text.replace("bind :6443", "")  # no backend left on 6443
+    assert "listen 6443;" in nginx and "bind :6443" in haproxy
+    assert_accepted_by_nginx_and_haproxy(nginx, haproxy, tmp_path)
+
+    files = services.node_bundle_files(cluster, nodes["cp-1"])
+    servers = {
+        name: parse_kubeconfig(files[name].content.decode()).server
+        for name in ("controller-manager.conf", "scheduler.conf", "admin.conf", "kubelet.conf")
+    }
+    assert servers == {
+        "controller-manager.conf": "https://10.0.0.11:6444",
+        "scheduler.conf": "https://10.0.0.11:6444",
+        "admin.conf": "https://lb.example.internal:6443",
+        "kubelet.conf": "https://lb.example.internal:6443",
+    }
+
+    checks = viewer.get(f"/api/v1/clusters/{cluster.pk}/certificates/endpoints/").json()
+    assert checks["ok"] is True
+    urls = {(r["node"], r["host"]): r["url"] for r in checks["results"]}
+    assert urls[("cp-1", "10.0.0.11")] == "https://10.0.0.11:6444/livez"
+    assert urls[("cp-2", "10.0.0.12")] == "https://10.0.0.12:6444/livez"
+    assert urls[("cp-1", "lb.example.internal")] == "https://lb.example.internal:6443/livez"
+    assert urls[("cp-1", "10.96.0.1")] == "https://10.96.0.1:443/livez"
+
+
+def test_a_secure_port_that_is_no_port_is_refused(
+    api_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    response = api_client("operator").patch(
+        SETTINGS.format(cluster.pk),
+        {"apiserver_extra_args": {"secure-port": "https"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "'secure-port' must be a port" in response.json()["errors"]["apiserver_extra_args"][0]
 
 
 def test_a_cluster_without_control_plane_nodes_gets_a_clear_400(

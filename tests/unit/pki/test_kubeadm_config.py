@@ -22,6 +22,7 @@ from pki.kubeadm_config import (
     NodeConfigInput,
     Taint,
     api_version_for,
+    apiserver_bind_port,
     render_cluster_configuration,
     render_kubeadm_config,
     validate_extra_args,
@@ -365,6 +366,15 @@ def test_node_labels_become_the_kubelet_node_labels_flag() -> None:
     bad = NodeConfigInput("cp1", "10.0.0.11", True, labels={"zone": "a,b"})
     with pytest.raises(ConfigError, match=r"kubeletExtraArgs.*label 'zone'"):
         render_kubeadm_config(full_cluster("1.31.0"), bad, None)
+
+
+def test_the_apiserver_bind_port_is_its_secure_port_flag() -> None:
+    assert apiserver_bind_port({}) == 6443
+    assert apiserver_bind_port({"max-requests-inflight": "800"}) == 6443
+    assert apiserver_bind_port({"secure-port": "6444"}) == 6444
+    for bad in ("0", "70000", "https", "-1", ""):
+        with pytest.raises(ConfigError, match="'secure-port' must be a port"):
+            apiserver_bind_port({"secure-port": bad})
 
 
 def test_custom_and_empty_taints() -> None:
