@@ -116,11 +116,15 @@ def kubeadm_config_for(
         )
     stored = settings_for(cluster)
     control_plane = node.role == NodeRole.CONTROL_PLANE
+    try:
+        bind_port = apiserver_port(cluster)
+    except kubeadm_config.ConfigError as error:
+        raise ValidationError({"config": [str(error)]}) from None
     registration = kubeadm_config.NodeConfigInput(
         name=node.name,
         advertise_address=str(node.address),
         control_plane=control_plane,
-        bind_port=apiserver_port(cluster),
+        bind_port=bind_port,
         cri=str(cluster.container_runtime),  # type: ignore[arg-type]
         taints=_taints(node),
         kubelet_extra_args=dict(stored.kubelet_extra_args),

@@ -19,6 +19,7 @@ from nodes.models import Cluster, Node
 from pki import services
 from pki.audit_policy import DEFAULT_AUDIT_POLICY
 from pki.kubeconfig import parse_kubeconfig
+from pki.models import ClusterKubeadmSettings
 from pki.x509 import spki_sha256
 
 pytestmark = pytest.mark.django_db
@@ -405,15 +406,23 @@ def test_a_secure_port_in_the_apiserver_arguments_is_the_apiserver_port_everywhe
 
 
 def test_a_secure_port_that_is_no_port_is_refused(
-    api_client: Callable[[str], Any], cluster: Cluster
+    api_client: Callable[[str], Any], cluster: Cluster, nodes: dict[str, Node]
 ) -> None:
-    response = api_client("operator").patch(
+    api = api_client("operator")
+    response = api.patch(
         SETTINGS.format(cluster.pk),
         {"apiserver_extra_args": {"secure-port": "https"}},
         format="json",
     )
     assert response.status_code == 400
     assert "'secure-port' must be a port" in response.json()["errors"]["apiserver_extra_args"][0]
+    # A value stored before it was checked stops the kubeadm file with the same reason.
+    ClusterKubeadmSettings.objects.create(
+        cluster=cluster, apiserver_extra_args={"secure-port": "https"}
+    )
+    config = api.get(CONFIG.format(cluster.pk), {"node": nodes["cp-1"].pk})
+    assert config.status_code == 400
+    assert "'secure-port' must be a port" in config.json()["errors"]["config"][0]
 
 
 def test_a_cluster_without_control_plane_nodes_gets_a_clear_400(
