@@ -129,6 +129,17 @@ class Cluster(models.Model):
     def normalized_endpoint(self) -> str:
         return validation.format_endpoint(self.endpoint_host, self.endpoint_port)
 
+    @property
+    def etcd_member_count(self) -> int:
+        """Members of the cluster's etcd: its control-plane nodes when etcd is stacked on them,
+        its etcd nodes otherwise. Uses the ``with_role_counts`` annotations when present."""
+        stacked = self.etcd_topology == EtcdTopology.STACKED
+        role = NodeRole.CONTROL_PLANE if stacked else NodeRole.ETCD
+        annotated = getattr(self, f"{role.value.replace('-', '_')}_count", None)
+        if annotated is not None:
+            return int(annotated)
+        return self.nodes.filter(role=role).count()
+
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         if self.certificate_validity_days is not None and self.ca_validity_days is not None:
@@ -144,8 +155,13 @@ class Cluster(models.Model):
             if self.ca_validity_days > 36500:
                 errors.setdefault("ca_validity_days", []).append("must be at most 100 years")
         # Bad values are reported by the field validators; here only normalise good ones.
-        with contextlib.suppress(ValueError):
+        try:
             self.kubernetes_version = validation.kubernetes_version(self.kubernetes_version)
+        except ValueError:
+            pass
+        else:
+            if self.pk is not None:
+                self._check_downgrade(errors)
         pods: validation.IPNetwork | None = None
         services: validation.IPNetwork | None = None
         with contextlib.suppress(ValueError):  # reported by the field validators
@@ -163,11 +179,35 @@ class Cluster(models.Model):
                             errors.setdefault(label, []).append(
                                 f"{network} contains the address {node.address} of node {node.name}"
                             )
+        if self.pk is not None and self.etcd_topology == EtcdTopology.STACKED:
+            members = list(self.nodes.filter(role=NodeRole.ETCD).values_list("name", flat=True))
+            if members:
+                errors.setdefault("etcd_topology", []).append(
+                    f"nodes of role etcd ({', '.join(members)}) need external etcd: give them "
+                    "another role or remove them first"
+                )
         if isinstance(self.extra_sans, list):
             with contextlib.suppress(ValueError, AttributeError):
                 self.extra_sans = [validation.subject_alt_name(s) for s in self.extra_sans]
         if errors:
             raise ValidationError(errors)
+
+    def _check_downgrade(self, errors: dict[str, list[str]]) -> None:
+        """kubeadm only ever upgrades a control plane; files rendered for an older version than
+        the one the cluster runs would describe components it no longer has."""
+        stored = Cluster.objects.filter(pk=self.pk).values_list("kubernetes_version", flat=True)
+        before = stored.first()
+        try:
+            older = validation.version_tuple(self.kubernetes_version) < validation.version_tuple(
+                before or ""
+            )
+        except ValueError:
+            return  # a row stored before versions were checked: nothing to compare with
+        if older:
+            errors.setdefault("kubernetes_version", []).append(
+                f"{self.kubernetes_version} is older than {before}, the cluster's version: "
+                "downgrades are refused (kubeadm only upgrades a cluster)"
+            )
 
 
 # The settings an operator edits, in display order; forms and the API share them.
@@ -289,6 +329,15 @@ class Node(models.Model):
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         cluster = getattr(self, "cluster", None) if self.cluster_id else None
+        if (
+            cluster is not None
+            and self.role == NodeRole.ETCD
+            and cluster.etcd_topology == EtcdTopology.STACKED
+        ):
+            errors.setdefault("role", []).append(
+                f"cluster {cluster.name} runs etcd stacked on its control-plane nodes; a node of "
+                "role etcd needs a cluster with external etcd"
+            )
         if cluster is not None and self.address:
             for label, value in (("pod", cluster.pod_subnet), ("service", cluster.service_subnet)):
                 try:

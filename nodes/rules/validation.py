@@ -15,6 +15,30 @@ _VERSION = re.compile(r"\Av?(\d+)\.(\d+)\.(\d+)\Z")
 _SSH_USER = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\Z")
 _FINGERPRINT = re.compile(r"\ASHA256:[A-Za-z0-9+/]{43}\Z")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+# The Kubernetes 1.x minor versions the panel knows how to configure, any patch release of each.
+# pki.kubeadm_config renders kubeadm.k8s.io/v1beta3 for 1.24 to 1.30 and v1beta4 (kubeadm 1.31+)
+# from 1.31 on; a new minor joins the list once its kubeadm configuration has been checked.
+SUPPORTED_MINORS: tuple[int, ...] = tuple(range(24, 35))
+
+# The kubelet takes a node's labels as --node-labels and refuses to start when one of them is in
+# the kubernetes.io or k8s.io namespaces and is not a label it may set on its own node
+# (k8s.io/kubelet/pkg/apis IsKubeletLabel): these keys, or keys under these namespaces.
+KUBELET_LABELS = frozenset(
+    {
+        "beta.kubernetes.io/arch",
+        "beta.kubernetes.io/instance-type",
+        "beta.kubernetes.io/os",
+        "failure-domain.beta.kubernetes.io/region",
+        "failure-domain.beta.kubernetes.io/zone",
+        "kubernetes.io/arch",
+        "kubernetes.io/hostname",
+        "kubernetes.io/os",
+        "node.kubernetes.io/instance-type",
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+    }
+)
+KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -57,8 +81,11 @@ def kubernetes_version(value: str) -> str:
     if not match:
         raise ValueError(f"'{value}' is not a Kubernetes version such as v1.31.2")
     major, minor, patch = (int(part) for part in match.groups())
-    if major != 1 or minor < 24:
-        raise ValueError(f"'{value}': the panel supports Kubernetes v1.24 and newer")
+    if major != 1 or minor not in SUPPORTED_MINORS:
+        raise ValueError(
+            f"'{value}' is not supported: the panel configures Kubernetes "
+            f"v1.{SUPPORTED_MINORS[0]} to v1.{SUPPORTED_MINORS[-1]} (any patch release)"
+        )
     return f"v{major}.{minor}.{patch}"
 
 
@@ -217,7 +244,28 @@ def label_value(value: str) -> str:
     return value
 
 
+def _in_namespace(namespace: str, parent: str) -> bool:
+    return namespace == parent or namespace.endswith("." + parent)
+
+
+def kubelet_label(key: str) -> str:
+    """A label the kubelet accepts in ``--node-labels`` (see ``KUBELET_LABELS``)."""
+    namespace = key.partition("/")[0] if "/" in key else ""
+    reserved = _in_namespace(namespace, "kubernetes.io") or _in_namespace(namespace, "k8s.io")
+    if not reserved or key in KUBELET_LABELS:
+        return key
+    if any(_in_namespace(namespace, allowed) for allowed in KUBELET_LABEL_NAMESPACES):
+        return key
+    raise ValueError(
+        f"label key '{key}': the kubelet refuses to start with a kubernetes.io or k8s.io label "
+        "it may not set itself (allowed: the kubelet.kubernetes.io/ and node.kubernetes.io/ "
+        "prefixes, kubernetes.io/os, topology.kubernetes.io/zone and a few more); add it with "
+        "kubectl label once the node has joined"
+    )
+
+
 def labels(value: object) -> dict[str, str]:
+    """A node's labels; the kubelet gets them as ``--node-labels``."""
     if not isinstance(value, dict):
         raise ValueError("labels must be an object of key: value strings")
     for key, item in value.items():
@@ -225,6 +273,7 @@ def labels(value: object) -> dict[str, str]:
             raise ValueError("labels must map strings to strings")
         label_key(key)
         label_value(item)
+        kubelet_label(key)
     return dict(value)
 
 

@@ -100,6 +100,8 @@ class ClusterSpec:
     nodes: tuple[NodeSpec, ...] = ()
     etcd_server_sans: tuple[str, ...] = ()
     etcd_peer_sans: tuple[str, ...] = ()
+    # localAPIEndpoint.bindPort: where each node's own apiserver listens.
+    api_server_port: int = DEFAULT_API_PORT
 
     def nodes_with_role(self, role: str) -> list[NodeSpec]:
         """Nodes of one role, in inventory order."""
@@ -477,16 +479,17 @@ def plan(cluster: ClusterSpec) -> Plan:
 def kubeconfig_server(cluster: ClusterSpec, node: NodeSpec, kubeconfig: str = "admin.conf") -> str:
     """API server URL written into ``kubeconfig`` on ``node``.
 
-    admin, super-admin and kubelet go through controlPlaneEndpoint (default port 6443, the node's
-    advertise address when no endpoint is set); controller-manager and scheduler talk to the local
-    apiserver at ``https://<advertise address>:6443``.
+    admin, super-admin and kubelet go through controlPlaneEndpoint (its port, else bindPort; the
+    node's local endpoint when no endpoint is set); controller-manager and scheduler talk to the
+    local apiserver at ``https://<advertise address>:<bindPort>``, as kubeadm's
+    GetControlPlaneEndpoint and GetLocalAPIEndpoint do.
     """
     if kubeconfig not in KUBECONFIG_NAMES:
         raise PKIError(f"unknown kubeconfig {kubeconfig!r}")
     if kubeconfig in _ENDPOINT_KUBECONFIGS and cluster.control_plane_endpoint:
         host, port = split_host_port(cluster.control_plane_endpoint)
-        return f"https://{join_host_port(host, port or DEFAULT_API_PORT)}"
-    return f"https://{join_host_port(_node_address(node), DEFAULT_API_PORT)}"
+        return f"https://{join_host_port(host, port or cluster.api_server_port)}"
+    return f"https://{join_host_port(_node_address(node), cluster.api_server_port)}"
 
 
 # --------------------------------------------------------------------------- issuing

@@ -49,6 +49,7 @@ DEFAULT_ENCRYPTION_ALGORITHM = "RSA-2048"
 DEFAULT_CERTIFICATE_VALIDITY = timedelta(hours=8760)
 DEFAULT_CA_CERTIFICATE_VALIDITY = timedelta(hours=87600)
 TAINT_EFFECTS: tuple[str, ...] = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+DEFAULT_BIND_PORT = 6443
 
 _FLAG_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.+-]+)?")
@@ -140,15 +141,21 @@ CONTROL_PLANE_TAINT = Taint("node-role.kubernetes.io/control-plane", "NoSchedule
 
 @dataclass(frozen=True)
 class NodeConfigInput:
-    """Per-node registration settings. ``taints=None`` means the default for the role."""
+    """Per-node registration settings. ``taints=None`` means the default for the role.
+
+    ``labels`` reach the kubelet as its ``node-labels`` flag (kubeadm has no other field for
+    them), joined to any ``node-labels`` already in ``kubelet_extra_args``; the node's own
+    value wins for a key set in both.
+    """
 
     name: str
     advertise_address: str
     control_plane: bool
-    bind_port: int = 6443
+    bind_port: int = DEFAULT_BIND_PORT
     cri: Literal["containerd", "cri-o"] = "containerd"
     taints: tuple[Taint, ...] | None = None
     kubelet_extra_args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,24 @@ def validate_extra_args(mapping: Mapping[str, str], where: str = "extraArgs") ->
             raise ConfigError(f"{where}: flag {name!r} value must be a single line")
         result[name] = value
     return result
+
+
+def apiserver_bind_port(apiserver_extra_args: Mapping[str, str]) -> int:
+    """The port kube-apiserver listens on: its ``secure-port`` extra argument, else 6443.
+
+    kubeadm starts the apiserver with ``--secure-port`` from ``localAPIEndpoint.bindPort``, lets
+    an extraArgs ``secure-port`` override it, but keeps bindPort for the static pod's probes, the
+    local kubeconfigs and the etcd/kubelet wiring: the two must agree, so bindPort follows this.
+    """
+    value = apiserver_extra_args.get("secure-port") if apiserver_extra_args else None
+    if value is None:
+        return DEFAULT_BIND_PORT
+    if not isinstance(value, str) or not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigError(
+            f"apiServer.extraArgs: flag 'secure-port' must be a port between 1 and 65535, "
+            f"not {value!r}"
+        )
+    return int(value)
 
 
 def kubernetes_minor(version: str) -> tuple[int, int]:
@@ -286,6 +311,36 @@ def _taints(node: NodeConfigInput) -> list[dict[str, str]]:
     return rendered
 
 
+def _node_labels(text: str, where: str) -> dict[str, str]:
+    """Parse the kubelet's ``--node-labels`` value (``key=value,key2=value2``)."""
+    labels: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.strip().partition("=")
+        if not sep:
+            raise ConfigError(f"{where}: {item!r} in node-labels is not key=value")
+        labels[key] = value
+    return labels
+
+
+def _kubelet_args(node: NodeConfigInput) -> dict[str, str]:
+    where = "nodeRegistration.kubeletExtraArgs"
+    args = validate_extra_args(node.kubelet_extra_args, where)
+    if node.labels:
+        labels = _node_labels(args["node-labels"], where) if args.get("node-labels") else {}
+        labels.update(node.labels)
+        for key, value in labels.items():
+            if not isinstance(key, str) or len(key) > 317 or not _TAINT_KEY_RE.fullmatch(key):
+                raise ConfigError(f"{where}: {key!r} is not a valid node label key")
+            if (
+                not isinstance(value, str)
+                or len(value) > 63
+                or not _TAINT_VALUE_RE.fullmatch(value)
+            ):
+                raise ConfigError(f"{where}: {value!r} is not a valid value of label {key!r}")
+        args["node-labels"] = ",".join(f"{key}={value}" for key, value in labels.items())
+    return args
+
+
 def _node_registration(node: NodeConfigInput, api_version: str) -> dict[str, Any]:
     if node.cri not in CRI_SOCKETS:
         raise ConfigError(f"nodeRegistration.criSocket: runtime must be one of {list(CRI_SOCKETS)}")
@@ -295,9 +350,10 @@ def _node_registration(node: NodeConfigInput, api_version: str) -> dict[str, Any
         # Always explicit: an absent list means "default taints", [] means none.
         "taints": _taints(node),
     }
-    if node.kubelet_extra_args:
+    kubelet_args = _kubelet_args(node)
+    if kubelet_args:
         registration["kubeletExtraArgs"] = _args(
-            node.kubelet_extra_args, api_version, "nodeRegistration.kubeletExtraArgs"
+            kubelet_args, api_version, "nodeRegistration.kubeletExtraArgs"
         )
     return registration
 

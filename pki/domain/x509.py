@@ -29,8 +29,10 @@ from clusterpanel.errors import InputError
 KEY_ALGORITHMS = ("RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384")
 DEFAULT_KEY_ALGORITHM = "RSA-2048"
 
-# kubeadm backdates certificates so that small clock differences between nodes do not make a
-# freshly issued certificate "not yet valid" (kubeadmconstants.CertificateBackdate).
+# kubeadm backdates NotBefore so that small clock differences between nodes do not make a
+# freshly issued certificate "not yet valid" (kubeadmconstants.CertificateBackdate). NotAfter is
+# counted from the moment of issue, not from the backdated NotBefore (certs.KubeadmCert.GetConfig:
+# NotBefore = start - backdate, NotAfter = start + validity): a one-year certificate lasts a year.
 CERTIFICATE_BACKDATE = dt.timedelta(minutes=5)
 DEFAULT_VALIDITY = dt.timedelta(days=365)
 DEFAULT_CA_VALIDITY = dt.timedelta(days=3650)
@@ -215,7 +217,7 @@ def create_ca(spec: CertSpec, key: PrivateKey, now: dt.datetime | None = None) -
         raise PKIError(f"{spec.name}: create_ca needs a self-signed CA spec (signer None, is_ca)")
     _check_key_strength(key, f"{spec.name} key")
     _check_validity(spec)
-    start = _now(now) - CERTIFICATE_BACKDATE
+    issued_at = _now(now)
     subject = _subject(spec)
     builder = (
         x509.CertificateBuilder()
@@ -223,8 +225,8 @@ def create_ca(spec: CertSpec, key: PrivateKey, now: dt.datetime | None = None) -
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(_serial())
-        .not_valid_before(start)
-        .not_valid_after(start + spec.validity)
+        .not_valid_before(issued_at - CERTIFICATE_BACKDATE)
+        .not_valid_after(issued_at + spec.validity)
         .add_extension(_key_usage(is_ca=True), critical=True)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         # Go's CreateCertificate derives a SubjectKeyId for every CA; a self-signed one gets no
@@ -258,10 +260,11 @@ def sign_certificate(
         raise PKIError(f"{spec.name}: the CA key does not belong to the CA certificate")
     _check_ca_certificate(ca_cert)
     _check_validity(spec)
-    start = _now(now) - CERTIFICATE_BACKDATE
-    end = start + spec.validity
+    issued_at = _now(now)
+    start = issued_at - CERTIFICATE_BACKDATE
+    end = issued_at + spec.validity
     ca_end = ca_cert.not_valid_after_utc
-    if start + CERTIFICATE_BACKDATE > ca_end:
+    if issued_at > ca_end:
         raise PKIError(
             f"{spec.name}: the CA {ca_cert_common_name(ca_cert)!r} has expired "
             f"({ca_end:%Y-%m-%d %H:%M} UTC)"

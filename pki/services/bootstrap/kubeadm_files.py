@@ -22,6 +22,7 @@ from pki.services.bootstrap.join_commands import (
     join_token,
 )
 from pki.services.bootstrap.kubeadm_settings import settings_for
+from pki.services.certificates.spec import apiserver_port
 
 
 def _taints(node: Node) -> tuple[kubeadm_config.Taint, ...] | None:
@@ -120,13 +121,19 @@ def kubeadm_config_for(
         )
     stored = settings_for(cluster)
     control_plane = node.role == NodeRole.CONTROL_PLANE
+    try:
+        bind_port = apiserver_port(cluster)
+    except kubeadm_config.ConfigError as error:
+        raise InputError(str(error), "config") from None
     registration = kubeadm_config.NodeConfigInput(
         name=node.name,
         advertise_address=str(node.address),
         control_plane=control_plane,
+        bind_port=bind_port,
         cri=str(cluster.container_runtime),  # type: ignore[arg-type]
         taints=_taints(node),
         kubelet_extra_args=dict(stored.kubelet_extra_args),
+        labels=dict(node.labels or {}),
     )
     first = init_node(cluster)
     is_init = first is not None and first.pk == node.pk

@@ -54,6 +54,11 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
             )
         except kubeadm_config.ConfigError as error:
             errors.setdefault(name, []).append(str(error))
+    if "apiserver_extra_args" in cleaned:
+        try:
+            kubeadm_config.apiserver_bind_port(cleaned["apiserver_extra_args"])
+        except kubeadm_config.ConfigError as error:
+            errors.setdefault("apiserver_extra_args", []).append(str(error))
     if "audit_policy" in values:
         try:
             validate_audit_policy(values["audit_policy"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from clusterpanel.errors import InputError
 from nodes.models import Cluster, Node, NodeRole
 from pki.domain import loadbalancer
+from pki.services.certificates.spec import apiserver_port
 
 # Debian and Ubuntu build nginx's stream module as a dynamic module (libnginx-mod-stream).
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
@@ -18,7 +19,8 @@ def _backend_name(node: Node) -> str:
 def load_balancer_config(cluster: Cluster, kind: str) -> str:
     """nginx (``stream``) or haproxy configuration over the cluster's control-plane nodes."""
     nodes = cluster.nodes.filter(role=NodeRole.CONTROL_PLANE).order_by("name")
-    backends = [(_backend_name(node), str(node.address), 6443) for node in nodes]
+    port = apiserver_port(cluster)
+    backends = [(_backend_name(node), str(node.address), port) for node in nodes]
     try:
         if kind == "nginx":
             return loadbalancer.render_nginx_stream(

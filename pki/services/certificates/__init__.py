@@ -48,7 +48,7 @@ from pki.services.certificates.pki_imports import (
     import_kubeadm_archive,
 )
 from pki.services.certificates.reports import inspect_stored, inspect_upload
-from pki.services.certificates.spec import cluster_spec, current_plan, node_spec
+from pki.services.certificates.spec import apiserver_port, cluster_spec, current_plan, node_spec
 from pki.services.certificates.store import active_cas, active_tree
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "StaleCertificate",
     "active_cas",
     "active_tree",
+    "apiserver_port",
     "build_bundle",
     "ca_certificates",
     "cfssl_sign",

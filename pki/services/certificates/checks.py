@@ -17,7 +17,7 @@ from pki.models.certificates import (
     CertificateAuthority,
 )
 from pki.services.certificates.errors import PKIInputError
-from pki.services.certificates.spec import cluster_spec, current_plan
+from pki.services.certificates.spec import apiserver_port, cluster_spec, current_plan
 from pki.services.certificates.store import active_tree
 
 
@@ -72,26 +72,44 @@ def check_san(certificate: Certificate | CertificateAuthority, host: str) -> Hos
     return check_host(certificate.certificate, host)
 
 
+# In-cluster clients reach the apiservers through the ``kubernetes`` Service, which listens on 443
+# and forwards to each apiserver's own port.
+KUBERNETES_SERVICE_PORT = 443
+
+
 def endpoint_checks(cluster: Cluster) -> list[dict[str, Any]]:
-    """Every name clients use to reach the API, checked against every active apiserver cert."""
+    """Every name clients use to reach the API, checked against every active apiserver cert,
+    each with the health endpoint (``/livez``) a client would call through it: the
+    controlPlaneEndpoint and the extra SANs (other names of it) on the endpoint's port, the
+    ``kubernetes`` Service names on 443, a node's own address on the apiserver port."""
     spec = cluster_spec(cluster)
-    names = [cluster.endpoint_host] if cluster.control_plane_endpoint else []
-    names += [
+    port = apiserver_port(cluster)
+    ports: dict[str, int] = {}
+    if cluster.control_plane_endpoint:
+        ports[cluster.endpoint_host] = cluster.endpoint_port
+    for name in (
         kubeadm.first_service_ip(spec.service_subnet),
         "kubernetes.default.svc",
         f"kubernetes.default.svc.{cluster.dns_domain}",
-        *spec.extra_sans,
-    ]
+    ):
+        ports.setdefault(name, KUBERNETES_SERVICE_PORT)
+    endpoint_port = cluster.endpoint_port if cluster.control_plane_endpoint else port
+    for name in spec.extra_sans:
+        ports.setdefault(name, endpoint_port)
     results = []
     for row in Certificate.objects.tree().filter(cluster=cluster, name="apiserver"):
-        node_names = [row.node.address] if row.node is not None else []
-        for host in dict.fromkeys([*names, *map(str, node_names)]):
+        hosts = dict(ports)
+        if row.node is not None:
+            hosts.setdefault(str(row.node.address), port)
+        for host, host_port in hosts.items():
             outcome = check_host(row.certificate, host)
             results.append(
                 {
                     "certificate": row.pk,
                     "node": row.node_name,
                     "host": host,
+                    "port": host_port,
+                    "url": f"https://{kubeadm.join_host_port(host, host_port)}/livez",
                     "covered": outcome.covered,
                     "message": outcome.message,
                     "san_to_add": outcome.san_to_add,

@@ -38,6 +38,7 @@ BAD_CLUSTERS = [
     ("name", "prod", "already exists"),  # the fixture cluster
     ("kubernetes_version", "latest", "Kubernetes version"),
     ("kubernetes_version", "v1.19.0", "v1.24"),
+    ("kubernetes_version", "v1.99.0", "not supported"),
     ("control_plane_endpoint", "https://10.0.0.10:6443", "scheme"),
     ("control_plane_endpoint", "10.0.0.10:6443/path", "path"),
     ("control_plane_endpoint", "10.0.0.10:70000", "out of range"),
@@ -80,8 +81,10 @@ BAD_NODES = [
     ("ssh_port", 70000, "out of range"),
     ("ssh_user", "Root User", "login name"),
     ("role", "master", "valid choice"),
+    ("role", "etcd", "needs a cluster with external etcd"),  # the fixture cluster is stacked
     ("labels", {"bad key!": "x"}, "label key"),
     ("labels", {"zone": "not valid value!"}, "label value"),
+    ("labels", {"node-role.kubernetes.io/worker": ""}, "kubelet refuses to start"),
     ("taints", ["gpu=true"], "key=value:Effect"),
     ("taints", ["gpu=true:Never"], "effect must be one of"),
     ("ssh_private_key", "hello", "not a private key"),
@@ -271,3 +274,67 @@ def test_pinning_a_host_key_fingerprint_records_who_approved_it(
     assert node.host_key_approved_at is not None
     event = AuditEvent.objects.get(action="node.host_key_pin")
     assert event.details == {"fingerprint": fingerprint}
+
+
+@pytest.mark.django_db
+def test_a_downgrade_is_refused_naming_the_version_field(
+    api_client: Callable[[str], Any], web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    Cluster.objects.filter(pk=cluster.pk).update(kubernetes_version="v1.32.4")
+    api = api_client("operator")
+    response = api.patch(
+        f"/api/v1/clusters/{cluster.pk}/", {"kubernetes_version": "1.29.0"}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    (message,) = response.json()["errors"]["kubernetes_version"]
+    assert message == (
+        "v1.29.0 is older than v1.32.4, the cluster's version: downgrades are refused "
+        "(kubeadm only upgrades a cluster)"
+    )
+    # An older patch release of the same minor is a downgrade too.
+    older_patch = api.patch(
+        f"/api/v1/clusters/{cluster.pk}/", {"kubernetes_version": "v1.32.3"}, format="json"
+    )
+    assert "kubernetes_version" in older_patch.json()["errors"]
+    data = {**GOOD_CLUSTER, "name": cluster.name, "kubernetes_version": "v1.29.0"}
+    data["control_plane_endpoint"] = cluster.control_plane_endpoint
+    data["extra_sans"] = ""
+    page = web_client("operator").post(f"/clusters/{cluster.pk}/edit/", data)
+    assert page.status_code == 200
+    assert "downgrades are refused" in " ".join(page.context["form"].errors["kubernetes_version"])
+    cluster.refresh_from_db()
+    assert cluster.kubernetes_version == "v1.32.4"
+    # Newer patch releases and minors are upgrades, and are stored.
+    for newer in ("v1.32.9", "v1.33.0"):
+        ok = api.patch(
+            f"/api/v1/clusters/{cluster.pk}/", {"kubernetes_version": newer}, format="json"
+        )
+        assert ok.status_code == 200, ok.content
+        cluster.refresh_from_db()
+        assert cluster.kubernetes_version == newer
+
+
+@pytest.mark.django_db
+def test_etcd_nodes_belong_to_clusters_with_external_etcd(
+    api_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    api = api_client("operator")
+    external = api.post(
+        "/api/v1/clusters/",
+        {**GOOD_CLUSTER, "name": "ext", "etcd_topology": "external"},
+        format="json",
+    )
+    assert external.status_code == 201, external.content
+    member = api.post(
+        "/api/v1/nodes/",
+        {**GOOD_NODE, "cluster": external.json()["id"], "name": "etcd-1", "role": "etcd"},
+        format="json",
+    )
+    assert member.status_code == 201, member.content
+    # Stacking etcd on the control plane would leave that member out: refused by name.
+    stacked = api.patch(
+        f"/api/v1/clusters/{external.json()['id']}/", {"etcd_topology": "stacked"}, format="json"
+    )
+    assert stacked.status_code == 400, stacked.content
+    assert "etcd-1" in stacked.json()["errors"]["etcd_topology"][0]
+    assert Cluster.objects.get(name="ext").etcd_topology == "external"

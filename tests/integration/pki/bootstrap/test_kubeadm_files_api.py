@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from clusterpanel.models import AuditEvent
 from nodes.models import Cluster, Node
 from pki.domain.audit_policy import DEFAULT_AUDIT_POLICY
+from pki.domain.kubeconfig import parse_kubeconfig
 from pki.domain.x509 import spki_sha256
+from pki.models import ClusterKubeadmSettings
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
 
@@ -124,6 +126,86 @@ def test_other_nodes_get_a_join_configuration(
     assert len(join_cp["controlPlane"]["certificateKey"]) == 64
 
 
+def _flags(value: Any) -> dict[str, str]:
+    """kubeletExtraArgs as a dict: a list of {name, value} in v1beta4, a map in v1beta3."""
+    if isinstance(value, list):
+        return {item["name"]: item["value"] for item in value}
+    return dict(value)
+
+
+@pytest.mark.parametrize("version", ["v1.31.2", "v1.30.4"])
+def test_every_node_attribute_reaches_its_kubeadm_file(
+    api_client: Callable[[str], Any], cluster: Cluster, version: str
+) -> None:
+    """Name, advertise address, labels, taints and CRI socket of each node, in the init file
+    of the first control-plane node and the join files of the others. A worker's
+    JoinConfiguration has no field for its address (only controlPlane.localAPIEndpoint)."""
+    cluster.kubernetes_version = version
+    cluster.container_runtime = "cri-o"
+    cluster.save()
+    create = Node.objects.create
+    cp_1 = create(
+        cluster=cluster,
+        name="cp-1",
+        address="10.0.0.11",
+        role="control-plane",
+        labels={"topology.kubernetes.io/zone": "eu-1a"},
+    )
+    cp_2 = create(
+        cluster=cluster,
+        name="cp-2",
+        address="10.0.0.12",
+        role="control-plane",
+        labels={"disk": "ssd"},
+        taints=[],
+    )
+    w_1 = create(
+        cluster=cluster,
+        name="w-1",
+        address="10.0.0.21",
+        role="worker",
+        labels={"gpu": "nvidia", "node.kubernetes.io/pool": "batch"},
+        taints=["dedicated=gpu:NoSchedule", "spot:PreferNoSchedule"],
+    )
+    certificate_services.ensure_cluster_cas(cluster)
+    expected = {
+        "cp-1": (
+            "InitConfiguration",
+            "topology.kubernetes.io/zone=eu-1a",
+            [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
+        ),
+        "cp-2": ("JoinConfiguration", "disk=ssd", []),
+        "w-1": (
+            "JoinConfiguration",
+            "gpu=nvidia,node.kubernetes.io/pool=batch",
+            [
+                {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+                {"key": "spot", "effect": "PreferNoSchedule"},
+            ],
+        ),
+    }
+    api = api_client("operator")
+    for node in (cp_1, cp_2, w_1):
+        response = api.get(CONFIG.format(cluster.pk), {"node": node.pk, "new_token": "1"})
+        assert response.status_code == 200, response.content
+        kind, labels, taints = expected[node.name]
+        document = documents(response.content.decode())[kind]
+        registration = document["nodeRegistration"]
+        assert registration["name"] == node.name
+        assert registration["criSocket"] == "unix:///var/run/crio/crio.sock"
+        assert registration["taints"] == taints
+        assert _flags(registration["kubeletExtraArgs"])["node-labels"] == labels
+        if node.role == "control-plane":
+            local = (
+                document["localAPIEndpoint"]
+                if kind == "InitConfiguration"
+                else document["controlPlane"]["localAPIEndpoint"]
+            )
+            assert local["advertiseAddress"] == node.address
+        else:
+            assert "controlPlane" not in document and "localAPIEndpoint" not in document
+
+
 def test_versions_before_1_31_get_v1beta3_maps(
     api_client: Callable[[str], Any], cluster: Cluster, nodes: dict[str, Node]
 ) -> None:
@@ -228,6 +310,15 @@ def test_nginx_and_haproxy_accept_the_downloaded_configs(
     for text in (nginx_text, haproxy_text):
         assert "10.0.0.11:6443" in text and "10.0.0.12:6443" in text
         assert "10.0.0.21" not in text  # workers are not apiservers
+    assert_accepted_by_nginx_and_haproxy(nginx_text, haproxy_text, tmp_path)
+
+
+def assert_accepted_by_nginx_and_haproxy(
+    nginx_text: str, haproxy_text: str, tmp_path: Path
+) -> None:
+    for tool in (NGINX, HAPROXY):
+        if not Path(tool).exists():
+            pytest.fail(f"{tool} is not installed; see docs/TESTING.md")
     (tmp_path / "nginx.conf").write_text(nginx_text)
     (tmp_path / "haproxy.cfg").write_text(haproxy_text)
     checked = subprocess.run(
@@ -246,6 +337,93 @@ def test_nginx_and_haproxy_accept_the_downloaded_configs(
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_secure_port_in_the_apiserver_arguments_is_the_apiserver_port_everywhere(
+    api_client: Callable[[str], Any], cluster: Cluster, nodes: dict[str, Node], tmp_path: Path
+) -> None:
+    """bindPort of every control-plane node, the balancer's backends, the local kubeconfigs and
+    the health endpoints follow ``secure-port``; what goes through the balancer keeps its port."""
+    cluster.key_algorithm = "ECDSA-P256"  # fast keys: the whole tree is issued below
+    cluster.save()
+    api = api_client("operator")
+    patch = api.patch(
+        SETTINGS.format(cluster.pk),
+        {"apiserver_extra_args": {"secure-port": "6444"}},
+        format="json",
+    )
+    assert patch.status_code == 200, patch.content
+    certificate_services.issue_missing(cluster, actor=SETUP)
+
+    def config(node: str) -> dict[str, dict[str, Any]]:
+        response = api.get(CONFIG.format(cluster.pk), {"node": nodes[node].pk, "new_token": "1"})
+        assert response.status_code == 200, response.content
+        return documents(response.content.decode())
+
+    init = config("cp-1")
+    assert init["InitConfiguration"]["localAPIEndpoint"] == {
+        "advertiseAddress": "10.0.0.11",
+        "bindPort": 6444,
+    }
+    args = init["ClusterConfiguration"]["apiServer"]["extraArgs"]
+    assert {"name": "secure-port", "value": "6444"} in args
+    assert init["ClusterConfiguration"]["controlPlaneEndpoint"] == "lb.example.internal:6443"
+    join_cp = config("cp-2")["JoinConfiguration"]
+    assert join_cp["controlPlane"]["localAPIEndpoint"] == {
+        "advertiseAddress": "10.0.0.12",
+        "bindPort": 6444,
+    }
+    worker = config("w-1")["JoinConfiguration"]
+    assert worker["discovery"]["bootstrapToken"]["apiServerEndpoint"] == "lb.example.internal:6443"
+
+    viewer = api_client("viewer")
+    nginx = viewer.get(f"/api/v1/clusters/{cluster.pk}/loadbalancer/nginx/").content.decode()
+    haproxy = viewer.get(f"/api/v1/clusters/{cluster.pk}/loadbalancer/haproxy/").content.decode()
+    for text in (nginx, haproxy):
+        assert "10.0.0.11:6444" in text and "10.0.0.12:6444" in text
+        assert ":6443 " not in text.replace("bind :6443", "")  # no backend left on 6443
+    assert "listen 6443;" in nginx and "bind :6443" in haproxy
+    assert_accepted_by_nginx_and_haproxy(nginx, haproxy, tmp_path)
+
+    files = certificate_services.node_bundle_files(cluster, nodes["cp-1"])
+    servers = {
+        name: parse_kubeconfig(files[name].content.decode()).server
+        for name in ("controller-manager.conf", "scheduler.conf", "admin.conf", "kubelet.conf")
+    }
+    assert servers == {
+        "controller-manager.conf": "https://10.0.0.11:6444",
+        "scheduler.conf": "https://10.0.0.11:6444",
+        "admin.conf": "https://lb.example.internal:6443",
+        "kubelet.conf": "https://lb.example.internal:6443",
+    }
+
+    checks = viewer.get(f"/api/v1/clusters/{cluster.pk}/certificates/endpoints/").json()
+    assert checks["ok"] is True
+    urls = {(r["node"], r["host"]): r["url"] for r in checks["results"]}
+    assert urls[("cp-1", "10.0.0.11")] == "https://10.0.0.11:6444/livez"
+    assert urls[("cp-2", "10.0.0.12")] == "https://10.0.0.12:6444/livez"
+    assert urls[("cp-1", "lb.example.internal")] == "https://lb.example.internal:6443/livez"
+    assert urls[("cp-1", "10.96.0.1")] == "https://10.96.0.1:443/livez"
+
+
+def test_a_secure_port_that_is_no_port_is_refused(
+    api_client: Callable[[str], Any], cluster: Cluster, nodes: dict[str, Node]
+) -> None:
+    api = api_client("operator")
+    response = api.patch(
+        SETTINGS.format(cluster.pk),
+        {"apiserver_extra_args": {"secure-port": "https"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "'secure-port' must be a port" in response.json()["errors"]["apiserver_extra_args"][0]
+    # A value stored before it was checked stops the kubeadm file with the same reason.
+    ClusterKubeadmSettings.objects.create(
+        cluster=cluster, apiserver_extra_args={"secure-port": "https"}
+    )
+    config = api.get(CONFIG.format(cluster.pk), {"node": nodes["cp-1"].pk})
+    assert config.status_code == 400
+    assert "'secure-port' must be a port" in config.json()["errors"]["config"][0]
 
 
 def test_a_cluster_without_control_plane_nodes_gets_a_clear_400(

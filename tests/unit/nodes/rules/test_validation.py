@@ -80,8 +80,25 @@ def test_it_rejects_bad_taints(taint: str, message: str) -> None:
 
 def test_it_normalises_kubernetes_versions() -> None:
     assert validation.kubernetes_version("1.31.2") == "v1.31.2"
-    with pytest.raises(ValueError, match=r"v1\.24 and newer"):
+    with pytest.raises(ValueError, match=r"v1\.24 to v1\.34"):
         validation.kubernetes_version("v1.20.0")
+
+
+@pytest.mark.parametrize("value", ["v1.99.0", "v1.35.0", "v2.31.0", "v0.31.0", "v1.23.17"])
+def test_it_refuses_versions_the_panel_cannot_configure(value: str) -> None:
+    with pytest.raises(ValueError, match="not supported"):
+        validation.kubernetes_version(value)
+
+
+def test_every_supported_minor_has_a_kubeadm_configuration_api() -> None:
+    from pki.domain.kubeadm_config import V1BETA3, V1BETA4, api_version_for
+
+    assert tuple(range(24, 35)) == validation.SUPPORTED_MINORS
+    for minor in validation.SUPPORTED_MINORS:
+        # Any patch release of a supported minor is accepted.
+        version = validation.kubernetes_version(f"1.{minor}.17")
+        assert version == f"v1.{minor}.17"
+        assert api_version_for(version) == (V1BETA4 if minor >= 31 else V1BETA3)
 
 
 def test_it_checks_label_keys_with_prefixes() -> None:
@@ -96,3 +113,28 @@ def test_it_checks_label_keys_with_prefixes() -> None:
 def test_it_rejects_mistyped_ip_addresses_as_endpoints(value: str) -> None:
     with pytest.raises(ValueError, match="neither a valid IP address nor a host name"):
         validation.split_endpoint(value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/os",
+        "node.kubernetes.io/pool",
+        "team.node.kubernetes.io/owner",
+        "kubelet.kubernetes.io/role",
+        "example.com/role",
+        "role",
+    ],
+)
+def test_it_accepts_labels_the_kubelet_may_set(key: str) -> None:
+    assert validation.labels({key: "x"}) == {key: "x"}
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["node-role.kubernetes.io/worker", "kubernetes.io/role", "app.kubernetes.io/name", "k8s.io/x"],
+)
+def test_it_refuses_labels_that_stop_the_kubelet(key: str) -> None:
+    with pytest.raises(ValueError, match="the kubelet refuses to start"):
+        validation.labels({key: ""})

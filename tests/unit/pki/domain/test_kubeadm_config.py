@@ -22,6 +22,7 @@ from pki.domain.kubeadm_config import (
     NodeConfigInput,
     Taint,
     api_version_for,
+    apiserver_bind_port,
     render_cluster_configuration,
     render_kubeadm_config,
     validate_extra_args,
@@ -331,6 +332,49 @@ def test_join_worker_has_no_control_plane_and_no_taints() -> None:
         render_kubeadm_config(
             full_cluster("1.29.3"), WORKER, JoinInput("10.0.0.5", TOKEN, HASHES, KEY)
         )
+
+
+def test_node_labels_become_the_kubelet_node_labels_flag() -> None:
+    labeled = NodeConfigInput(
+        "worker-1",
+        "10.0.0.21",
+        False,
+        labels={"topology.kubernetes.io/zone": "eu-1a", "gpu": ""},
+    )
+    join = JoinInput("10.0.0.5", TOKEN, HASHES)
+    v1beta4, _ = documents(render_kubeadm_config(full_cluster("1.31.0"), labeled, join))
+    assert v1beta4["nodeRegistration"]["kubeletExtraArgs"] == [
+        {"name": "node-labels", "value": "topology.kubernetes.io/zone=eu-1a,gpu="}
+    ]
+    v1beta3, _ = documents(render_kubeadm_config(full_cluster("1.30.5"), labeled, join))
+    assert v1beta3["nodeRegistration"]["kubeletExtraArgs"] == {
+        "node-labels": "topology.kubernetes.io/zone=eu-1a,gpu="
+    }
+    # Joined to node-labels from the kubelet's extra arguments, the node's value winning.
+    both = NodeConfigInput(
+        "cp1",
+        "10.0.0.11",
+        True,
+        kubelet_extra_args={"node-labels": "tier=control,zone=a", "max-pods": "110"},
+        labels={"zone": "b", "disk": "ssd"},
+    )
+    init, _ = documents(render_kubeadm_config(full_cluster("1.31.0"), both, None))
+    assert init["nodeRegistration"]["kubeletExtraArgs"] == [
+        {"name": "node-labels", "value": "tier=control,zone=b,disk=ssd"},
+        {"name": "max-pods", "value": "110"},
+    ]
+    bad = NodeConfigInput("cp1", "10.0.0.11", True, labels={"zone": "a,b"})
+    with pytest.raises(ConfigError, match=r"kubeletExtraArgs.*label 'zone'"):
+        render_kubeadm_config(full_cluster("1.31.0"), bad, None)
+
+
+def test_the_apiserver_bind_port_is_its_secure_port_flag() -> None:
+    assert apiserver_bind_port({}) == 6443
+    assert apiserver_bind_port({"max-requests-inflight": "800"}) == 6443
+    assert apiserver_bind_port({"secure-port": "6444"}) == 6444
+    for bad in ("0", "70000", "https", "-1", ""):
+        with pytest.raises(ConfigError, match="'secure-port' must be a port"):
+            apiserver_bind_port({"secure-port": bad})
 
 
 def test_custom_and_empty_taints() -> None:

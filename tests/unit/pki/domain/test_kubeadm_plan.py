@@ -278,6 +278,27 @@ def test_kubeconfig_servers() -> None:
     assert kubeconfig_server(no_endpoint, cp, "admin.conf") == "https://10.0.0.11:6443"
 
 
+def test_kubeconfig_servers_follow_the_apiserver_bind_port() -> None:
+    """kubeadm's GetLocalAPIEndpoint uses bindPort, and GetControlPlaneEndpoint falls back to
+    it when controlPlaneEndpoint has no port (or there is no endpoint at all)."""
+    cp = CONTROL_PLANES[0]
+    moved = ClusterSpec(
+        control_plane_endpoint="lb.example.internal:6443",
+        nodes=CONTROL_PLANES,
+        api_server_port=6444,
+    )
+    assert kubeconfig_server(moved, cp, "controller-manager.conf") == "https://10.0.0.11:6444"
+    assert kubeconfig_server(moved, cp, "scheduler.conf") == "https://10.0.0.11:6444"
+    # The balancer keeps its own port.
+    assert kubeconfig_server(moved, cp, "admin.conf") == "https://lb.example.internal:6443"
+    no_port = ClusterSpec(
+        control_plane_endpoint="lb.example.internal", nodes=CONTROL_PLANES, api_server_port=6444
+    )
+    assert kubeconfig_server(no_port, cp, "admin.conf") == "https://lb.example.internal:6444"
+    no_endpoint = ClusterSpec(nodes=CONTROL_PLANES, api_server_port=6444)
+    assert kubeconfig_server(no_endpoint, cp, "kubelet.conf") == "https://10.0.0.11:6444"
+
+
 @pytest.mark.parametrize(
     ("cluster", "message"),
     [

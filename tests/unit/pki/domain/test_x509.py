@@ -7,6 +7,7 @@ import hashlib
 import ipaddress
 
 import pytest
+import time_machine
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -103,7 +104,7 @@ def test_ca_matches_kubeadm_template(ca: tuple) -> None:
     assert cert.subject == cert.issuer
     assert cert.subject.rfc4514_string() == "CN=kubernetes"
     assert cert.not_valid_before_utc == NOW - dt.timedelta(minutes=5)
-    assert cert.not_valid_after_utc == NOW - dt.timedelta(minutes=5) + dt.timedelta(days=3650)
+    assert cert.not_valid_after_utc == NOW + dt.timedelta(days=3650)
     ku = ext(cert, x509.KeyUsage)
     assert ku.critical
     assert (ku.value.digital_signature, ku.value.key_encipherment, ku.value.key_cert_sign) == (
@@ -151,7 +152,7 @@ def test_server_leaf_matches_kubeadm_template(ca: tuple) -> None:
     cert = sign_certificate(leaf_spec(), key.public_key(), ca_cert, ca_key, NOW)
     assert cert.issuer == ca_cert.subject
     assert cert.not_valid_before_utc == NOW - dt.timedelta(minutes=5)
-    assert cert.not_valid_after_utc == NOW - dt.timedelta(minutes=5) + dt.timedelta(days=365)
+    assert cert.not_valid_after_utc == NOW + dt.timedelta(days=365)
     ku = ext(cert, x509.KeyUsage)
     assert ku.critical
     assert ku.value.digital_signature
@@ -171,6 +172,25 @@ def test_server_leaf_matches_kubeadm_template(ca: tuple) -> None:
     ]
     assert verify_issued_by(cert, ca_cert)
     assert key_matches_certificate(key, cert)
+
+
+def test_a_leaf_lasts_its_full_validity_from_the_moment_of_issue() -> None:
+    """kubeadm backdates NotBefore by 5 minutes but counts NotAfter from the moment of issue
+    (certs.KubeadmCert.GetConfig), so a one-year certificate expires exactly one year later."""
+    issued_at = dt.datetime(2026, 3, 1, 9, 30, 15, tzinfo=dt.UTC)
+    with time_machine.travel(issued_at, tick=False):
+        ca_key = generate_private_key("ECDSA-P256")
+        ca_cert = create_ca(CA_SPEC, ca_key)
+        cert = sign_certificate(
+            leaf_spec(), generate_private_key("ECDSA-P256").public_key(), ca_cert, ca_key
+        )
+    assert ca_cert.not_valid_before_utc == issued_at - dt.timedelta(minutes=5)
+    assert ca_cert.not_valid_after_utc == issued_at + dt.timedelta(hours=87600)
+    assert cert.not_valid_before_utc == issued_at - dt.timedelta(minutes=5)
+    assert cert.not_valid_after_utc == issued_at + dt.timedelta(hours=8760)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(
+        hours=8760, minutes=5
+    )
 
 
 def test_client_leaf_subject_has_organizations_before_cn(ca: tuple) -> None:
