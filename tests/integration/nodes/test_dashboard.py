@@ -9,22 +9,20 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from nodes.models import Cluster, Node
 from pki.models import Certificate
 from pki.services import certificates as certificate_services
+from tests.factories import make_cluster, make_node
 
 
 @pytest.mark.django_db
 def test_dashboard_shows_role_counts_and_the_soonest_expiry(
     web_client: Callable[[str], Any],
 ) -> None:
-    cluster = Cluster.objects.create(
-        name="dash", control_plane_endpoint="10.0.0.10", key_algorithm="ECDSA-P256"
-    )
-    Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11", role="control-plane")
-    Node.objects.create(cluster=cluster, name="w-1", address="10.0.0.21", role="worker")
-    Node.objects.create(cluster=cluster, name="w-2", address="10.0.0.22", role="worker")
-    Cluster.objects.create(name="empty", control_plane_endpoint="10.1.0.10")
+    cluster = make_cluster("dash", control_plane_endpoint="10.0.0.10", key_algorithm="ECDSA-P256")
+    make_node(cluster)  # cp-1
+    make_node(cluster, "worker")  # w-1
+    make_node(cluster, "worker")  # w-2
+    make_cluster("empty", control_plane_endpoint="10.1.0.10")
     certificate_services.issue_missing(cluster)
     # One certificate close to expiry decides the badge.
     soon = Certificate.objects.filter(cluster=cluster, status="active").first()
