@@ -8,29 +8,17 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 
-ROLES = ("viewer", "operator", "admin")
-
-
-def make_user(username: str, role: str | None) -> User:
-    user = User.objects.create_user(username=username, password=f"{username}-Passw0rd!")
-    if role is not None:
-        user.groups.add(Group.objects.get(name=role))
-    return user
+from tests.factories import make_cluster, make_personas
 
 
 @pytest.fixture
 def personas(db: Any) -> dict[str, User]:
     """An admin, an operator, a viewer and an outsider (logged in, no role)."""
-    users = {role: make_user(role, role) for role in ROLES}
-    users["outsider"] = make_user("outsider", None)
-    # Admins also use the Django admin, which needs the staff flag.
-    users["admin"].is_staff = True
-    users["admin"].save(update_fields=["is_staff"])
-    return users
+    return make_personas()
 
 
 @pytest.fixture
@@ -57,9 +45,8 @@ def api_client(personas: dict[str, User]) -> Callable[[str | None], APIClient]:
 
 @pytest.fixture
 def cluster(db: Any) -> Any:
-    from nodes.models import Cluster
-
-    return Cluster.objects.create(name="prod", control_plane_endpoint="lb.example.internal:6443")
+    """``prod`` behind ``lb.example.internal:6443``, without nodes."""
+    return make_cluster("prod", control_plane_endpoint="lb.example.internal:6443")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """cfssl compatibility: read the JSON files of "binary install" guides and sign like ``cfssl``.
 
-Guides that install Kubernetes components as systemd services (KUBEADM.md section 12) keep their
+Guides that install Kubernetes components as systemd services (docs/kubeadm.md §12) keep their
 PKI as ``ca-csr.json`` (subject, hosts, key, CA expiry), ``ca-config.json`` (signing profiles) and
 per-certificate ``*-csr.json`` files. This module parses those files and produces certificates
 whose fields match what ``cfssl gencert`` writes for the same input (cfssl 1.2 as Debian ships it):

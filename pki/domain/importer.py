@@ -43,7 +43,7 @@ from pki.domain.x509 import (
     verify_issued_by,
 )
 
-# KUBEADM.md section 1: the CAs, and for each leaf the CA that signs it.
+# docs/kubeadm.md section 1: the CAs, and for each leaf the CA that signs it.
 CA_NAMES = ("ca", "front-proxy-ca", "etcd/ca")
 LEAF_SIGNERS = {
     "apiserver": "ca",
@@ -54,7 +54,7 @@ LEAF_SIGNERS = {
     "etcd/healthcheck-client": "etcd/ca",
     "apiserver-etcd-client": "etcd/ca",
 }
-# KUBEADM.md section 2: the client CN of each kubeconfig (kubelet.conf names its node).
+# docs/kubeadm.md section 2: the client CN of each kubeconfig (kubelet.conf names its node).
 KUBECONFIG_CNS = {
     "admin.conf": "kubernetes-admin",
     "super-admin.conf": "kubernetes-super-admin",

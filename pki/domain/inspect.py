@@ -248,7 +248,7 @@ def _signature_algorithm(cert: x509.Certificate) -> str:
 
 def _spki_sha256(cert: x509.Certificate) -> str:
     # Hash the DER SubjectPublicKeyInfo as it sits in the certificate, which works for every key
-    # type (kubeadm's discovery hash; see docs/KUBEADM.md section 4).
+    # type (kubeadm's discovery hash; see docs/kubeadm.md section 4).
     spki = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

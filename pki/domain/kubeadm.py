@@ -1,7 +1,7 @@
 """The certificate plan of a kubeadm cluster: which files exist, with which CN, O, usages and SANs.
 
 Turns a topology (``ClusterSpec`` with its ``NodeSpec`` list) into the ``CertSpec`` list of every
-file kubeadm would have written under ``/etc/kubernetes`` on every node (docs/KUBEADM.md sections 1
+file kubeadm would have written under ``/etc/kubernetes`` on every node (docs/kubeadm.md sections 1
 and 2), and issues the whole tree with ``pki.domain.x509``. Pure Python: no Django, no I/O.
 
 SAN rules follow kubeadm's ``pkiutil.GetAPIServerAltNames`` / ``getAltNames`` and

@@ -1,7 +1,7 @@
 """Keys, certificate authorities, signing, PEM and parsing for the cluster PKI.
 
 Pure ``cryptography`` code, free of Django, so that it can be tested and timed on its own. The
-certificates it produces follow kubeadm's templates (see docs/KUBEADM.md section 1): subject with CN
+certificates it produces follow kubeadm's templates (see docs/kubeadm.md section 1): subject with CN
 and O only, key usage digitalSignature + keyEncipherment (+ keyCertSign for CAs), basic constraints,
 random serial in [1, 2^63) and a NotBefore backdated by five minutes. Extensions are emitted in the
 order and with the criticality Go's ``crypto/x509`` uses, because that is what kubeadm's files hold.

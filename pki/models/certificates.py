@@ -31,7 +31,7 @@ __all__ = [
 
 
 class CAName(models.TextChoices):
-    """kubeadm's three CAs (KUBEADM.md section 1)."""
+    """kubeadm's three CAs (docs/kubeadm.md section 1)."""
 
     CA = "ca", "Kubernetes CA (ca)"
     FRONT_PROXY = "front-proxy-ca", "Front proxy CA"

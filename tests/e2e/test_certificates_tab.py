@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from clusterpanel.models import AuditEvent
-from nodes.models import Cluster, Node
 from pki.models import Certificate, CertificateStatus
+from tests.factories import make_cluster, make_nodes
 
 pytestmark = pytest.mark.e2e
 
@@ -139,11 +139,10 @@ def _cells(row: Any) -> list[str]:
 def test_an_operator_issues_inspects_checks_and_reissues_the_tree(
     page_as: Callable[[str], Any], tmp_path: Path
 ) -> None:
-    cluster = Cluster.objects.create(
-        name="lab", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
+    cluster = make_cluster(
+        "lab", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
     )
-    for name, address, role in NODES:
-        Node.objects.create(cluster=cluster, name=name, address=address, role=role)
+    make_nodes(cluster, NODES)
     page = page_as("operator")
     page.goto(f"/clusters/{cluster.pk}/certificates/")
     assert "No certificates" in page.locator("#certificates-table tbody").inner_text()
@@ -239,9 +238,7 @@ def test_an_operator_issues_inspects_checks_and_reissues_the_tree(
 def test_an_operator_downloads_a_user_kubeconfig_and_is_told_what_is_wrong(
     page_as: Callable[[str], Any], tmp_path: Path
 ) -> None:
-    cluster = Cluster.objects.create(
-        name="lab", control_plane_endpoint="10.0.0.10", key_algorithm="ECDSA-P256"
-    )
+    cluster = make_cluster("lab", control_plane_endpoint="10.0.0.10", key_algorithm="ECDSA-P256")
     page = page_as("operator")
     page.goto(f"/clusters/{cluster.pk}/certificates/")
     form = page.locator("#kubeconfig-form")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from nodes.models import Cluster
 from pki.models.tokens import BootstrapToken
 from pki.services import certificates as certificate_services
+from tests.factories import make_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -19,9 +19,7 @@ pytestmark = pytest.mark.e2e
 def test_the_join_card_counts_down_copies_and_makes_a_new_token(
     page_as: Callable[[str], Any], live_server: Any
 ) -> None:
-    cluster = Cluster.objects.create(
-        name="prod", control_plane_endpoint="10.0.0.1", key_algorithm="ECDSA-P256"
-    )
+    cluster = make_cluster("prod", control_plane_endpoint="10.0.0.1", key_algorithm="ECDSA-P256")
     certificate_services.ensure_cluster_cas(cluster)
     page = page_as("operator")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)

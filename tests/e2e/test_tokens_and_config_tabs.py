@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from clusterpanel.models import AuditEvent
-from nodes.models import Cluster, Node
+from nodes.models import Cluster
 from pki.models.tokens import BootstrapToken
 from pki.services import certificates as certificate_services
+from tests.factories import make_cluster, make_nodes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,15 +27,17 @@ TOKEN = re.compile(r"[a-z0-9]{6}\.[a-z0-9]{16}")
 @pytest.fixture
 def lab(transactional_db: Any) -> Cluster:
     """Two control-plane nodes and a worker, with the cluster CAs (ECDSA: instant)."""
-    cluster = Cluster.objects.create(
-        name="lab", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
+    cluster = make_cluster(
+        "lab", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
     )
-    for name, address, role in [
-        ("cp-1", "10.0.0.11", "control-plane"),
-        ("cp-2", "10.0.0.12", "control-plane"),
-        ("w-1", "10.0.1.1", "worker"),
-    ]:
-        Node.objects.create(cluster=cluster, name=name, address=address, role=role)
+    make_nodes(
+        cluster,
+        [
+            ("cp-1", "10.0.0.11", "control-plane"),
+            ("cp-2", "10.0.0.12", "control-plane"),
+            ("w-1", "10.0.1.1", "worker"),
+        ],
+    )
     certificate_services.ensure_cluster_cas(cluster)
     return cluster
 

@@ -14,6 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from nodes.models import Cluster, Node
 from tests.actors import SETUP
+from tests.factories import make_node
 
 PERSONAS = ("anonymous", "outsider", "viewer", "operator", "admin")
 LOGIN = "login"
@@ -110,7 +111,8 @@ def test_permission_matrix(
 
 
 def _node(cluster: Cluster) -> Node:
-    return Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11")
+    # A worker despite its name: the PKI and token rows expect a cluster without a control plane.
+    return make_node(cluster, "worker", name="cp-1", address="10.0.0.11")
 
 
 def _restore(cluster: Cluster, node: Node) -> None:

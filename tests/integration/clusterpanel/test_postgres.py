@@ -18,9 +18,10 @@ from tests import services
 ROOT = Path(__file__).resolve().parents[3]
 
 SCRIPT = """
-from nodes.models import Cluster, Node
-c = Cluster.objects.create(name="pg", control_plane_endpoint="10.0.0.1")
-Node.objects.create(cluster=c, name="n1", address="10.0.0.2", ssh_password="pg-secret-pw")
+from nodes.models import Node
+from tests.factories import make_cluster, make_node
+c = make_cluster("pg", control_plane_endpoint="10.0.0.1")
+make_node(c, "worker", name="n1", address="10.0.0.2", ssh_password="pg-secret-pw")
 print(Node.objects.get(name="n1").ssh_password)
 from django.contrib.auth.models import Group
 print(sorted(Group.objects.values_list("name", flat=True)))

@@ -15,6 +15,7 @@ from django.db import connection
 from clusterpanel.security import crypto
 from nodes.models import Cluster, Node
 from tests.dbdump import database_dump
+from tests.factories import make_cluster, make_node
 
 PASSWORD = "hunter2-very-secret-password"
 
@@ -31,17 +32,18 @@ def fresh_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatc
 def test_the_database_file_holds_no_credential_in_plain_text(
     ed25519_key: str, encrypted_rsa_key: tuple[str, str]
 ) -> None:
-    cluster = Cluster.objects.create(name="vault", control_plane_endpoint="10.0.0.1")
+    cluster = make_cluster("vault", control_plane_endpoint="10.0.0.1")
     rsa_pem, passphrase = encrypted_rsa_key
-    Node.objects.create(cluster=cluster, name="a", address="10.0.0.2", ssh_private_key=ed25519_key)
-    Node.objects.create(
-        cluster=cluster,
+    make_node(cluster, "worker", name="a", address="10.0.0.2", ssh_private_key=ed25519_key)
+    make_node(
+        cluster,
+        "worker",
         name="b",
         address="10.0.0.3",
         ssh_private_key=rsa_pem,
         ssh_key_passphrase=passphrase,
     )
-    Node.objects.create(cluster=cluster, name="c", address="10.0.0.4", ssh_password=PASSWORD)
+    make_node(cluster, "worker", name="c", address="10.0.0.4", ssh_password=PASSWORD)
     dump = database_dump()
     assert b"enc1:" in dump  # the ciphertexts are there
     for secret in (PASSWORD, passphrase, ed25519_key.splitlines()[1], rsa_pem.splitlines()[1]):
@@ -55,7 +57,7 @@ def test_the_database_file_holds_no_credential_in_plain_text(
 def test_a_wrong_key_raises_instead_of_returning_ciphertext(
     cluster: Cluster, fresh_keyring: pytest.MonkeyPatch
 ) -> None:
-    Node.objects.create(cluster=cluster, name="n", address="10.0.0.9", ssh_password=PASSWORD)
+    make_node(cluster, "worker", name="n", address="10.0.0.9", ssh_password=PASSWORD)
     fresh_keyring.setenv("CLUSTERPANEL_ENCRYPTION_KEYS", crypto.new_key())
     crypto.keyring.cache_clear()
     with pytest.raises(crypto.DecryptionError, match="no configured encryption key"):

@@ -9,23 +9,21 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from nodes.models import Cluster, Node
 from pki.models import Certificate
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
+from tests.factories import make_cluster, make_node
 
 
 @pytest.mark.django_db
 def test_dashboard_shows_role_counts_and_the_soonest_expiry(
     web_client: Callable[[str], Any],
 ) -> None:
-    cluster = Cluster.objects.create(
-        name="dash", control_plane_endpoint="10.0.0.10", key_algorithm="ECDSA-P256"
-    )
-    Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11", role="control-plane")
-    Node.objects.create(cluster=cluster, name="w-1", address="10.0.0.21", role="worker")
-    Node.objects.create(cluster=cluster, name="w-2", address="10.0.0.22", role="worker")
-    Cluster.objects.create(name="empty", control_plane_endpoint="10.1.0.10")
+    cluster = make_cluster("dash", control_plane_endpoint="10.0.0.10", key_algorithm="ECDSA-P256")
+    make_node(cluster)  # cp-1
+    make_node(cluster, "worker")  # w-1
+    make_node(cluster, "worker")  # w-2
+    make_cluster("empty", control_plane_endpoint="10.1.0.10")
     certificate_services.issue_missing(cluster, actor=SETUP)
     # One certificate close to expiry decides the badge.
     soon = Certificate.objects.filter(cluster=cluster, status="active").first()
@@ -53,20 +51,16 @@ def test_dashboard_shows_role_counts_and_the_soonest_expiry(
 def test_stacked_clusters_count_their_control_plane_nodes_as_etcd_members(
     web_client: Callable[[str], Any],
 ) -> None:
-    stacked = Cluster.objects.create(name="stacked", control_plane_endpoint="10.0.0.10")
-    for index in (1, 2, 3):
-        Node.objects.create(
-            cluster=stacked, name=f"cp-{index}", address=f"10.0.0.1{index}", role="control-plane"
-        )
-    Node.objects.create(cluster=stacked, name="w-1", address="10.0.0.21", role="worker")
-    external = Cluster.objects.create(
-        name="external", control_plane_endpoint="10.1.0.10", etcd_topology="external"
+    stacked = make_cluster("stacked", control_plane_endpoint="10.0.0.10")
+    for _ in range(3):
+        make_node(stacked)  # cp-1, cp-2, cp-3
+    make_node(stacked, "worker")  # w-1
+    external = make_cluster(
+        "external", control_plane_endpoint="10.1.0.10", etcd_topology="external"
     )
-    Node.objects.create(cluster=external, name="cp-1", address="10.1.0.11", role="control-plane")
+    make_node(external, address="10.1.0.11")  # cp-1
     for index in (1, 2):
-        Node.objects.create(
-            cluster=external, name=f"etcd-{index}", address=f"10.1.0.3{index}", role="etcd"
-        )
+        make_node(external, "etcd", address=f"10.1.0.3{index}")  # etcd-1, etcd-2
 
     client = web_client("viewer")
     response = client.get("/")

@@ -13,6 +13,7 @@ import pytest
 
 from clusterpanel.models import AuditEvent
 from nodes.models import Cluster, Node
+from tests.factories import make_node
 
 GOOD_CLUSTER = {
     "name": "staging",
@@ -94,7 +95,7 @@ BAD_NODES = [
 
 @pytest.fixture
 def existing_node(cluster: Cluster) -> Node:
-    return Node.objects.create(cluster=cluster, name="existing", address="10.0.0.5")
+    return make_node(cluster, "worker", name="existing", address="10.0.0.5")
 
 
 def _counts() -> tuple[int, int, int]:
@@ -263,7 +264,7 @@ def test_pinning_a_host_key_fingerprint_records_who_approved_it(
     import hashlib
 
     fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(b"host key").digest()).decode()[:43]
-    node = Node.objects.create(cluster=cluster, name="w1", address="10.0.0.21")
+    node = make_node(cluster, "worker", name="w1", address="10.0.0.21")
     response = api_client("operator").patch(
         f"/api/v1/nodes/{node.pk}/", {"host_key_fingerprint": fingerprint}, format="json"
     )

@@ -12,6 +12,7 @@ import yaml
 
 from nodes.models import Cluster, Node
 from pki.services import certificates as certificate_services
+from tests.factories import make_node
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +67,6 @@ def test_labels_from_the_form_show_in_the_table_and_reach_the_kubelet(
 
 
 def test_a_node_without_labels_says_so(web_client: Callable[[str], Any], cluster: Cluster) -> None:
-    node = Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11")
+    node = make_node(cluster, "worker", "cp-1", "10.0.0.11")
     row = _row(web_client("viewer").get(f"/clusters/{cluster.pk}/").content.decode(), node)
     assert '<td class="node-labels"><span class="muted">none</span></td>' in row

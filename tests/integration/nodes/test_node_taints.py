@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from nodes.models import Cluster, Node
+from tests.factories import make_cluster
 
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
 
@@ -27,9 +28,7 @@ def test_unset_taints_give_the_control_plane_default_and_an_empty_list_gives_non
     api_client: Callable[[str], Any],
 ) -> None:
     api = api_client("operator")
-    cluster = Cluster.objects.create(
-        name="small", control_plane_endpoint="10.0.0.10", key_algorithm="ECDSA-P256"
-    )
+    cluster = make_cluster("small", control_plane_endpoint="10.0.0.10", key_algorithm="ECDSA-P256")
     created = api.post(
         "/api/v1/nodes/",
         {"cluster": cluster.pk, "name": "cp-1", "address": "10.0.0.11", "role": "control-plane"},

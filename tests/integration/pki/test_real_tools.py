@@ -119,7 +119,7 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Iss
 
 # --------------------------------------------------------------------------- expectations
 
-# docs/KUBEADM.md sections 1 and 2, written out independently of pki.kubeadm.
+# docs/kubeadm.md sections 1 and 2, written out independently of pki.kubeadm.
 # name -> (signer, CN, O, extended key usages as openssl prints them)
 SERVER = "TLS Web Server Authentication"
 CLIENT = "TLS Web Client Authentication"

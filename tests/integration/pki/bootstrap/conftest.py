@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 
 from nodes.models import Cluster, Node
+from tests.factories import make_cluster, make_node
 
 
 @pytest.fixture
 def ecdsa_cluster(db: Any) -> Cluster:
-    return Cluster.objects.create(
-        name="edge",
-        control_plane_endpoint="[fd00:10::1]:6443",
-        key_algorithm="ECDSA-P256",
+    return make_cluster(
+        "edge", control_plane_endpoint="[fd00:10::1]:6443", key_algorithm="ECDSA-P256"
     )
 
 
@@ -22,17 +21,9 @@ def ecdsa_cluster(db: Any) -> Cluster:
 def nodes(cluster: Cluster) -> dict[str, Node]:
     """Two control-plane nodes and a worker of the ``cluster`` fixture."""
     return {
-        "cp-1": Node.objects.create(
-            cluster=cluster, name="cp-1", address="10.0.0.11", role="control-plane"
-        ),
-        "cp-2": Node.objects.create(
-            cluster=cluster, name="cp-2", address="10.0.0.12", role="control-plane"
-        ),
-        "w-1": Node.objects.create(
-            cluster=cluster,
-            name="w-1",
-            address="10.0.0.21",
-            role="worker",
-            taints=["dedicated=gpu:NoSchedule"],
+        "cp-1": make_node(cluster, name="cp-1", address="10.0.0.11"),
+        "cp-2": make_node(cluster, name="cp-2", address="10.0.0.12"),
+        "w-1": make_node(
+            cluster, "worker", name="w-1", address="10.0.0.21", taints=["dedicated=gpu:NoSchedule"]
         ),
     }

@@ -1,7 +1,7 @@
 """Join commands through the API, compared byte for byte with kubeadm's format.
 
-The discovery hash is computed independently by the openssl pipeline of KUBEADM.md §4, for an RSA
-and an ECDSA cluster CA.
+The discovery hash is computed independently by the openssl pipeline of docs/kubeadm.md §4, for
+an RSA and an ECDSA cluster CA.
 """
 
 from __future__ import annotations

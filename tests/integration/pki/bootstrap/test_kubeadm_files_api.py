@@ -22,6 +22,7 @@ from pki.domain.x509 import spki_sha256
 from pki.models import ClusterKubeadmSettings
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
+from tests.factories import make_cluster, make_node
 
 pytestmark = pytest.mark.django_db
 CONFIG = "/api/v1/clusters/{}/kubeadm-config/"
@@ -143,7 +144,7 @@ def test_every_node_attribute_reaches_its_kubeadm_file(
     cluster.kubernetes_version = version
     cluster.container_runtime = "cri-o"
     cluster.save()
-    create = Node.objects.create
+    create = make_node
     cp_1 = create(
         cluster=cluster,
         name="cp-1",
@@ -258,7 +259,7 @@ def test_a_missing_or_foreign_node_is_a_400(
 ) -> None:
     api = api_client("operator")
     assert "node" in api.get(CONFIG.format(cluster.pk)).json()["errors"]
-    other = Cluster.objects.create(name="other", control_plane_endpoint="10.1.0.1")
+    other = make_cluster("other", control_plane_endpoint="10.1.0.1")
     response = api.get(CONFIG.format(other.pk), {"node": nodes["cp-1"].pk})
     assert response.status_code == 400 and "node" in response.json()["errors"]
 
@@ -439,14 +440,14 @@ def test_a_cluster_without_control_plane_nodes_gets_a_clear_400(
 def test_with_external_etcd_the_payload_carries_the_etcd_client_files(
     api_client: Callable[[str], Any], db: Any
 ) -> None:
-    external = Cluster.objects.create(
-        name="ext",
+    external = make_cluster(
+        "ext",
         control_plane_endpoint="10.2.0.1",
         etcd_topology="external",
         key_algorithm="ECDSA-P256",
     )
-    Node.objects.create(cluster=external, name="cp-1", address="10.2.0.11", role="control-plane")
-    Node.objects.create(cluster=external, name="etcd-1", address="10.2.0.31", role="etcd")
+    make_node(external, name="cp-1", address="10.2.0.11")
+    make_node(external, "etcd", name="etcd-1", address="10.2.0.31")
     api = api_client("operator")
     url = f"/api/v1/clusters/{external.pk}/kubeadm-certs/"
     before = api.get(url)

@@ -14,6 +14,7 @@ from pki.services import bootstrap as bootstrap_services
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
 from tests.dbdump import database_dump
+from tests.factories import make_cluster
 
 IMPORT = "/api/v1/clusters/{}/static-tokens/import/"
 FILE = "/api/v1/clusters/{}/tokens.csv"
@@ -100,7 +101,7 @@ def test_duplicates_are_warned_within_the_file_and_refused_against_stored_ones(
 def test_the_database_file_holds_no_token_secret_or_certificate_key(
     api_client: Callable[[str], Any], personas: dict[str, Any]
 ) -> None:
-    cluster = Cluster.objects.create(name="vault", control_plane_endpoint="10.0.0.1")
+    cluster = make_cluster("vault", control_plane_endpoint="10.0.0.1")
     certificate_services.ensure_cluster_cas(cluster)
     api = api_client("operator")
     token = api.post("/api/v1/tokens/", {"cluster": cluster.pk}, format="json").json()["token"]

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
-from nodes.models import Cluster, Node
+from nodes.models import Cluster
 from pki.models import Certificate, CertificateAuthority, ServiceAccountKey
+from tests.factories import make_cluster, make_nodes, make_user
 
 
 def openssl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -60,11 +60,9 @@ def committed_cluster(
     the module.
     """
     with django_db_blocker.unblock():
-        cluster = Cluster.objects.create(name=name, **fields)
-        for node_name, address, role in nodes:
-            Node.objects.create(cluster=cluster, name=node_name, address=address, role=role)
-        user = User.objects.create_user(f"{name}-admin", password="x-Passw0rd!")
-        user.groups.add(Group.objects.get(name="admin"))
+        cluster = make_cluster(name, **fields)
+        make_nodes(cluster, nodes)
+        user = make_user(f"{name}-admin", "admin")
         client = APIClient()
         client.force_authenticate(user)
         try:

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from clusterpanel.models import AuditEvent
-from nodes.models import Cluster, Node
+from nodes.models import Cluster
 from pki.domain import kubeadm
 from pki.domain.x509 import (
     CertSpec,
@@ -35,6 +35,7 @@ from pki.domain.x509 import (
 )
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
+from tests.factories import make_cluster, make_node
 from tests.integration.pki.certificates.conftest import openssl, row_counts
 
 CA_CONFIG = json.dumps(
@@ -54,10 +55,10 @@ CA_CONFIG = json.dumps(
 
 @pytest.fixture
 def cluster_with_nodes(db: Any) -> Cluster:
-    cluster = Cluster.objects.create(
-        name="imp", control_plane_endpoint="10.0.0.100:6443", key_algorithm="ECDSA-P256"
+    cluster = make_cluster(
+        "imp", control_plane_endpoint="10.0.0.100:6443", key_algorithm="ECDSA-P256"
     )
-    Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11", role="control-plane")
+    make_node(cluster, name="cp-1", address="10.0.0.11")  # the node of _kubeadm_tree
     return cluster
 
 

@@ -20,6 +20,7 @@ from pki.models import Certificate, CertificateKind
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
 from tests.dbdump import database_dump
+from tests.factories import make_cluster, make_nodes
 from tests.integration.pki.certificates.conftest import (
     committed_cluster,
     openssl,
@@ -131,14 +132,13 @@ def _expected_stacked_tree() -> set[tuple[str, str]]:
 
 @pytest.mark.django_db
 def test_issuing_through_the_api_creates_kubeadms_whole_tree(api_client) -> None:
-    cluster = Cluster.objects.create(
-        name="api-issued",
+    cluster = make_cluster(
+        "api-issued",
         control_plane_endpoint="lb.example.internal:6443",
         extra_sans=["api.example.com"],
         key_algorithm="ECDSA-P256",
     )
-    for name, address, role in [*CONTROL_PLANES, WORKER]:
-        Node.objects.create(cluster=cluster, name=name, address=address, role=role)
+    make_nodes(cluster, [*CONTROL_PLANES, WORKER])
     response = api_client("operator").post(f"/api/v1/clusters/{cluster.pk}/certificates/issue/")
     assert response.status_code == 201, response.content
     assert _tree(cluster) == _expected_stacked_tree()

@@ -6,18 +6,19 @@ from typing import Any
 
 import pytest
 
-from nodes.models import Cluster, Node
+from nodes.models import Cluster
 from pki.models import Certificate
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
+from tests.factories import make_cluster, make_node
 
 
 @pytest.fixture
 def issued(db: Any) -> Cluster:
-    cluster = Cluster.objects.create(
-        name="pages", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
+    cluster = make_cluster(
+        "pages", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
     )
-    Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11", role="control-plane")
+    make_node(cluster)  # cp-1 at 10.0.0.11
     certificate_services.issue_missing(cluster, actor=SETUP)
     return cluster
 

@@ -13,18 +13,17 @@ from nodes.models import Cluster, Node
 from pki.models import Certificate, CertificateStatus
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
+from tests.factories import make_cluster, make_node
 from tests.integration.pki.certificates.conftest import row_counts
 
 
 @pytest.fixture
 def issued(db: Any) -> Cluster:
-    cluster = Cluster.objects.create(
-        name="topo", control_plane_endpoint="lb.example.internal:6443", key_algorithm="ECDSA-P256"
+    cluster = make_cluster(
+        "topo", control_plane_endpoint="lb.example.internal:6443", key_algorithm="ECDSA-P256"
     )
-    for i in (1, 2, 3):
-        Node.objects.create(
-            cluster=cluster, name=f"cp-{i}", address=f"10.0.0.1{i}", role="control-plane"
-        )
+    for _ in range(3):
+        make_node(cluster)  # cp-1, cp-2, cp-3 at 10.0.0.11 to 10.0.0.13
     certificate_services.issue_missing(cluster, actor=SETUP)
     return cluster
 
@@ -78,7 +77,7 @@ def test_an_added_control_plane_node_gets_its_files_with_the_same_cas(issued, ap
     cluster = issued
     cas, sa = _ca_fingerprints(cluster), _sa(cluster)
     before = certificate_services.shared_control_plane_files(cluster)
-    Node.objects.create(cluster=cluster, name="cp-4", address="10.0.0.14", role="control-plane")
+    make_node(cluster, name="cp-4", address="10.0.0.14")
     missing = certificate_services.coverage(cluster).missing
     assert {(s.name, s.node) for s in missing} >= {("apiserver", "cp-4"), ("etcd/peer", "cp-4")}
     response = api_client("operator").post(f"/api/v1/clusters/{cluster.pk}/certificates/issue/")

@@ -13,18 +13,19 @@ import yaml
 from django.utils import timezone
 
 from clusterpanel.models import AuditEvent
-from nodes.models import Cluster, Node
+from nodes.models import Cluster
 from pki.models import Certificate, CertificateKind
 from pki.services import certificates as certificate_services
+from tests.factories import make_cluster, make_node
 from tests.integration.pki.certificates.conftest import openssl, row_counts
 
 
 @pytest.fixture
 def cluster_with_ca(db: Any) -> Cluster:
-    cluster = Cluster.objects.create(
-        name="users", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
+    cluster = make_cluster(
+        "users", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
     )
-    Node.objects.create(cluster=cluster, name="cp-1", address="10.0.0.11", role="control-plane")
+    make_node(cluster)  # cp-1 at 10.0.0.11
     certificate_services.ensure_cluster_cas(cluster)
     return cluster
 

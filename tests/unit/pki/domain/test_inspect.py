@@ -178,7 +178,7 @@ def test_spki_hash_matches_the_kubeadm_discovery_pipeline(
     cert = _make_cert(ec_key, serial=9)
     path = tmp_path / "ca.crt"
     path.write_bytes(_pem(cert))
-    # The pipeline of KUBEADM.md section 4, which works for ECDSA keys too.
+    # The pipeline of docs/kubeadm.md section 4, which works for ECDSA keys too.
     pipeline = (
         f"openssl x509 -pubkey -noout -in {path} | openssl pkey -pubin -outform der"
         " | openssl dgst -sha256 -hex | sed 's/^.* //'"

@@ -53,7 +53,7 @@ def spki_hash(cert: x509.Certificate) -> str:
 
 
 def openssl_hash(path: Path) -> str:
-    """The pipeline from KUBEADM.md §4, run step by step with the real openssl."""
+    """The pipeline from docs/kubeadm.md §4, run step by step with the real openssl."""
     pubkey = subprocess.run(
         ["openssl", "x509", "-pubkey", "-noout", "-in", str(path)],
         check=True,

@@ -1,4 +1,4 @@
-"""The certificate plan of pki.kubeadm against the tables of docs/KUBEADM.md sections 1 and 2."""
+"""The certificate plan of pki.kubeadm against the tables of docs/kubeadm.md sections 1 and 2."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ EXTERNAL = ClusterSpec(
     nodes=CONTROL_PLANES + WORKERS + ETCD_NODES,
 )
 
-# docs/KUBEADM.md section 1 and 2: name -> (signer, CN, O, usages). "{node}" stands for the node.
+# docs/kubeadm.md section 1 and 2: name -> (signer, CN, O, usages). "{node}" stands for the node.
 TABLE = {
     "ca": (None, "kubernetes", (), ()),
     "front-proxy-ca": (None, "front-proxy-ca", (), ()),
