@@ -23,7 +23,7 @@ def test_clusters_get_the_model_defaults_an_endpoint_and_unused_names() -> None:
 
 @pytest.mark.django_db
 def test_nodes_are_numbered_per_role_and_skip_what_the_cluster_uses() -> None:
-    cluster = make_cluster()
+    cluster = make_cluster(etcd_topology="external")
     made = [
         make_node(cluster),
         make_node(cluster, "worker"),
