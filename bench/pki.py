@@ -210,7 +210,7 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(f"key generation threads: {kubeadm._key_workers()}; runs per figure: {args.runs}")
+    print(f"key generation threads: {kubeadm.key_workers()}; runs per figure: {args.runs}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for algorithm in ALGORITHMS:
         r = bench(algorithm, args.runs)

@@ -7,16 +7,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clusterpanel.web import healthz as views
+from clusterpanel.jobs import views as job_views
+from clusterpanel.web import healthz
 
 admin.site.site_header = "clusterpanel administration"
 admin.site.site_title = "clusterpanel"
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", healthz.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("jobs/", views.jobs, name="jobs"),
+    path("jobs/", job_views.jobs, name="jobs"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

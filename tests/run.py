@@ -1,4 +1,5 @@
-"""The whole test command: system packages, lint, types, Django checks, then pytest.
+"""The whole test command: system packages, lint, types, import contracts, Django checks, then
+pytest.
 
 Run as ``.venv/bin/python tests/run.py`` (see README). Exits non-zero if any
 step fails. Extra arguments go to pytest.
@@ -97,6 +98,7 @@ def main() -> int:
         step("ruff lint", [str(VENV_BIN / "ruff"), "check", "."]),
         step("ruff format", [str(VENV_BIN / "ruff"), "format", "--check", "."]),
         step("mypy", [str(VENV_BIN / "mypy"), "clusterpanel", "nodes", "pki"]),
+        step("import contracts", [str(VENV_BIN / "lint-imports")]),
         step("django check", [python, "manage.py", "check", "--fail-level", "WARNING"]),
         step("migrations", [python, "manage.py", "makemigrations", "--check", "--dry-run"]),
     ]

@@ -1,17 +1,15 @@
-"""The /api/v1/ router. Each app registers its viewsets here."""
+"""The /api/v1/ root. Each app brings its own routes; the platform imports none of them."""
 
 from __future__ import annotations
 
 from django.urls import include, path
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import APIRootView
 
-from nodes.api.views import ClusterViewSet, NodeViewSet
-
-router = DefaultRouter()
-router.register("clusters", ClusterViewSet, basename="cluster")
-router.register("nodes", NodeViewSet, basename="node")
+# The browsable root lists the inventory's collections, as a DefaultRouter would.
+ROOT_LINKS = {"clusters": "cluster-list", "nodes": "node-list"}
 
 urlpatterns = [
+    path("", APIRootView.as_view(api_root_dict=ROOT_LINKS), name="api-root"),
     path("", include("pki.api.urls")),
-    *router.urls,
+    path("", include("nodes.api.urls")),
 ]

@@ -1,19 +1,16 @@
-"""Panel-wide pages: /healthz and the jobs list."""
+"""``/healthz``: the panel's own health, for load balancers and container checks."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from clusterpanel.models import WorkerHeartbeat
-from clusterpanel.security.roles import can
 
 # Beat runs the heartbeat every 30 s; allow a few missed runs before alarming.
 HEARTBEAT_STALE_AFTER = timedelta(minutes=2)
@@ -44,9 +41,3 @@ def healthz(request: HttpRequest) -> JsonResponse:
             "worker_seen_at": newest.seen_at.isoformat() if newest else None,
         }
     )
-
-
-def jobs(request: HttpRequest) -> HttpResponse:
-    if not can(request.user, "view"):
-        raise PermissionDenied
-    return render(request, "jobs.html", {})

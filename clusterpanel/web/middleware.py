@@ -1,6 +1,6 @@
 """Panel middleware: login required everywhere but the login page, /healthz and
-the API (which authenticates on its own and answers 401/403 as JSON), and a
-plain "busy" page when SQLite's single writer slot stays taken."""
+the API (which authenticates on its own and answers 401/403 as JSON); a plain "busy"
+page when SQLite's single writer slot stays taken; a 409 page for a refused state change."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.loader import render_to_string
+
+from clusterpanel.errors import Conflict
 
 
 class PanelLoginRequiredMiddleware(LoginRequiredMiddleware):
@@ -44,4 +46,22 @@ class DatabaseBusyMiddleware:
             response = HttpResponse(body, status=503)
             response["Retry-After"] = "5"
             return response
+        return None
+
+
+class ConflictMiddleware:
+    """A ``Conflict`` a page did not handle (a row deleted while it was being edited) is a 409
+    page that says what happened, not a server error."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response: HttpResponseBase = self.get_response(request)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, Conflict) and not request.path_info.startswith("/api/"):
+            body = render_to_string("conflict.html", {"message": str(exception)}, request=request)
+            return HttpResponse(body, status=409)
         return None

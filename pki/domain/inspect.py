@@ -106,7 +106,7 @@ def inspect_certificate(cert: x509.Certificate, now: dt.datetime) -> dict[str, A
         "subject": _name(cert.subject),
         "issuer": _name(cert.issuer),
         "self_issued": cert.subject == cert.issuer,
-        "serial": {"hex": _serial_hex(cert.serial_number), "decimal": str(cert.serial_number)},
+        "serial": {"hex": serial_hex(cert.serial_number), "decimal": str(cert.serial_number)},
         "not_before": _iso(not_before),
         "not_after": _iso(not_after),
         "days_left": math.floor((not_after - now).total_seconds() / 86400),
@@ -144,7 +144,7 @@ def _colon_hex(data: bytes) -> str:
     return data.hex(":").upper()
 
 
-def _serial_hex(serial: int) -> str:
+def serial_hex(serial: int) -> str:
     text = f"{serial:X}"
     # openssl prints whole bytes, so an odd number of digits gets a leading zero.
     return text if len(text) % 2 == 0 else "0" + text

@@ -495,7 +495,7 @@ def kubeconfig_server(cluster: ClusterSpec, node: NodeSpec, kubeconfig: str = "a
 # --------------------------------------------------------------------------- issuing
 
 
-def _key_workers() -> int:
+def key_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
@@ -507,7 +507,7 @@ def generate_keys(algorithm: str, count: int, workers: int | None = None) -> lis
     """
     if count <= 0:
         return []
-    workers = workers or _key_workers()
+    workers = workers or key_workers()
     # An EC key takes microseconds; a thread pool would cost more than it saves.
     if workers == 1 or count == 1 or algorithm.startswith("ECDSA"):
         return [generate_private_key(algorithm) for _ in range(count)]

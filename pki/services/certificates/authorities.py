@@ -18,7 +18,7 @@ from pki.models.certificates import (
     ServiceAccountKey,
 )
 from pki.services.certificates.spec import cluster_spec
-from pki.services.certificates.store import _lock, _store_ca, _store_sa_key, active_cas
+from pki.services.certificates.store import active_cas, lock_cluster, store_ca, store_sa_key
 
 
 def ensure_cluster_cas(cluster: Cluster) -> dict[str, CertificateAuthority]:
@@ -27,7 +27,7 @@ def ensure_cluster_cas(cluster: Cluster) -> dict[str, CertificateAuthority]:
     Existing (generated or imported) CAs are never replaced: every node must keep trusting them.
     """
     with transaction.atomic():
-        _lock(cluster)
+        lock_cluster(cluster)
         cas = active_cas(cluster)
         spec = cluster_spec(cluster, nodes=())
         missing = [s for s in kubeadm.ca_specs(spec) if s.name not in cas]
@@ -38,9 +38,9 @@ def ensure_cluster_cas(cluster: Cluster) -> dict[str, CertificateAuthority]:
         for ca_spec in missing:
             key = keys.pop()
             cert = create_ca(ca_spec, key)
-            cas[ca_spec.name] = _store_ca(cluster, ca_spec.name, cert, key, CASource.GENERATED)
+            cas[ca_spec.name] = store_ca(cluster, ca_spec.name, cert, key, CASource.GENERATED)
         if need_sa:
-            _store_sa_key(cluster, keys.pop())
+            store_sa_key(cluster, keys.pop())
         return cas
 
 

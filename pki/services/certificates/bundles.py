@@ -33,9 +33,9 @@ from pki.models.certificates import (
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
 from pki.services.certificates.authorities import ensure_cluster_cas, service_account_key
 from pki.services.certificates.errors import PKIInputError
-from pki.services.certificates.issuing import _sign_specs, _spec_of
+from pki.services.certificates.issuing import sign_specs, spec_of
 from pki.services.certificates.spec import cluster_spec, current_plan, node_spec
-from pki.services.certificates.store import _store_leaf, active_cas, active_tree
+from pki.services.certificates.store import active_cas, active_tree, store_leaf
 
 
 def _ca_spec(ca: CertificateAuthority) -> CertSpec:
@@ -50,7 +50,7 @@ def _stored_tree(cluster: Cluster) -> kubeadm.IssuedTree:
     }
     validity = dt.timedelta(days=cluster.certificate_validity_days)
     leaves = {
-        key: kubeadm.Issued(_spec_of(row, validity), row.certificate, row.private_key)
+        key: kubeadm.Issued(spec_of(row, validity), row.certificate, row.private_key)
         for key, row in active_tree(cluster).items()
     }
     return kubeadm.IssuedTree(
@@ -169,8 +169,8 @@ def user_kubeconfig(
     )
     with transaction.atomic():
         cas = ensure_cluster_cas(cluster)
-        ((_, cert, key),) = _sign_specs(cluster, cas, [spec], field_name="validity")
-        row = _store_leaf(
+        ((_, cert, key),) = sign_specs(cluster, cas, [spec], field_name="validity")
+        row = store_leaf(
             cluster,
             cas[kubeadm.CA],
             cert,

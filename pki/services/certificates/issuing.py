@@ -31,11 +31,11 @@ from pki.services.certificates.checks import coverage
 from pki.services.certificates.errors import PKIInputError
 from pki.services.certificates.spec import current_plan
 from pki.services.certificates.store import (
-    _lock,
-    _nodes_by_name,
-    _store_leaf,
     active_cas,
     active_tree,
+    lock_cluster,
+    nodes_by_name,
+    store_leaf,
 )
 
 
@@ -64,7 +64,7 @@ def _check_fits(spec: CertSpec, ca: CertificateAuthority, field_name: str) -> No
         )
 
 
-def _sign_specs(
+def sign_specs(
     cluster: Cluster,
     cas: dict[str, CertificateAuthority],
     specs: Sequence[CertSpec],
@@ -98,7 +98,7 @@ def _store_spec(
     cert: x509.Certificate,
     key: PrivateKey,
 ) -> Certificate:
-    return _store_leaf(
+    return store_leaf(
         cluster,
         cas[spec.signer or ""],
         cert,
@@ -121,10 +121,10 @@ def issue_missing(cluster: Cluster, *, actor: Actor) -> IssueResult:
         cas = ensure_cluster_cas(cluster)
         existing = active_tree(cluster)
         missing = [s for s in the_plan.specs if not s.is_ca and s.key not in existing]
-        nodes = _nodes_by_name(cluster)
+        nodes = nodes_by_name(cluster)
         created = [
             _store_spec(cluster, cas, nodes, spec, cert, key)
-            for spec, cert, key in _sign_specs(cluster, cas, missing)
+            for spec, cert, key in sign_specs(cluster, cas, missing)
         ]
         if created:
             audit.record(
@@ -143,7 +143,7 @@ def _replace(
 ) -> Certificate:
     # Retire first: the active-file constraint allows only one active row per file.
     old.mark_superseded(None)
-    new = _store_leaf(
+    new = store_leaf(
         cluster,
         authority,
         cert,
@@ -182,7 +182,7 @@ def reissue(
     """
     the_plan = current_plan(cluster)
     with transaction.atomic():
-        _lock(cluster)
+        lock_cluster(cluster)
         cas = ensure_cluster_cas(cluster)
         if ids is None:
             targets = [(s.certificate, s.spec) for s in coverage(cluster).stale]
@@ -195,7 +195,7 @@ def reissue(
                     targets.append((row, the_plan.get(row.name, row.node_name or None)))
                 except PKIError as exc:
                     raise PKIInputError(str(exc), "certificates") from None
-        signed = _sign_specs(cluster, cas, [spec for _, spec in targets])
+        signed = sign_specs(cluster, cas, [spec for _, spec in targets])
         created = [
             _replace(cluster, row, cas[spec.signer or ""], spec, cert, key)
             for (row, _), (spec, cert, key) in zip(targets, signed, strict=True)
@@ -204,7 +204,7 @@ def reissue(
         return created
 
 
-def _usages_of(cert: x509.Certificate) -> tuple[str, ...]:
+def usages_of(cert: x509.Certificate) -> tuple[str, ...]:
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
@@ -217,7 +217,7 @@ def _usages_of(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(usages) or (USAGE_CLIENT,)
 
 
-def _spec_of(row: Certificate, validity: dt.timedelta) -> CertSpec:
+def spec_of(row: Certificate, validity: dt.timedelta) -> CertSpec:
     """The spec a stored certificate was made from: same subject, SANs and usages."""
     return CertSpec(
         name=row.name,
@@ -226,7 +226,7 @@ def _spec_of(row: Certificate, validity: dt.timedelta) -> CertSpec:
         organizations=tuple(row.organizations),
         dns_names=tuple(row.dns_names),
         ip_addresses=tuple(row.ip_addresses),
-        usages=tuple(row.usages) or _usages_of(row.certificate),
+        usages=tuple(row.usages) or usages_of(row.certificate),
         node=row.node_name or None,
         validity=validity,
     )
@@ -251,7 +251,7 @@ def renew(
     if days < 1:
         raise PKIInputError("the validity must be at least one day", "validity_days")
     with transaction.atomic():
-        _lock(cluster)
+        lock_cluster(cluster)
         cas = active_cas(cluster)
         rows = {
             c.pk: c
@@ -283,9 +283,9 @@ def renew(
         missing_key = [str(r) for r in targets if reuse_key and not r.private_key_pem]
         if missing_key:
             raise PKIInputError(f"no stored key to reuse for {', '.join(missing_key)}", "reuse_key")
-        specs = [_spec_of(r, dt.timedelta(days=days)) for r in targets]
+        specs = [spec_of(r, dt.timedelta(days=days)) for r in targets]
         keys = [r.private_key if reuse_key else None for r in targets]
-        signed = _sign_specs(cluster, cas, specs, keys, field_name="validity_days")
+        signed = sign_specs(cluster, cas, specs, keys, field_name="validity_days")
         created = [
             _replace(cluster, row, cas[spec.signer or ""], spec, cert, key)
             for row, (spec, cert, key) in zip(targets, signed, strict=True)

@@ -28,14 +28,14 @@ from pki.models.certificates import (
     CertificateStatus,
 )
 from pki.services.certificates.errors import PKIInputError
-from pki.services.certificates.issuing import _usages_of
+from pki.services.certificates.issuing import usages_of
 from pki.services.certificates.store import (
-    _lock,
-    _store_ca,
-    _store_leaf,
-    _store_sa_key,
     active_cas,
     active_tree,
+    lock_cluster,
+    store_ca,
+    store_leaf,
+    store_sa_key,
 )
 
 
@@ -76,7 +76,7 @@ def _adopt_ca(
     if current is not None and current.fingerprint_sha256 == fingerprint_sha256(cert):
         return current, 0
     retired = _retire_signed_by(cluster, [name])
-    return _store_ca(cluster, name, cert, key, source), retired
+    return store_ca(cluster, name, cert, key, source), retired
 
 
 _SHARED_LEAVES = (
@@ -127,14 +127,14 @@ def import_kubeadm_archive(
         raise PKIInputError.many({"archive": problems})
     notes = [f"{r.name}: {n}" for r in report.files for n in r.notes]
     with transaction.atomic():
-        _lock(cluster)
+        lock_cluster(cluster)
         authorities, superseded = [], 0
         for name, (cert, key) in report.cas.items():
             ca, retired = _adopt_ca(cluster, name, cert, key, CASource.KUBEADM)
             authorities.append(ca)
             superseded += retired
         if report.service_account is not None:
-            _store_sa_key(cluster, report.service_account[0])
+            store_sa_key(cluster, report.service_account[0])
         cas = active_cas(cluster)
         wanted = list(_SHARED_LEAVES) + (list(_PER_NODE_LEAVES) if node is not None else [])
         existing = active_tree(cluster)
@@ -149,14 +149,14 @@ def import_kubeadm_archive(
                 old.mark_superseded(None)
                 superseded += 1
             certificates.append(
-                _store_leaf(
+                store_leaf(
                     cluster,
                     cas[importer.LEAF_SIGNERS[name]],
                     cert,
                     key,
                     name=name,
                     node=node if node_name else None,
-                    usages=_usages_of(cert),
+                    usages=usages_of(cert),
                 )
             )
         imported = ImportResult(authorities, certificates, superseded, notes)
@@ -182,7 +182,7 @@ def import_cfssl_ca(
             errors.setdefault(target or "ca_pem", []).append(problem)
         raise PKIInputError.many(errors) from None
     with transaction.atomic():
-        _lock(cluster)
+        lock_cluster(cluster)
         ca, retired = _adopt_ca(cluster, name, cert, key, CASource.CFSSL)
         result = ImportResult([ca], [], retired, [])
         _record_import(cluster, "pki.import.cfssl", result, actor)
@@ -201,7 +201,7 @@ def create_ca_from_cfssl_csr(
     except PKIError as exc:
         raise PKIInputError(str(exc), "ca_csr") from None
     with transaction.atomic():
-        _lock(cluster)
+        lock_cluster(cluster)
         ca, retired = _adopt_ca(cluster, name, cert, key, CASource.CFSSL_CSR)
         result = ImportResult([ca], [], retired, [])
         _record_import(cluster, "pki.import.cfssl-csr", result, actor)
@@ -252,7 +252,7 @@ def cfssl_sign(
         raise PKIInputError(message, "csr_json" if csr_json is not None else "csr_pem") from None
     name = f"cfssl:{ca_cert_common_name(cert) or 'unnamed'}"[:64]
     with transaction.atomic():
-        row = _store_leaf(
+        row = store_leaf(
             cluster, ca, cert, key, name=name, kind=CertificateKind.CFSSL, usages=chosen.usages
         )
         audit.record(

@@ -29,7 +29,7 @@ from pki.models.certificates import (
 )
 
 
-def _lock(cluster: Cluster) -> None:
+def lock_cluster(cluster: Cluster) -> None:
     # Serialise issuing per cluster so two concurrent requests cannot both fill the same gap.
     Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
 
@@ -38,7 +38,7 @@ def _cert_facts(cert: x509.Certificate) -> dict[str, Any]:
     return {
         "certificate_pem": certificate_to_pem(cert).decode(),
         "common_name": ca_cert_common_name(cert),
-        "serial": inspect_mod._serial_hex(cert.serial_number),
+        "serial": inspect_mod.serial_hex(cert.serial_number),
         "not_before": cert.not_valid_before_utc,
         "not_after": cert.not_valid_after_utc,
         "fingerprint_sha256": fingerprint_sha256(cert),
@@ -46,7 +46,7 @@ def _cert_facts(cert: x509.Certificate) -> dict[str, Any]:
     }
 
 
-def _store_ca(
+def store_ca(
     cluster: Cluster, name: str, cert: x509.Certificate, key: PrivateKey, source: str
 ) -> CertificateAuthority:
     """Write a CA as the active one of its name, retiring the previous one."""
@@ -62,7 +62,7 @@ def _store_ca(
     )
 
 
-def _store_leaf(
+def store_leaf(
     cluster: Cluster,
     authority: CertificateAuthority,
     cert: x509.Certificate,
@@ -105,7 +105,7 @@ def active_cas(cluster: Cluster) -> dict[str, CertificateAuthority]:
     }
 
 
-def _store_sa_key(cluster: Cluster, key: PrivateKey) -> ServiceAccountKey:
+def store_sa_key(cluster: Cluster, key: PrivateKey) -> ServiceAccountKey:
     ServiceAccountKey.objects.filter(cluster=cluster, status=CertificateStatus.ACTIVE).update(
         status=CertificateStatus.SUPERSEDED
     )
@@ -116,7 +116,7 @@ def _store_sa_key(cluster: Cluster, key: PrivateKey) -> ServiceAccountKey:
     )
 
 
-def _nodes_by_name(cluster: Cluster) -> dict[str, Node]:
+def nodes_by_name(cluster: Cluster) -> dict[str, Node]:
     return {n.name: n for n in cluster.nodes.all()}
 
 

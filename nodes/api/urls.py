@@ -1,0 +1,13 @@
+"""REST routes of the inventory (included under /api/v1/ by clusterpanel/api/urls.py)."""
+
+from __future__ import annotations
+
+from rest_framework.routers import SimpleRouter
+
+from nodes.api.views import ClusterViewSet, NodeViewSet
+
+router = SimpleRouter()
+router.register("clusters", ClusterViewSet, basename="cluster")
+router.register("nodes", NodeViewSet, basename="node")
+
+urlpatterns = router.urls
