@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from nodes.models import CLUSTER_SETTINGS, Cluster, Node
+from nodes.rules.credentials import CredentialError, credential_changes
 
 
 class SecretTextarea(forms.Textarea):
@@ -145,23 +146,14 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
                 self.add_error("no_taints", "list taints or tick 'No taints', not both")
             else:
                 data["taints"] = []
-        if data.get("clear_credentials"):
-            node.ssh_private_key = node.ssh_key_passphrase = node.ssh_password = ""
-            self.credential_changed = True
-        if key_text.strip():
-            node.ssh_private_key = key_text.strip() + "\n"
-            node.ssh_key_passphrase = passphrase
-            node.ssh_password = ""
-            self.credential_changed = True
-        elif passphrase:
-            # A new passphrase for the stored key.
-            node.ssh_key_passphrase = passphrase
-            self.credential_changed = True
-        if password:
-            if key_text.strip():
-                self.add_error("ssh_password", "give a private key or a password, not both")
-            else:
-                node.ssh_password = password
-                node.ssh_private_key = node.ssh_key_passphrase = ""
-                self.credential_changed = True
+        try:
+            changes = credential_changes(
+                key_text, passphrase, password, clear=bool(data.get("clear_credentials"))
+            )
+        except CredentialError as error:
+            self.add_error(error.field, str(error))
+            return data
+        for name, value in changes.items():
+            setattr(node, name, value)
+        self.credential_changed = bool(changes)
         return data

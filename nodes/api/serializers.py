@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from nodes.models import CLUSTER_SETTINGS, Cluster, Node, NodeRole
-from nodes.rules.credentials import CredentialError, check_private_key
+from nodes.rules.credentials import CredentialError, credential_changes
 
 
 def _model_clean(instance: Any, attrs: dict[str, Any], exclude: list[str]) -> None:
@@ -118,21 +118,15 @@ class NodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             raise serializers.ValidationError(
                 {"cluster": ["a node cannot move to another cluster"]}
             )
-        key = attrs.get("ssh_private_key", "")
-        password = attrs.get("ssh_password", "")
-        if key and password:
-            raise serializers.ValidationError(
-                {"ssh_password": ["give a private key or a password, not both"]}
+        try:
+            changes = credential_changes(
+                attrs.pop("ssh_private_key", ""),
+                attrs.pop("ssh_key_passphrase", ""),
+                attrs.pop("ssh_password", ""),
             )
-        if key:
-            try:
-                check_private_key(key, attrs.get("ssh_key_passphrase", ""))
-            except CredentialError as exc:
-                raise serializers.ValidationError({exc.field: [str(exc)]}) from None
-            attrs["ssh_password"] = ""
-        elif password:
-            attrs["ssh_private_key"] = ""
-            attrs["ssh_key_passphrase"] = ""
+        except CredentialError as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+        attrs.update(changes)
         instance = self.instance
         candidate = (
             Node(**{f.attname: getattr(instance, f.attname) for f in Node._meta.fields})

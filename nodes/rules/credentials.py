@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from clusterpanel.errors import InputError
 
 SUPPORTED = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
+CREDENTIAL_FIELDS = ("ssh_private_key", "ssh_key_passphrase", "ssh_password")
 
 
 class CredentialError(InputError):
@@ -64,3 +65,26 @@ def check_private_key(key_text: str, passphrase: str = "") -> str:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return f"ECDSA {key.curve.name}"
     return "ssh-ed25519"
+
+
+def credential_changes(
+    private_key: str = "", passphrase: str = "", password: str = "", *, clear: bool = False
+) -> dict[str, str]:
+    """The credential fields to write for what an operator sent; the rule of the form and the API.
+
+    A node authenticates with a private key (and its passphrase) or with a password, never both:
+    sending both is refused. Blank inputs keep the stored credential; a passphrase alone is a new
+    passphrase for the stored key; ``clear`` removes the stored credential first. The key itself
+    is checked by ``check_private_key`` when the node is validated.
+    """
+    key = private_key.strip()
+    if key and password:
+        raise CredentialError("ssh_password", "give a private key or a password, not both")
+    changes = dict.fromkeys(CREDENTIAL_FIELDS, "") if clear else {}
+    if key:
+        changes.update(ssh_private_key=key + "\n", ssh_key_passphrase=passphrase, ssh_password="")
+    elif passphrase:
+        changes["ssh_key_passphrase"] = passphrase
+    if password:
+        changes.update(ssh_password=password, ssh_private_key="", ssh_key_passphrase="")
+    return changes

@@ -9,9 +9,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
-_DNS_LABEL = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+from pki.domain.names import DNS1123_LABEL_RE, parse_version
+
 _LABEL_NAME = re.compile(r"\A([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
-_VERSION = re.compile(r"\Av?(\d+)\.(\d+)\.(\d+)\Z")
 _SSH_USER = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\Z")
 _FINGERPRINT = re.compile(r"\ASHA256:[A-Za-z0-9+/]{43}\Z")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -47,7 +47,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 def dns1123_label(value: str) -> str:
     if len(value) > 63:
         raise ValueError(f"'{value[:20]}…' is longer than 63 characters (a DNS-1123 label)")
-    if not _DNS_LABEL.match(value):
+    if not DNS1123_LABEL_RE.fullmatch(value):
         raise ValueError(
             f"'{value}' is not a DNS-1123 label: use lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -59,7 +59,7 @@ def dns1123_subdomain(value: str) -> str:
     if not value or len(value) > 253:
         raise ValueError("a DNS-1123 subdomain must have 1 to 253 characters")
     for label in value.split("."):
-        if not label or len(label) > 63 or not _DNS_LABEL.match(label):
+        if not label or len(label) > 63 or not DNS1123_LABEL_RE.fullmatch(label):
             raise ValueError(
                 f"'{value}' is not a DNS-1123 subdomain: lowercase letters, digits, '-' and '.',"
                 " each part starting and ending with a letter or digit"
@@ -77,10 +77,10 @@ def is_ip(value: str) -> bool:
 
 def kubernetes_version(value: str) -> str:
     """Accept ``1.31.2`` or ``v1.31.2``; store kubeadm's ``v1.31.2`` form."""
-    match = _VERSION.match(value.strip())
-    if not match:
+    parsed = parse_version(value.strip(), suffix=False)
+    if parsed is None:
         raise ValueError(f"'{value}' is not a Kubernetes version such as v1.31.2")
-    major, minor, patch = (int(part) for part in match.groups())
+    major, minor, patch = parsed
     if major != 1 or minor not in SUPPORTED_MINORS:
         raise ValueError(
             f"'{value}' is not supported: the panel configures Kubernetes "
@@ -90,11 +90,10 @@ def kubernetes_version(value: str) -> str:
 
 
 def version_tuple(value: str) -> tuple[int, int, int]:
-    match = _VERSION.match(value)
-    if not match:
+    parsed = parse_version(value, suffix=False)
+    if parsed is None:
         raise ValueError(f"'{value}' is not a Kubernetes version")
-    major, minor, patch = (int(part) for part in match.groups())
-    return major, minor, patch
+    return parsed
 
 
 def port(value: int) -> int:

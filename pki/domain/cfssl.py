@@ -27,7 +27,6 @@ import datetime as dt
 import ipaddress
 import json
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -39,7 +38,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pki.domain.x509 import PKIError, key_description, key_matches_certificate
+from pki.domain.x509 import (
+    MIN_RSA_BITS,
+    PKIError,
+    key_description,
+    key_matches_certificate,
+    random_serial,
+)
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
@@ -51,7 +56,8 @@ DEFAULT_EXPIRY = dt.timedelta(hours=8760)
 DEFAULT_USAGES = ("signing", "key encipherment", "server auth", "client auth")
 DEFAULT_KEY_ALGO = "ecdsa"
 DEFAULT_KEY_SIZES = {"rsa": 2048, "ecdsa": 256}
-MIN_RSA_BITS = 2048
+# cfssl draws 159 random bits: positive, and within RFC 5280's 20 octets once DER-encoded.
+CFSSL_SERIAL_LIMIT = 2**159
 MAX_RSA_BITS = 8192
 ECDSA_SIZES = {256: ec.SECP256R1, 384: ec.SECP384R1}
 BACKDATE = dt.timedelta(minutes=5)
@@ -423,7 +429,7 @@ def create_ca_from_csr(
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(key.public_key())
-        .serial_number(_serial())
+        .serial_number(random_serial(CFSSL_SERIAL_LIMIT))
         .not_valid_before(not_before)
         .not_valid_after(not_before + expiry)
         .add_extension(_key_usage_flags({"key_cert_sign", "crl_sign"}), critical=True)
@@ -551,7 +557,7 @@ def _sign_leaf(
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
         .public_key(public_key)
-        .serial_number(_serial())
+        .serial_number(random_serial(CFSSL_SERIAL_LIMIT))
         .not_valid_before(not_before)
         .not_valid_after(not_after)
     )
@@ -708,13 +714,9 @@ def _not_before(now: dt.datetime | None) -> dt.datetime:
     return floor - BACKDATE
 
 
-def _serial() -> int:
-    # 159 random bits: positive, and within RFC 5280's 20-octet limit once DER-encoded.
-    return secrets.randbelow(2**159 - 1) + 1
-
-
 def _signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512:
-    """The hash cfssl's DefaultSigAlgo picks for the signing key."""
+    """The hash cfssl's DefaultSigAlgo picks for the signing key (SHA-512 for RSA 4096 and P-521,
+    where kubeadm's Go signer would pick SHA-256 and SHA-384: hence a function of its own)."""
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size >= 4096:
             return hashes.SHA512()

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from pki.domain.x509 import (
+    MIN_RSA_BITS,
     PKIError,
     PrivateKey,
     PublicKey,
@@ -66,7 +67,6 @@ SA_KEY = "sa.key"
 SA_PUB = "sa.pub"
 # The curves the panel signs with (pki.x509.KEY_ALGORITHMS).
 SUPPORTED_CURVES = ("secp256r1", "secp384r1")
-MIN_RSA_BITS = 2048
 
 KIND_CA_CERT = "ca-certificate"
 KIND_CA_KEY = "ca-key"

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Sequence
 
 from clusterpanel.errors import InputError
+from pki.domain.names import is_dns1123_subdomain
 from pki.domain.tokens import BootstrapToken, TokenError, parse_token
 
 DEFAULT_API_PORT = 6443
@@ -26,8 +27,6 @@ CERTIFICATE_KEY_BYTES = 32
 
 _HASH_RE = re.compile(r"sha256:[0-9a-fA-F]{64}")
 _CERTIFICATE_KEY_RE = re.compile(r"[0-9a-fA-F]{64}")
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_SUBDOMAIN_RE = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
 
 
 class JoinError(InputError):
@@ -80,7 +79,7 @@ def _normalise_host(host: str, original: str) -> str:
         lowered = host.lower().rstrip(".")
         # An all-digit last label is a mistyped IP address (10.0.0.300), not a host name.
         numeric_tld = lowered.rsplit(".", 1)[-1].isdigit()
-        if len(lowered) > 253 or _DNS_SUBDOMAIN_RE.fullmatch(lowered) is None or numeric_tld:
+        if not is_dns1123_subdomain(lowered) or numeric_tld:
             raise JoinError(f"endpoint: {original!r} is not an IP address or DNS name") from None
         return lowered
     return f"[{address}]" if address.version == 6 else str(address)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import re
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from cryptography import x509
 
 from pki.domain import kubeconfig as kubeconfig_mod
+from pki.domain.names import is_dns1123_subdomain, is_wildcard_dns1123_subdomain
 from pki.domain.x509 import (
     DEFAULT_CA_VALIDITY,
     DEFAULT_KEY_ALGORITHM,
@@ -67,12 +67,6 @@ _ENDPOINT_KUBECONFIGS = ("admin.conf", "super-admin.conf", "kubelet.conf")
 CLUSTER_ADMINS_GROUP = "kubeadm:cluster-admins"
 MASTERS_GROUP = "system:masters"
 NODES_GROUP = "system:nodes"
-
-# k8s.io/apimachinery validation.IsDNS1123Subdomain and IsWildcardDNS1123Subdomain.
-_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*")
-_WILDCARD_DNS1123 = re.compile(rf"\*\.{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*")
-_DNS1123_MAX = 253
 
 
 @dataclass(frozen=True)
@@ -195,16 +189,6 @@ def split_host_port(hostport: str) -> tuple[str, str]:
 def join_host_port(host: str, port: int | str) -> str:
     """``host:port`` with an IPv6 host in brackets (Go's ``net.JoinHostPort``)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def is_dns1123_subdomain(value: str) -> bool:
-    """k8s ``IsDNS1123Subdomain``."""
-    return len(value) <= _DNS1123_MAX and _DNS1123_SUBDOMAIN.fullmatch(value) is not None
-
-
-def is_wildcard_dns1123_subdomain(value: str) -> bool:
-    """k8s ``IsWildcardDNS1123Subdomain`` (``*.`` followed by a subdomain)."""
-    return len(value) <= _DNS1123_MAX and _WILDCARD_DNS1123.fullmatch(value) is not None
 
 
 def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

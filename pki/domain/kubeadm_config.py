@@ -28,6 +28,12 @@ from pki.domain.join import (
     validate_ca_cert_hash,
     validate_certificate_key,
 )
+from pki.domain.names import (
+    DNS1123_LABEL,
+    is_dns1123_subdomain,
+    is_wildcard_dns1123_subdomain,
+    parse_version,
+)
 from pki.domain.tokens import TokenError, format_go_duration, parse_token, parse_ttl
 from pki.domain.yaml import dump_document, dump_documents
 
@@ -52,14 +58,10 @@ TAINT_EFFECTS: tuple[str, ...] = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 DEFAULT_BIND_PORT = 6443
 
 _FLAG_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
-_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.+-]+)?")
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_SUBDOMAIN_RE = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
-_WILDCARD_DNS_RE = re.compile(rf"\*\.{_DNS_LABEL}(\.{_DNS_LABEL})*")
 _PATH_RE = re.compile(r"/[A-Za-z0-9._/@:+-]*")
 _IMAGE_REPOSITORY_RE = re.compile(r"[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?")
 _TAINT_KEY_RE = re.compile(
-    rf"({_DNS_LABEL}(\.{_DNS_LABEL})*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+    rf"({DNS1123_LABEL}(\.{DNS1123_LABEL})*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 )
 _TAINT_VALUE_RE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 
@@ -207,10 +209,10 @@ def apiserver_bind_port(apiserver_extra_args: Mapping[str, str]) -> int:
 
 def kubernetes_minor(version: str) -> tuple[int, int]:
     """Return (major, minor) of ``v1.31.2`` or ``1.31.2``."""
-    match = _VERSION_RE.fullmatch(version) if isinstance(version, str) else None
-    if match is None:
+    parsed = parse_version(version)
+    if parsed is None:
         raise ConfigError(f"kubernetesVersion: {version!r} must look like v1.31.2")
-    return int(match.group(1)), int(match.group(2))
+    return parsed[0], parsed[1]
 
 
 def api_version_for(kubernetes_version: str) -> str:
@@ -228,7 +230,7 @@ def _check_path(value: str, where: str) -> str:
 
 
 def _check_dns_subdomain(value: str, where: str) -> str:
-    if not isinstance(value, str) or len(value) > 253 or not _DNS_SUBDOMAIN_RE.fullmatch(value):
+    if not isinstance(value, str) or not is_dns1123_subdomain(value):
         raise ConfigError(f"{where}: {value!r} must be a lowercase DNS-1123 subdomain")
     return value
 
@@ -267,7 +269,7 @@ def _check_sans(values: Sequence[str], where: str) -> list[str]:
         except (ValueError, TypeError):
             pass
         if not isinstance(value, str) or not (
-            _DNS_SUBDOMAIN_RE.fullmatch(value) or _WILDCARD_DNS_RE.fullmatch(value)
+            is_dns1123_subdomain(value) or is_wildcard_dns1123_subdomain(value)
         ):
             raise ConfigError(f"{where}: {value!r} is not an IP address or DNS name")
         result.append(value)

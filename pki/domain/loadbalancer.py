@@ -16,12 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from clusterpanel.errors import InputError
+from pki.domain.names import is_dns1123_label, is_dns1123_subdomain
 
 DEFAULT_LISTEN_PORT = 6443
 
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_NAME_RE = re.compile(_DNS_LABEL)
-_DNS_SUBDOMAIN_RE = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
 _PATH_RE = re.compile(r"/[A-Za-z0-9._/-]*")
 
 Backend = tuple[str, str, int]
@@ -32,7 +30,7 @@ class LoadBalancerError(InputError):
 
 
 def _validate_name(value: str, field: str) -> str:
-    if not isinstance(value, str) or len(value) > 63 or _NAME_RE.fullmatch(value) is None:
+    if not isinstance(value, str) or not is_dns1123_label(value):
         raise LoadBalancerError(f"{field}: {value!r} must be a DNS label ([a-z0-9-], max 63)")
     return value
 
@@ -53,7 +51,7 @@ def _format_address(address: str, field: str) -> str:
         name = address.lower()
         # An all-digit last label is a mistyped IP address (10.0.0.300), not a host name.
         numeric_tld = name.rsplit(".", 1)[-1].isdigit()
-        if len(name) > 253 or _DNS_SUBDOMAIN_RE.fullmatch(name) is None or numeric_tld:
+        if not is_dns1123_subdomain(name) or numeric_tld:
             raise LoadBalancerError(
                 f"{field}: {address!r} is not an IP address or DNS name"
             ) from None

@@ -202,6 +202,7 @@ def _san(spec: CertSpec) -> x509.SubjectAlternativeName | None:
 
 def _signature_hash(signing_key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
     # Go picks SHA-384 for P-384 keys and SHA-256 otherwise; kubeadm inherits that choice.
+    # cfssl's DefaultSigAlgo differs for large RSA keys, so pki.domain.cfssl keeps its own.
     if isinstance(signing_key, ec.EllipticCurvePrivateKey) and signing_key.curve.key_size >= 384:
         return hashes.SHA384()
     return hashes.SHA256()
@@ -224,7 +225,7 @@ def create_ca(spec: CertSpec, key: PrivateKey, now: dt.datetime | None = None) -
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(key.public_key())
-        .serial_number(_serial())
+        .serial_number(random_serial())
         .not_valid_before(issued_at - CERTIFICATE_BACKDATE)
         .not_valid_after(issued_at + spec.validity)
         .add_extension(_key_usage(is_ca=True), critical=True)
@@ -280,7 +281,7 @@ def sign_certificate(
         .subject_name(_subject(spec))
         .issuer_name(ca_cert.subject)
         .public_key(public_key)
-        .serial_number(_serial())
+        .serial_number(random_serial())
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(_key_usage(is_ca=False), critical=True)
@@ -326,8 +327,9 @@ def ca_cert_common_name(cert: x509.Certificate) -> str:
     return str(values[0].value) if values else ""
 
 
-def _serial() -> int:
-    return secrets.randbelow(MAX_SERIAL - 1) + 1
+def random_serial(limit: int = MAX_SERIAL) -> int:
+    """A random positive serial below ``limit`` (kubeadm's: below 2^63; cfssl passes 2^159)."""
+    return secrets.randbelow(limit - 1) + 1
 
 
 # --------------------------------------------------------------------------- PEM

@@ -14,6 +14,7 @@ from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, Node
 from pki.domain import archive, cfssl, importer
 from pki.domain.x509 import (
+    MIN_RSA_BITS,
     PKIError,
     PrivateKey,
     ca_cert_common_name,
@@ -53,8 +54,8 @@ def _weak_key(key: PrivateKey) -> str | None:
     size = getattr(key, "key_size", None)
     if hasattr(key, "curve"):
         return None
-    if size is not None and size < 2048:
-        return f"is RSA {size}; RSA keys must have at least 2048 bits"
+    if size is not None and size < MIN_RSA_BITS:
+        return f"is RSA {size}; RSA keys must have at least {MIN_RSA_BITS} bits"
     return None
 
 
