@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from clusterpanel.errors import InputError
-from nodes.models import Node
+from nodes.models import Node, NodeRole
 from pki.models.certificates import CAName
 
 # Uploads are PEM files and small archives.
@@ -74,7 +74,7 @@ class KubeadmImportForm(PKIForm):
 
     def __init__(self, *args: Any, cluster: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["node"].queryset = cluster.nodes.filter(role="control-plane")  # type: ignore[attr-defined]
+        self.fields["node"].queryset = cluster.nodes.filter(role=NodeRole.CONTROL_PLANE)  # type: ignore[attr-defined]
 
     def clean_archive(self) -> Any:
         return _check_size(self.cleaned_data.get("archive"))

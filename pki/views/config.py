@@ -18,7 +18,7 @@ from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.forms import add_errors
 from clusterpanel.web.responses import download
-from nodes.models import Cluster, Node
+from nodes.models import Cluster, Node, NodeRole
 from pki.forms.config import (
     KubeadmSettingsForm,
     StaticTokenForm,
@@ -41,7 +41,7 @@ def _config_context(request: HttpRequest, cluster: Cluster, **extra: Any) -> dic
         "preview": preview,
         "preview_error": preview_error,
         "init_node": bootstrap_services.init_node(cluster),
-        "nodes": cluster.nodes.exclude(role="etcd").order_by("pk"),
+        "nodes": cluster.nodes.exclude(role=NodeRole.ETCD).order_by("pk"),
         "static_tokens": cluster.static_tokens.all(),
         "static_form": StaticTokenForm(),
         "import_form": StaticTokenImportForm(),

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import can
+from nodes.models import NodeRole
 from pki.api.serializers.bootstrap import (
     BootstrapTokenCreateSerializer,
     BootstrapTokenSerializer,
@@ -112,7 +113,7 @@ class JoinCommandView(ClusterView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("role", OpenApiTypes.STR, enum=["worker", "control-plane"]),
+            OpenApiParameter("role", OpenApiTypes.STR, enum=list(bootstrap_services.ROLES)),
             OpenApiParameter("new_token", OpenApiTypes.BOOL, description="create a fresh token"),
         ],
         responses=OpenApiTypes.OBJECT,
@@ -125,7 +126,7 @@ class JoinCommandView(ClusterView):
         try:
             join = bootstrap_services.join_command(
                 cluster,
-                request.query_params.get("role", "worker"),
+                request.query_params.get("role", NodeRole.WORKER),
                 new_token=new_token,
                 actor=Actor.from_request(request),
             )

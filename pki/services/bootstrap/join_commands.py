@@ -12,7 +12,7 @@ from django.utils import timezone
 from clusterpanel.errors import InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
-from nodes.models import Cluster
+from nodes.models import Cluster, NodeRole
 from pki.domain import join as join_rules
 from pki.domain import upload_certs
 from pki.domain.x509 import spki_sha256
@@ -27,7 +27,8 @@ from pki.services.bootstrap.errors import JoinUnavailable, NoUsableToken
 # kubeadm deletes kubeadm-certs two hours after the upload; the same margin applies to the key.
 CERTIFICATE_KEY_TTL = upload_certs.CERTS_TOKEN_TTL
 MIN_CERTIFICATE_KEY_LIFETIME = timedelta(hours=1)
-ROLES = ("worker", "control-plane")
+# The two ways to join: the roles a join command is made for.
+ROLES: tuple[str, ...] = (NodeRole.WORKER, NodeRole.CONTROL_PLANE)
 
 
 def join_token(
@@ -111,7 +112,7 @@ class JoinCommand:
 
 
 def validate_role(role: str | None) -> str:
-    value = role or "worker"
+    value = role or NodeRole.WORKER
     if value not in ROLES:
         raise InputError(f"must be one of {', '.join(ROLES)}, not {value!r}", "role")
     return value
@@ -119,7 +120,7 @@ def validate_role(role: str | None) -> str:
 
 def join_command(
     cluster: Cluster,
-    role: str = "worker",
+    role: str = NodeRole.WORKER,
     *,
     new_token: bool = False,
     actor: Actor,
@@ -137,7 +138,9 @@ def join_command(
     with transaction.atomic():
         token, created = join_token(cluster, new_token, actor, now)
         key = (
-            current_certificate_key(cluster, user=actor.user, now=now) if role != "worker" else None
+            current_certificate_key(cluster, user=actor.user, now=now)
+            if role != NodeRole.WORKER
+            else None
         )
         audit.record(
             "join_command.reveal",
@@ -154,7 +157,7 @@ def join_command(
         "endpoint": cluster.normalized_endpoint,
         "token": token.value,
         "ca_cert_hashes": hashes,
-        "control_plane": role == "control-plane",
+        "control_plane": role == NodeRole.CONTROL_PLANE,
         "certificate_key": key.key if key else None,
     }
     return JoinCommand(
@@ -172,5 +175,5 @@ def join_commands_for_card(
     cluster: Cluster, *, new_token: bool, actor: Actor
 ) -> tuple[JoinCommand, JoinCommand]:
     """The worker and the control-plane command of the join card, on one token."""
-    worker = join_command(cluster, "worker", new_token=new_token, actor=actor)
-    return worker, join_command(cluster, "control-plane", actor=actor)
+    worker = join_command(cluster, NodeRole.WORKER, new_token=new_token, actor=actor)
+    return worker, join_command(cluster, NodeRole.CONTROL_PLANE, actor=actor)

@@ -8,7 +8,7 @@ from typing import Any
 from cryptography import x509
 from django.utils import timezone
 
-from nodes.models import Cluster
+from nodes.models import Cluster, NodeRole
 from pki.domain import expiry, kubeadm
 from pki.services.certificates.store import active_cas, active_tree
 
@@ -23,7 +23,7 @@ def expiration(cluster: Cluster, now: dt.datetime | None = None) -> list[dict[st
         certs[(name, None)] = ca.certificate
     external = cluster.etcd_topology == kubeadm.TOPOLOGY_EXTERNAL
     tables = []
-    for node in cluster.nodes.filter(role="control-plane").order_by("name"):
+    for node in cluster.nodes.filter(role=NodeRole.CONTROL_PLANE).order_by("name"):
         rows, ca_rows = expiry.node_expiration_rows(certs, node.name, external)
         tables.append(
             {
