@@ -38,6 +38,8 @@ REQUIRED_FILES = {
     # nginx's stream module, for the rendered control-plane load balancer config.
     "/usr/lib/nginx/modules/ngx_stream_module.so": "libnginx-mod-stream",
 }
+# One pytest worker per core (pytest-xdist); each brings up its own Redis, worker and live server.
+PARALLEL = ["-n", str(max(1, min(4, os.cpu_count() or 1)))]
 # Debian puts some daemons outside the default PATH.
 EXTRA_PATHS = ["/usr/sbin", "/sbin", "/usr/lib/postgresql/15/bin"]
 
@@ -81,7 +83,7 @@ def postgres_pass(python: str) -> bool:
             try:
                 return step(
                     "pytest on PostgreSQL",
-                    [python, "-m", "pytest", "tests/integration", "tests/e2e", "-q"],
+                    [python, "-m", "pytest", *PARALLEL, "tests/integration", "tests/e2e", "-q"],
                 )
             finally:
                 del os.environ["DATABASE_URL"]
@@ -102,7 +104,7 @@ def main() -> int:
         step("django check", [python, "manage.py", "check", "--fail-level", "WARNING"]),
         step("migrations", [python, "manage.py", "makemigrations", "--check", "--dry-run"]),
     ]
-    results.append(step("pytest", [python, "-m", "pytest", *sys.argv[1:]]))
+    results.append(step("pytest", [python, "-m", "pytest", *PARALLEL, *sys.argv[1:]]))
     if not sys.argv[1:]:
         results.append(postgres_pass(python))
     failed = results.count(False)
