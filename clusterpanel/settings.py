@@ -11,6 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
+from clusterpanel.broker import SCHEME as FILESYSTEM_BROKER_SCHEME
 from clusterpanel.env import (
     database_from_url,
     ensure_secret_file,
@@ -217,23 +218,23 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport.
+# Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport with
+# atomic writes and claimed, recoverable reads (clusterpanel/broker.py).
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 else:
     _broker_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = f"{FILESYSTEM_BROKER_SCHEME}://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        # Broadcast (remote control) state; kombu's default is ./control in the cwd.
+        # Exchange tables; kombu's default is ./control in the cwd.
         "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
+        # Claimed messages until acknowledged, and files that are not messages.
+        "unacked_folder": str(_broker_dir / "unacked"),
+        "quarantine_folder": str(_broker_dir / "quarantine"),
     }
 # The database is the record of truth; Celery results are not kept.
 CELERY_TASK_IGNORE_RESULT = True
