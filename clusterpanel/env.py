@@ -72,6 +72,16 @@ def env_secret(name: str) -> str | None:
     return direct
 
 
+# SQLite, whether the embedded default or a sqlite:// DATABASE_URL: WAL lets the web server
+# read while the worker writes. Writers queue (IMMEDIATE) rather than fail; issuing an
+# RSA-4096 tree holds the write lock for seconds.
+SQLITE_OPTIONS: dict[str, object] = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    "init_command": "PRAGMA journal_mode=WAL;",
+}
+
+
 def database_from_url(url: str) -> dict[str, object]:
     """Turn ``postgres://user:pass@host:port/name`` into a Django DATABASES entry."""
     parts = urlsplit(url)
@@ -80,7 +90,11 @@ def database_from_url(url: str) -> dict[str, object]:
             f"DATABASE_URL must start with postgres:// or sqlite://, got {parts.scheme!r}"
         )
     if parts.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path)}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": unquote(parts.path),
+            "OPTIONS": dict(SQLITE_OPTIONS),
+        }
     name = parts.path.lstrip("/")
     if not name:
         raise ImproperlyConfigured("DATABASE_URL has no database name")

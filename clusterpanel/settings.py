@@ -13,6 +13,7 @@ from pathlib import Path
 
 from clusterpanel.broker import SCHEME as FILESYSTEM_BROKER_SCHEME
 from clusterpanel.env import (
+    SQLITE_OPTIONS,
     database_from_url,
     ensure_secret_file,
     env_bool,
@@ -104,13 +105,7 @@ else:
             # A file, not memory, so that a Celery worker process started by the
             # tests can see the same test database; one per test run.
             "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
-            # WAL lets the web server read while the worker writes. Writers queue (IMMEDIATE)
-            # rather than fail; issuing an RSA-4096 tree holds the write lock for seconds.
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL;",
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
