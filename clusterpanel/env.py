@@ -9,7 +9,6 @@ systemd credentials), so they never have to sit in the environment itself.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -112,23 +111,3 @@ def database_from_url(url: str) -> dict[str, object]:
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
     }
-
-
-def ensure_secret_file(path: Path, make: Callable[[], str]) -> str:
-    """Read a generated secret from ``path``, creating it (mode 0600) on first use.
-
-    Used only on the embedded default, where there is no secret store: the file
-    lives in the data directory, never in the database.
-    """
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()
-    # O_EXCL: two processes starting together must not overwrite each other's key.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    return value

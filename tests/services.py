@@ -114,6 +114,14 @@ def celery_beat(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[byt
             _stop(process)
 
 
+def bootstrap_data_dir(env: dict[str, str]) -> None:
+    """``manage.py bootstrap_data_dir`` for the data directory named in ``env``."""
+    subprocess.run(
+        [sys.executable, "manage.py", "bootstrap_data_dir"],
+        cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 

@@ -46,6 +46,7 @@ def test_ten_thousand_tasks_arrive_once_each_and_the_worker_survives(
     data = tmp_path / "data"
     # Its own data directory, so its own broker folders; the test database for heartbeats.
     env = {**worker_env, "CLUSTERPANEL_DATA_DIR": str(data)}
+    services.bootstrap_data_dir(env)
     record = tmp_path / "record.txt"
     worker_log, beat_log = tmp_path / "worker.log", tmp_path / "beat.log"
     WorkerHeartbeat.objects.all().delete()

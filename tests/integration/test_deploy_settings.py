@@ -3,6 +3,7 @@ environment values stop the process with a message naming the variable."""
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -30,6 +31,7 @@ def _production(tmp_path: Path) -> dict[str, str]:
         "CLUSTERPANEL_DEBUG": "false",
         "CLUSTERPANEL_HTTPS": "true",
         "CLUSTERPANEL_SECRET_KEY": secrets.token_urlsafe(64),
+        "CLUSTERPANEL_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "CLUSTERPANEL_ALLOWED_HOSTS": "panel.example.com",
     }
 

@@ -1,6 +1,8 @@
 """``manage.py serve``: run the whole panel — web server, Celery worker and beat.
 
-Migrates first and creates the first admin account on first run. On the
+Bootstraps the data directory first (manage.py does that before Django loads the
+settings, see clusterpanel/datadir.py), migrates and creates the first admin
+account on first run. On the
 embedded default everything (SQLite, broker files, keys) lives under
 CLUSTERPANEL_DATA_DIR; with DATABASE_URL and REDIS_URL set it uses those.
 Stops all three processes when one of them exits or on Ctrl-C.
@@ -18,6 +20,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from clusterpanel import datadir
+
 
 class Command(BaseCommand):
     help = "Migrate, create the first admin, then run gunicorn, a Celery worker and Celery beat."
@@ -28,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        datadir.bootstrap()  # manage.py already did; this covers call_command("serve")
+        report = datadir.bootstrapped_in_this_process()
+        for line in report.created:
+            self.stdout.write(line)
+        for line in report.warnings:
+            self.stderr.write(f"Warning: {line}")
         call_command("migrate", interactive=False, verbosity=1)
         call_command("ensure_admin")
         python = sys.executable
@@ -42,9 +52,9 @@ class Command(BaseCommand):
                 python, "-m", "celery", "-A", "clusterpanel", "worker",
                 "--loglevel", "INFO", "--concurrency", str(options["concurrency"]),
             ],
+            # The schedule file comes from CELERY_BEAT_SCHEDULE_FILENAME.
             "beat": [
                 python, "-m", "celery", "-A", "clusterpanel", "beat", "--loglevel", "INFO",
-                "--schedule", str(data / "celerybeat-schedule"),
                 "--pidfile", str(data / "celerybeat.pid"),
             ],
         }  # fmt: skip
