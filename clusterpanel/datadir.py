@@ -142,8 +142,11 @@ def bootstrap() -> Report:
     """Create what ``needs()`` says is missing; returns what this call created."""
     what = needs()
     report = Report()
-    if not what.data.is_dir():
+    try:
         what.data.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass  # there already, or made by a bootstrap running at the same time
+    else:
         report.created.append(f"Created the data directory {what.data} (mode 0700).")
     if what.secret_key:
         if _create_secret(what.secret_key_file, lambda: secrets.token_urlsafe(64)):
@@ -198,19 +201,31 @@ def _create_secret(path: Path, make: Callable[[], str]) -> bool:
     """
     if path.exists():
         return False
+    value = make() + "\n"
     temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(make() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temp, path)
-    except FileExistsError:
-        return False
+        _write_private(temp, value)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return False
+        except OSError:
+            # A file system without hard links: create it in place; O_EXCL still keeps one key.
+            try:
+                _write_private(path, value)
+            except FileExistsError:
+                return False
     finally:
         temp.unlink(missing_ok=True)
     return True
+
+
+def _write_private(path: Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _create_private_file(path: Path) -> bool:

@@ -152,3 +152,25 @@ def test_the_image_build_step_loads_the_settings_without_a_data_dir_to_write(
     result = _python(env, "manage.py", "check")
     assert result.returncode == 0, result.stderr
     assert list(data.iterdir()) == []
+
+
+def test_bootstraps_started_together_keep_one_key(tmp_path: Path) -> None:
+    """serve, the compose migrate service or parallel test runs may start at the same moment."""
+    data = tmp_path / "data"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "bootstrap_data_dir"],
+            cwd=ROOT,
+            env=_env(data),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=180) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    made = [out for out, _ in outputs if f"Created {data / 'encryption.keys'}" in out]
+    assert len(made) == 1
+    assert len(crypto.parse_keys((data / "encryption.keys").read_text()).keys) == 1
+    assert sorted(p.name for p in data.iterdir() if p.name.startswith(".")) == []
