@@ -17,8 +17,9 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-# collectstatic needs settings to load; the key here is a throwaway for this step only.
-RUN CLUSTERPANEL_SECRET_KEY=collectstatic-only \
+# collectstatic needs settings to load; the keys here are throwaways for this step only
+# (the containers get theirs from .env), so the build writes nothing to the data directory.
+RUN CLUSTERPANEL_SECRET_KEY=collectstatic-only CLUSTERPANEL_ENCRYPTION_KEYS=collectstatic-only \
     python manage.py collectstatic --noinput \
     && chown -R clusterpanel /var/lib/clusterpanel
 

@@ -9,7 +9,6 @@ systemd credentials), so they never have to sit in the environment itself.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -72,6 +71,16 @@ def env_secret(name: str) -> str | None:
     return direct
 
 
+# SQLite, whether the embedded default or a sqlite:// DATABASE_URL: WAL lets the web server
+# read while the worker writes. Writers queue (IMMEDIATE) rather than fail; issuing an
+# RSA-4096 tree holds the write lock for seconds.
+SQLITE_OPTIONS: dict[str, object] = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    "init_command": "PRAGMA journal_mode=WAL;",
+}
+
+
 def database_from_url(url: str) -> dict[str, object]:
     """Turn ``postgres://user:pass@host:port/name`` into a Django DATABASES entry."""
     parts = urlsplit(url)
@@ -80,7 +89,11 @@ def database_from_url(url: str) -> dict[str, object]:
             f"DATABASE_URL must start with postgres:// or sqlite://, got {parts.scheme!r}"
         )
     if parts.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path)}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": unquote(parts.path),
+            "OPTIONS": dict(SQLITE_OPTIONS),
+        }
     name = parts.path.lstrip("/")
     if not name:
         raise ImproperlyConfigured("DATABASE_URL has no database name")
@@ -98,23 +111,3 @@ def database_from_url(url: str) -> dict[str, object]:
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
     }
-
-
-def ensure_secret_file(path: Path, make: Callable[[], str]) -> str:
-    """Read a generated secret from ``path``, creating it (mode 0600) on first use.
-
-    Used only on the embedded default, where there is no secret store: the file
-    lives in the data directory, never in the database.
-    """
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()
-    # O_EXCL: two processes starting together must not overwrite each other's key.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    return value

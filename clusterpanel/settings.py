@@ -3,17 +3,23 @@
 The embedded default needs no server: SQLite and a filesystem Celery broker,
 both under ``CLUSTERPANEL_DATA_DIR``. Setting ``DATABASE_URL`` and ``REDIS_URL``
 switches the same code to PostgreSQL and Redis.
+
+Importing these settings writes nothing. The data directory, its keys and the
+empty database file are made by ``manage.py bootstrap_data_dir`` (which
+``manage.py serve`` runs first, see clusterpanel/datadir.py); when something
+they need is missing, loading them fails with a message saying so.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
+from clusterpanel import datadir
+from clusterpanel.broker import SCHEME as FILESYSTEM_BROKER_SCHEME
 from clusterpanel.env import (
+    SQLITE_OPTIONS,
     database_from_url,
-    ensure_secret_file,
     env_bool,
     env_int,
     env_list,
@@ -22,14 +28,16 @@ from clusterpanel.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("CLUSTERPANEL_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+_needs = datadir.needs()
+datadir.require(_needs)
+DATA_DIR = _needs.data
 
 DEBUG = env_bool("CLUSTERPANEL_DEBUG", False)
 # Behind TLS (the docker compose deployment) cookies are secure and HTTP is redirected.
 HTTPS = env_bool("CLUSTERPANEL_HTTPS", False)
 
-SECRET_KEY = env_secret("CLUSTERPANEL_SECRET_KEY") or ensure_secret_file(
-    DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(64)
+SECRET_KEY = env_secret("CLUSTERPANEL_SECRET_KEY") or datadir.read_secret_file(
+    _needs.secret_key_file
 )
 # Loopback names stay allowed so that container health checks reach /healthz.
 ALLOWED_HOSTS = [
@@ -100,17 +108,11 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "clusterpanel.sqlite3",
+            "NAME": _needs.database_file,
             # A file, not memory, so that a Celery worker process started by the
             # tests can see the same test database; one per test run.
             "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
-            # WAL lets the web server read while the worker writes. Writers queue (IMMEDIATE)
-            # rather than fail; issuing an RSA-4096 tree holds the write lock for seconds.
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL;",
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -143,8 +145,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("CLUSTERPANEL_STATIC_ROOT", str(DATA_DIR / "static")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATIC_ROOT = _needs.static_root
 # Hashed file names need `collectstatic` first: the container image does that and
 # turns this on; the embedded default serves files as they are.
 STORAGES = {
@@ -178,7 +179,7 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("CLUSTERPANEL_SESSION_SECONDS", 8 * 3600, minimum=60)
 
 # Secrets at rest: keys are kept apart from SECRET_KEY (see clusterpanel/crypto.py).
-ENCRYPTION_KEYS_FILE = DATA_DIR / "encryption.keys"
+ENCRYPTION_KEYS_FILE = _needs.encryption_keys_file
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -218,23 +219,23 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport.
+# Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport with
+# atomic writes and claimed, recoverable reads (clusterpanel/broker.py).
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 else:
-    _broker_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    _broker_dir = _needs.broker_dir
+    CELERY_BROKER_URL = f"{FILESYSTEM_BROKER_SCHEME}://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        # Broadcast (remote control) state; kombu's default is ./control in the cwd.
+        # Exchange tables; kombu's default is ./control in the cwd.
         "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
+        # Claimed messages until acknowledged, and files that are not messages.
+        "unacked_folder": str(_broker_dir / "unacked"),
+        "quarantine_folder": str(_broker_dir / "quarantine"),
     }
 # The database is the record of truth; Celery results are not kept.
 CELERY_TASK_IGNORE_RESULT = True
@@ -243,7 +244,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# The one place for beat's schedule file: `celery beat` reads it unless --schedule is given.
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / datadir.BEAT_SCHEDULE_FILE)
 
 LOGGING = {
     "version": 1,

@@ -68,13 +68,18 @@ def redis_server(workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def celery_worker(env: dict[str, str], name: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(
+    env: dict[str, str],
+    name: str,
+    log: Path,
+    options: tuple[str, ...] = ("--pool", "solo", "--without-mingle", "--without-gossip"),
+) -> Iterator[subprocess.Popen[bytes]]:
     """A real ``celery -A clusterpanel worker`` with the given environment."""
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "clusterpanel", "worker", "--pool", "solo",
-             "--loglevel", "INFO", "-n", f"{name}@%h", "--without-mingle", "--without-gossip"],
+            [sys.executable, "-m", "celery", "-A", "clusterpanel", "worker", "--loglevel", "INFO",
+             "-n", f"{name}@%h", *options],
             cwd=ROOT,
             env=full_env,
             stdout=out,
@@ -88,6 +93,33 @@ def celery_worker(env: dict[str, str], name: str, log: Path) -> Iterator[subproc
             yield process
         finally:
             _stop(process)
+
+
+@contextmanager
+def celery_beat(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real ``celery -A clusterpanel beat``; its schedule file is the settings' one."""
+    full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "clusterpanel", "beat", "--loglevel", "INFO"],
+            cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: b"beat: Starting" in log.read_bytes() or process.poll() is not None,
+                     60, "celery beat")  # fmt: skip
+            if process.poll() is not None:
+                raise RuntimeError(f"celery beat exited:\n{log.read_text()[-3000:]}")
+            yield process
+        finally:
+            _stop(process)
+
+
+def bootstrap_data_dir(env: dict[str, str]) -> None:
+    """``manage.py bootstrap_data_dir`` for the data directory named in ``env``."""
+    subprocess.run(
+        [sys.executable, "manage.py", "bootstrap_data_dir"],
+        cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
 
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -8,7 +8,8 @@ keys can be rotated: the first configured key encrypts, every key decrypts, and
 
 Keys never derive from SECRET_KEY. They come from ``CLUSTERPANEL_ENCRYPTION_KEYS``
 (or ``..._FILE``): comma-separated urlsafe-base64 32-byte keys. On the embedded
-default a key file is generated once in the data directory with mode 0600.
+default ``manage.py bootstrap_data_dir`` generates a key file in the data directory
+(mode 0600) at installation; a missing key file is an error, never a new key.
 
 Decryption never fails quietly: an unknown key id, a tampered value or a value
 that is not ciphertext raises ``DecryptionError``.
@@ -29,7 +30,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from clusterpanel.env import ensure_secret_file, env_secret
+from clusterpanel.datadir import read_secret_file
+from clusterpanel.env import env_secret
 
 PREFIX = "enc1"
 _NONCE_BYTES = 12
@@ -107,7 +109,7 @@ def parse_keys(text: str) -> KeyRing:
 def keyring() -> KeyRing:
     configured = env_secret("CLUSTERPANEL_ENCRYPTION_KEYS")
     if not configured:
-        configured = ensure_secret_file(settings.ENCRYPTION_KEYS_FILE, new_key)
+        configured = read_secret_file(settings.ENCRYPTION_KEYS_FILE)
     return parse_keys(configured)
 
 

@@ -31,7 +31,7 @@ def _login_failed(sender: Any, credentials: Any, request: Any = None, **kwargs: 
 
 
 # Django admin permissions per role, so auditors (viewers) can browse the admin
-# read-only. The panel's own checks live in clusterpanel.roles.
+# read-only. The panel's own checks live in clusterpanel.security.roles.
 PANEL_APPS = ("clusterpanel", "nodes", "pki")
 
 

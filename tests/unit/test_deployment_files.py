@@ -41,6 +41,18 @@ def test_compose_runs_postgres_redis_web_worker_and_beat() -> None:
         assert services[name]["env_file"] == ".env"
 
 
+def test_compose_bootstraps_the_data_dir_before_migrating_and_beat_uses_the_setting() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    steps = [step.strip() for step in services["migrate"]["command"][-1].split("&&")]
+    assert steps == [
+        "python manage.py bootstrap_data_dir",
+        "python manage.py migrate --noinput",
+        "python manage.py ensure_admin",
+    ]
+    # One place for beat's schedule file: CELERY_BEAT_SCHEDULE_FILENAME in the settings.
+    assert "--schedule" not in services["beat"]["command"]
+
+
 def test_compose_database_matches_the_example_url() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     env = compose["services"]["postgres"]["environment"]

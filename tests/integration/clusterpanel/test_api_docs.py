@@ -46,11 +46,15 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path: Any) -> N
     import sys
     from pathlib import Path
 
+    from tests.services import bootstrap_data_dir
+
     root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "CLUSTERPANEL_DATA_DIR": str(tmp_path)}
+    bootstrap_data_dir(env)
     result = subprocess.run(
         [sys.executable, "manage.py", "spectacular", "--fail-on-warn", "--validate",
          "--file", str(tmp_path / "schema.yaml")],
-        cwd=root, env={**os.environ, "CLUSTERPANEL_DATA_DIR": str(tmp_path)},
+        cwd=root, env=env,
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

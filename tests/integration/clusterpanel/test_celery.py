@@ -32,7 +32,7 @@ def test_a_worker_on_the_embedded_broker_writes_to_the_database(
 ) -> None:
     # No REDIS_URL: the worker and this process share the filesystem broker
     # folders under the data directory.
-    assert settings.CELERY_BROKER_URL == "filesystem://"
+    assert settings.CELERY_BROKER_URL.startswith("clusterpanel-filesystem://")
     WorkerHeartbeat.objects.all().delete()
     with services.celery_worker(worker_env, "embedded", tmp_path / "worker.log"):
         heartbeat.delay()

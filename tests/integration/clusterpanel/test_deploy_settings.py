@@ -3,6 +3,7 @@ environment values stop the process with a message naming the variable."""
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -30,6 +31,7 @@ def _production(tmp_path: Path) -> dict[str, str]:
         "CLUSTERPANEL_DEBUG": "false",
         "CLUSTERPANEL_HTTPS": "true",
         "CLUSTERPANEL_SECRET_KEY": secrets.token_urlsafe(64),
+        "CLUSTERPANEL_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "CLUSTERPANEL_ALLOWED_HOSTS": "panel.example.com",
     }
 
@@ -63,3 +65,17 @@ def test_secret_file_variant_is_read(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     both = _run({**env, "CLUSTERPANEL_SECRET_KEY": "x" * 60}, "check")
     assert "not both" in both.stderr
+
+
+def test_a_sqlite_database_url_gets_wal_and_queued_writers(tmp_path: Path) -> None:
+    """As the embedded database: two writers wait for each other instead of failing at once."""
+    env = {**_production(tmp_path), "DATABASE_URL": f"sqlite://{tmp_path / 'panel.sqlite3'}"}
+    script = (
+        "from django.db import connection\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('PRAGMA journal_mode')\n"
+        "    print(cursor.fetchone()[0], connection.transaction_mode)\n"
+    )
+    result = _run(env, "shell", "--no-imports", "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "IMMEDIATE"]

@@ -43,6 +43,7 @@ def test_migrations_and_encrypted_fields_work_on_postgres(
     postgres_url: str, tmp_path: Path
 ) -> None:
     env = {**os.environ, "DATABASE_URL": postgres_url, "CLUSTERPANEL_DATA_DIR": str(tmp_path)}
+    services.bootstrap_data_dir(env)  # the keys; the database is PostgreSQL's
 
     def manage(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

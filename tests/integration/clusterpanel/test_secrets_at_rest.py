@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
 
+from clusterpanel import datadir
 from clusterpanel.security import crypto
 from nodes.models import Cluster, Node
 from tests.dbdump import database_dump
@@ -76,16 +78,29 @@ def test_tampering_is_detected(fresh_keyring: pytest.MonkeyPatch) -> None:
         crypto.decrypt("plain text")
 
 
-def test_the_embedded_key_file_is_created_once_and_private(
+def test_the_embedded_key_file_comes_from_the_bootstrap_and_is_private(
+    settings: Any, tmp_path: Path, fresh_keyring: pytest.MonkeyPatch
+) -> None:
+    fresh_keyring.delenv("CLUSTERPANEL_ENCRYPTION_KEYS", raising=False)
+    fresh_keyring.delenv("CLUSTERPANEL_ENCRYPTION_KEYS_FILE", raising=False)
+    fresh_keyring.setenv("CLUSTERPANEL_DATA_DIR", str(tmp_path))
+    datadir.bootstrap()
+    settings.ENCRYPTION_KEYS_FILE = tmp_path / "encryption.keys"
+    assert settings.ENCRYPTION_KEYS_FILE.stat().st_mode & 0o777 == 0o600
+    sealed = crypto.encrypt("secret")
+    crypto.keyring.cache_clear()  # a restart reads the same file, so the value still opens
+    assert crypto.decrypt(sealed) == "secret"
+
+
+def test_a_missing_key_file_is_an_error_never_a_new_key(
     settings: Any, tmp_path: Path, fresh_keyring: pytest.MonkeyPatch
 ) -> None:
     fresh_keyring.delenv("CLUSTERPANEL_ENCRYPTION_KEYS", raising=False)
     fresh_keyring.delenv("CLUSTERPANEL_ENCRYPTION_KEYS_FILE", raising=False)
     settings.ENCRYPTION_KEYS_FILE = tmp_path / "encryption.keys"
-    sealed = crypto.encrypt("secret")  # the key file is made on first use
-    assert settings.ENCRYPTION_KEYS_FILE.stat().st_mode & 0o777 == 0o600
-    crypto.keyring.cache_clear()  # a restart reads the same file, so the value still opens
-    assert crypto.decrypt(sealed) == "secret"
+    with pytest.raises(ImproperlyConfigured, match=r"manage\.py bootstrap_data_dir"):
+        crypto.encrypt("secret")
+    assert not settings.ENCRYPTION_KEYS_FILE.exists()
 
 
 @pytest.mark.django_db
