@@ -16,7 +16,7 @@ from django.db import models
 from django.utils import timezone
 
 from clusterpanel.security.fields import EncryptedTextField
-from pki.domain import expiry
+from pki.domain import expiry, kubeadm
 from pki.domain.x509 import PrivateKey, load_certificate, load_private_key, load_public_key
 
 __all__ = [
@@ -31,11 +31,11 @@ __all__ = [
 
 
 class CAName(models.TextChoices):
-    """kubeadm's three CAs (docs/kubeadm.md section 1)."""
+    """kubeadm's three CAs (docs/kubeadm.md section 1); the names are ``pki.domain.kubeadm``'s."""
 
-    CA = "ca", "Kubernetes CA (ca)"
-    FRONT_PROXY = "front-proxy-ca", "Front proxy CA"
-    ETCD = "etcd/ca", "etcd CA"
+    CA = kubeadm.CA, "Kubernetes CA (ca)"
+    FRONT_PROXY = kubeadm.FRONT_PROXY_CA, "Front proxy CA"
+    ETCD = kubeadm.ETCD_CA, "etcd CA"
 
 
 class CASource(models.TextChoices):

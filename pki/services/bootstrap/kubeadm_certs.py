@@ -10,8 +10,8 @@ from django.utils import timezone
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, EtcdTopology
+from pki.domain import kubeadm, upload_certs
 from pki.domain import tokens as token_rules
-from pki.domain import upload_certs
 from pki.services.bootstrap.errors import JoinUnavailable
 from pki.services.bootstrap.join_commands import current_certificate_key
 
@@ -21,7 +21,7 @@ def _external_etcd_files(cluster: Cluster) -> dict[str, bytes]:
     names; in the panel's tree those are the etcd CA and the apiserver's etcd client pair."""
     from pki.services import certificates as certificate_services
 
-    ca = certificate_services.active_cas(cluster).get("etcd/ca")
+    ca = certificate_services.active_cas(cluster).get(kubeadm.ETCD_CA)
     client = certificate_services.active_tree(cluster).get(("apiserver-etcd-client", None))
     if ca is None or client is None:
         raise JoinUnavailable(
