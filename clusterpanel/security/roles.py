@@ -6,7 +6,8 @@ highest group they belong to; superusers are admins.
 - viewer: reads everything that is not secret.
 - operator: viewer + edits inventory, runs jobs, creates/reveals tokens,
   downloads node bundles and user kubeconfigs.
-- admin: operator + CA keys and imports, deleting clusters, users, settings.
+- admin: operator + CA keys and imports, privileged identities (``system:masters``, node and
+  component identities, see ``pki.domain.identities``), deleting clusters, users, settings.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ PERMISSIONS: dict[str, Role] = {
     "delete_cluster": Role.ADMIN,
     "manage_ca": Role.ADMIN,
     "download_super_admin": Role.ADMIN,
+    # Certificates or tokens for identities that bypass or outrank RBAC (system:masters,
+    # kubeadm:cluster-admins, nodes, control-plane components, service accounts).
+    "grant_privileged_identities": Role.ADMIN,
     "manage_users": Role.ADMIN,
 }
 

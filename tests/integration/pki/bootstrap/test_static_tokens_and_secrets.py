@@ -30,7 +30,7 @@ GOOD_FILE = (
 def test_an_import_stores_the_entries_and_the_file_renders_them_back(
     api_client: Callable[[str], Any], cluster: Cluster
 ) -> None:
-    api = api_client("operator")
+    api = api_client("admin")  # alice is in system:masters: an admin's grant
     response = api.post(IMPORT.format(cluster.pk), {"csv": GOOD_FILE}, format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["created"] == 2
