@@ -14,7 +14,7 @@ from django.db import transaction
 
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
-from clusterpanel.security.roles import can
+from clusterpanel.security.roles import can, require_permission
 from nodes.models import Cluster, Node, NodeRole
 from pki.domain import kubeadm, kubeconfig
 from pki.domain.identities import Door
@@ -93,9 +93,26 @@ def _audit_policy(cluster: Cluster) -> str | None:
     return settings.audit_policy if settings.audit_enabled else None
 
 
+# Why a bundle is an admin download, per node role; a worker's (ca.crt and its own kubelet.conf)
+# is not.
+_KEY_BUNDLES: dict[str, str] = {
+    NodeRole.CONTROL_PLANE: (
+        "a control-plane bundle carries the cluster's CA keys and sa.key: it is an admin download"
+    ),
+    NodeRole.ETCD: (
+        "an etcd member's bundle carries keys that etcd trusts as clients, which open every "
+        "Secret of the cluster: it is an admin download"
+    ),
+}
+
+
 def download_bundle(cluster: Cluster, node: Node, *, actor: Actor) -> bytes:
-    """The node's bundle for ``actor`` to download, audited. ``super-admin.conf`` is in it only
-    for a role that may hold it."""
+    """The node's bundle for ``actor`` to download, audited. Control-plane and etcd bundles only
+    for a role that may download CA keys (403 otherwise); ``super-admin.conf`` is in it only for
+    a role that may hold it."""
+    if node.role != NodeRole.WORKER:
+        reason = _KEY_BUNDLES.get(str(node.role), _KEY_BUNDLES[NodeRole.CONTROL_PLANE])
+        require_permission(actor.user, "download_ca_keys", reason)
     super_admin = can(actor.user, "download_super_admin")
     data = build_bundle(cluster, node, include_super_admin=super_admin)
     audit.record(
