@@ -73,7 +73,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+        # A service's refusal says why (and who may); a bare one gets DRF's wording.
+        exc = exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, OperationalError) and "locked" in str(exc):
         # SQLite (the embedded default) allows one writer at a time; past the wait, say so.
         logger.warning("database busy: %s", exc)

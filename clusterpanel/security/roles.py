@@ -5,8 +5,11 @@ highest group they belong to; superusers are admins.
 
 - viewer: reads everything that is not secret.
 - operator: viewer + edits inventory, runs jobs, creates/reveals tokens,
-  downloads node bundles and user kubeconfigs.
-- admin: operator + CA keys and imports, deleting clusters, users, settings.
+  downloads worker bundles, worker join commands and files, and user kubeconfigs.
+- admin: operator + CA keys (control-plane and etcd bundles, the certificate key in join
+  commands and kubeadm files, kubeadm-certs) and imports, privileged identities
+  (``system:masters``, node and component identities, see ``pki.domain.identities``),
+  deleting clusters, users, settings.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 
@@ -38,6 +42,12 @@ PERMISSIONS: dict[str, Role] = {
     "delete_cluster": Role.ADMIN,
     "manage_ca": Role.ADMIN,
     "download_super_admin": Role.ADMIN,
+    # Files that carry CA keys, sa.key or etcd's keys, and the certificate key that decrypts
+    # kubeadm-certs: control-plane and etcd bundles, control-plane join commands and files.
+    "download_ca_keys": Role.ADMIN,
+    # Certificates or tokens for identities that bypass or outrank RBAC (system:masters,
+    # kubeadm:cluster-admins, nodes, control-plane components, service accounts).
+    "grant_privileged_identities": Role.ADMIN,
     "manage_users": Role.ADMIN,
 }
 
@@ -63,6 +73,13 @@ def can(user: Any, permission: str) -> bool:
     except KeyError:
         raise ValueError(f"unknown permission {permission!r}") from None
     return role_of(user) >= needed
+
+
+def require_permission(user: Any, permission: str, reason: str) -> None:
+    """Refuse (``PermissionDenied`` carrying ``reason``, a 403) unless ``user`` holds
+    ``permission``: for a service that serves part of a route's answers to a lesser role."""
+    if not can(user, permission):
+        raise PermissionDenied(reason)
 
 
 def role_context(request: HttpRequest) -> dict[str, Any]:

@@ -334,6 +334,15 @@ class SigningProfile:
                 oids.append(oid)
         return x509.ExtendedKeyUsage(oids) if oids else None
 
+    @property
+    def serves(self) -> bool:
+        """Whether its certificates authenticate a server: "server auth" or "any", or no extended
+        key usage at all (Go's TLS clients accept a certificate without one for any purpose)."""
+        eku = self.extended_key_usage
+        return eku is None or any(
+            oid in eku for oid in (ExtendedKeyUsageOID.SERVER_AUTH, EXT_KEY_USAGES["any"])
+        )
+
 
 @dataclass(frozen=True)
 class SigningConfig:
@@ -492,6 +501,39 @@ def sign_pkcs10(
     subject = _go_subject(csr.subject)
     sans = _csr_sans(csr)
     return _sign_leaf(subject, public_key, sans, profile, ca_cert, ca_key, now)
+
+
+@dataclass(frozen=True)
+class RequestedIdentity:
+    """What a certificate signed from a request says to the API server: the CN is the user,
+    every O a group; ``hosts`` are its SANs (DNS, e-mail, IP, URI) as text."""
+
+    common_name: str
+    organizations: tuple[str, ...]
+    hosts: tuple[str, ...]
+
+
+def csr_json_identity(req: CsrRequest) -> RequestedIdentity:
+    """The identity ``sign_csr_json`` would sign for ``req`` (same subject, same SANs)."""
+    return _identity(_subject(req.names, req.common_name), _sans_from_hosts(req.hosts))
+
+
+def pkcs10_identity(csr_pem: bytes) -> RequestedIdentity:
+    """The identity ``sign_pkcs10`` would sign for the PKCS#10 request (PKIError if invalid)."""
+    csr = _load_csr(csr_pem)
+    return _identity(_go_subject(csr.subject), _csr_sans(csr))
+
+
+def _identity(subject: x509.Name, sans: list[x509.GeneralName]) -> RequestedIdentity:
+    names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return RequestedIdentity(
+        # Go's pkix.Name keeps the last CN; the subject builders already keep only that one.
+        common_name=str(names[-1].value) if names else "",
+        organizations=tuple(
+            str(a.value) for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        ),
+        hosts=tuple(str(name.value) for name in sans),
+    )
 
 
 def _load_csr(csr_pem: bytes) -> x509.CertificateSigningRequest:

@@ -113,7 +113,10 @@ class KubeconfigForm(PKIForm):
         required=False,
         max_length=1000,
         label="Groups",
-        help_text="Comma or space separated (the certificate's O). system:masters is refused.",
+        help_text=(
+            "Comma or space separated (the certificate's O). system:masters is refused; "
+            "kubeadm:cluster-admins, node and other system: groups only to admins."
+        ),
     )
     validity = forms.IntegerField(
         required=False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -75,7 +76,8 @@ def config_settings(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def node_config(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
-    """One node's kubeadm configuration file; shows a token, so operator only and audited."""
+    """One node's kubeadm configuration file; shows a token, so operator only and audited.
+    A control-plane file also shows the certificate key: admins only (403 with the reason)."""
     cluster = get_for_user(request, Cluster, pk, "reveal_tokens")
     node = get_object_or_404(Node, pk=node_pk, cluster=cluster)
     new_token = request.method == "POST" and request.POST.get("new_token") == "1"
@@ -94,6 +96,9 @@ def node_config(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
     except InputError as error:
         context["error"] = error.text()
         return render(request, "pki/config_node.html", context, status=400)
+    except PermissionDenied as error:
+        context.update(error=str(error), refused=True)
+        return render(request, "pki/config_node.html", context, status=403)
     if request.GET.get("download") == "1":
         return download(config.text, f"kubeadm-{node.name}.yaml")
     context["config"] = config
@@ -120,7 +125,7 @@ def load_balancer_download(request: HttpRequest, pk: int, kind: str) -> HttpResp
 
 @require_GET
 def kubeadm_certs_download(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = get_for_user(request, Cluster, pk, "download_bundle")
+    cluster = get_for_user(request, Cluster, pk, "download_ca_keys")
     try:
         text = bootstrap_services.download_kubeadm_certs(cluster, actor=Actor.from_request(request))
     except bootstrap_services.JoinUnavailable as error:

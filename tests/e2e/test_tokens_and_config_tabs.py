@@ -126,7 +126,14 @@ def test_the_configuration_tab_previews_node_files_and_downloads_load_balancer_c
     assert f"token: {token.value}" in config.inner_text()
     assert "name: w-1" in config.inner_text()
 
-    # The first control-plane node gets kubeadm init's file, with the same usable token.
+    # Control-plane files carry the certificate key: the operator gets no link to them.
+    page.goto(f"/clusters/{lab.pk}/config/")
+    cp_row = page.locator("#node-configs tr", has_text="cp-1")
+    assert cp_row.locator("text=Preview").count() == 0
+    assert "admins only" in cp_row.inner_text()
+
+    # An admin's first control-plane node gets kubeadm init's file, with the same usable token.
+    page = page_as("admin")
     page.goto(f"/clusters/{lab.pk}/config/")
     page.locator("#node-configs tr", has_text="cp-1").locator("text=Preview").click()
     config = page.locator("#kubeadm-config")

@@ -105,8 +105,9 @@ class BootstrapTokenViewSet(
 class JoinCommandView(ClusterView):
     """``GET ?role=worker|control-plane[&new_token=1]``: the join command, as kubeadm prints it.
 
-    Returning it reveals a token (and for a control plane the certificate key): operator only,
-    audited. With no usable token and no ``new_token`` the answer is 409 and says so.
+    Returning it reveals a token (and for a control plane the certificate key): operator only
+    for workers, admin only for control planes (403 with the reason otherwise), audited. With no
+    usable token and no ``new_token`` the answer is 409 and says so.
     """
 
     method_permissions = {"GET": "reveal_tokens"}

@@ -213,7 +213,8 @@ class AuthorityListView(PKIView):
 
 
 class BundleView(PKIView):
-    """GET ?node=<id>: the node's /etc/kubernetes as tar.gz, with keys. Audited."""
+    """GET ?node=<id>: the node's /etc/kubernetes as tar.gz, with keys. Audited. Control-plane
+    and etcd bundles (CA keys, etcd's keys) are admin downloads: 403 with the reason otherwise."""
 
     method_permissions = {"GET": "download_bundle"}
 

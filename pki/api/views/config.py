@@ -38,7 +38,9 @@ from pki.services import bootstrap as bootstrap_services
 
 
 class KubeadmConfigView(ClusterView):
-    """``GET ?node=<id>[&new_token=1]``: kubeadm's configuration file for that node (YAML)."""
+    """``GET ?node=<id>[&new_token=1]``: kubeadm's configuration file for that node (YAML).
+
+    Control-plane files carry the certificate key: 403 with the reason for operators."""
 
     method_permissions = {"GET": "reveal_tokens"}
 
@@ -70,9 +72,9 @@ class KubeadmConfigView(ClusterView):
 
 
 class KubeadmCertsView(ClusterView):
-    """``GET``: the ``kube-system/kubeadm-certs`` Secret (CA keys, AES-GCM encrypted)."""
+    """``GET``: the ``kube-system/kubeadm-certs`` Secret (CA keys, AES-GCM encrypted); admins."""
 
-    method_permissions = {"GET": "download_bundle"}
+    method_permissions = {"GET": "download_ca_keys"}
 
     @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR})
     def get(self, request: Request, pk: int) -> HttpResponse:

@@ -16,7 +16,9 @@ from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from nodes.models import Cluster
 from pki.domain import tokens as token_rules
+from pki.domain.identities import Door
 from pki.models.tokens import BootstrapToken
+from pki.services import identities as identity_policy
 
 # A join takes minutes, but a command copied now may be pasted later: never hand out a token
 # that is about to expire.
@@ -118,7 +120,17 @@ def create_token(
     actor: Actor,
     now: datetime | None = None,
 ) -> BootstrapToken:
-    """Store a new bootstrap token, audited; a given token id must not exist in the cluster."""
+    """Store a new bootstrap token, audited; a given token id must not exist in the cluster.
+
+    Its extra groups go through the identity policy: kubeadm's ``system:bootstrappers:`` rule
+    for everybody (so no ``system:masters`` on a token, whoever asks).
+    """
+    privileged = identity_policy.authorize(
+        actor,
+        Door.BOOTSTRAP_TOKEN,
+        {"group": "groups"},
+        groups=request.groups,
+    )
     now = now or timezone.now()
     expires_at = token_rules.expiry_for(request.ttl, now)
     with transaction.atomic():
@@ -156,7 +168,13 @@ def create_token(
             "token.create",
             actor,
             obj=token,
-            details={"token_id": token.token_id, "ttl_seconds": token.ttl.total_seconds()},
+            details={
+                "token_id": token.token_id,
+                "ttl_seconds": token.ttl.total_seconds(),
+                "usages": token.usages,
+                "groups": token.groups,
+                "privileged": privileged,
+            },
         )
     return token
 

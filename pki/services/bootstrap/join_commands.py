@@ -12,6 +12,7 @@ from django.utils import timezone
 from clusterpanel.errors import InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
+from clusterpanel.security.roles import can, require_permission
 from nodes.models import Cluster, NodeRole
 from pki.domain import join as join_rules
 from pki.domain import upload_certs
@@ -29,6 +30,23 @@ CERTIFICATE_KEY_TTL = upload_certs.CERTS_TOKEN_TTL
 MIN_CERTIFICATE_KEY_LIFETIME = timedelta(hours=1)
 # The two ways to join: the roles a join command is made for.
 ROLES: tuple[str, ...] = (NodeRole.WORKER, NodeRole.CONTROL_PLANE)
+
+# The certificate key decrypts the CA keys that kubeadm-certs carries: wherever it is shown, it
+# is an admin download. (Jobs will take it from the panel to the host without showing it.)
+CONTROL_PLANE_JOIN_REFUSED = (
+    "control-plane joins carry the certificate key, which decrypts the CA keys in kubeadm-certs: "
+    "they are admin downloads; operators can join workers"
+)
+
+
+def may_see_certificate_key(actor: Actor) -> bool:
+    """Whether ``actor`` may be shown a certificate key (control-plane joins, kubeadm-certs)."""
+    return can(actor.user, "download_ca_keys")
+
+
+def require_certificate_key_access(actor: Actor, reason: str = CONTROL_PLANE_JOIN_REFUSED) -> None:
+    """Refuse (403, saying ``reason``) an actor who may not be shown a certificate key."""
+    require_permission(actor.user, "download_ca_keys", reason)
 
 
 def join_token(
@@ -129,11 +147,14 @@ def join_command(
     """The ``kubeadm join`` command for a worker or a control-plane node, in kubeadm's format.
 
     Showing it reveals a token (and for a control plane the certificate key), so it is recorded
-    as ``join_command.reveal`` with their ids. Raises :class:`JoinUnavailable` when there is no
+    as ``join_command.reveal`` with their ids. A control-plane command is refused (403) to a
+    role that may not see the certificate key. Raises :class:`JoinUnavailable` when there is no
     usable token (and none was asked for) or no cluster CA yet.
     """
     now = now or timezone.now()
     role = validate_role(role)
+    if role != NodeRole.WORKER:
+        require_certificate_key_access(actor)
     hashes = ca_cert_hashes(cluster)
     with transaction.atomic():
         token, created = join_token(cluster, new_token, actor, now)
@@ -173,7 +194,10 @@ def join_command(
 @transaction.atomic
 def join_commands_for_card(
     cluster: Cluster, *, new_token: bool, actor: Actor
-) -> tuple[JoinCommand, JoinCommand]:
-    """The worker and the control-plane command of the join card, on one token."""
+) -> tuple[JoinCommand, JoinCommand | None]:
+    """The worker and the control-plane command of the join card, on one token; no
+    control-plane command (None) for a role that may not see the certificate key."""
     worker = join_command(cluster, NodeRole.WORKER, new_token=new_token, actor=actor)
+    if not may_see_certificate_key(actor):
+        return worker, None
     return worker, join_command(cluster, NodeRole.CONTROL_PLANE, actor=actor)

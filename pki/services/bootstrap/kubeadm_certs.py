@@ -13,7 +13,15 @@ from nodes.models import Cluster, EtcdTopology
 from pki.domain import kubeadm, upload_certs
 from pki.domain import tokens as token_rules
 from pki.services.bootstrap.errors import JoinUnavailable
-from pki.services.bootstrap.join_commands import current_certificate_key
+from pki.services.bootstrap.join_commands import (
+    current_certificate_key,
+    require_certificate_key_access,
+)
+
+KUBEADM_CERTS_REFUSED = (
+    "kubeadm-certs carries the cluster's CA keys, encrypted with the certificate key: it is an "
+    "admin download"
+)
 
 
 def _external_etcd_files(cluster: Cluster) -> dict[str, bytes]:
@@ -54,9 +62,10 @@ def download_kubeadm_certs(cluster: Cluster, *, actor: Actor, now: datetime | No
     """The ``kube-system/kubeadm-certs`` Secret that ``kubeadm init phase upload-certs`` would
     store, encrypted with the cluster's current certificate key (made if needed).
 
-    It carries the CA keys (encrypted with the certificate key), so handing it out is recorded
-    as ``kubeadm_certs.download`` in the same transaction.
+    It carries the CA keys (encrypted with the certificate key), so it is an admin download
+    (403 otherwise), recorded as ``kubeadm_certs.download`` in the same transaction.
     """
+    require_certificate_key_access(actor, KUBEADM_CERTS_REFUSED)
     now = now or timezone.now()
     files, external = _files_to_upload(cluster)
     with transaction.atomic():

@@ -20,9 +20,15 @@ from pki.services.bootstrap.join_commands import (
     ca_cert_hashes,
     current_certificate_key,
     join_token,
+    require_certificate_key_access,
 )
 from pki.services.bootstrap.kubeadm_settings import settings_for
 from pki.services.certificates.spec import apiserver_port
+
+CONTROL_PLANE_FILE_REFUSED = (
+    "control-plane kubeadm files (init and join) carry the certificate key, which decrypts the CA "
+    "keys in kubeadm-certs: they are admin downloads; operators can download workers' files"
+)
 
 
 def _taints(node: Node) -> tuple[kubeadm_config.Taint, ...] | None:
@@ -110,7 +116,8 @@ def kubeadm_config_for(
     The init file carries a usable join token (so that the token kubeadm creates is one the
     panel knows, and later join commands work) and the certificate key for ``--upload-certs``.
     The file reveals both, so handing it out is recorded as ``kubeadm_config.download`` with
-    their ids (never their values) in the same transaction.
+    their ids (never their values) in the same transaction. Control-plane files (init and join)
+    carry the certificate key: refused (403) to a role that may not see it.
     """
     now = now or timezone.now()
     if node.cluster_id != cluster.pk:
@@ -119,8 +126,10 @@ def kubeadm_config_for(
         raise InputError.many(
             {"node": [f"{node.name} is an external etcd member; kubeadm does not join it"]}
         )
-    stored = settings_for(cluster)
     control_plane = node.role == NodeRole.CONTROL_PLANE
+    if control_plane:
+        require_certificate_key_access(actor, CONTROL_PLANE_FILE_REFUSED)
+    stored = settings_for(cluster)
     try:
         bind_port = apiserver_port(cluster)
     except kubeadm_config.ConfigError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
@@ -11,8 +12,11 @@ from clusterpanel.errors import InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from nodes.models import Cluster
+from pki.domain import identities
 from pki.domain import static_tokens as static_rules
+from pki.domain.identities import Door
 from pki.models.tokens import StaticToken
+from pki.services import identities as identity_policy
 
 
 def _field_error(error: ValueError, fields: Mapping[str, str], default: str) -> InputError:
@@ -45,10 +49,17 @@ def add_static_token(
     actor: Actor,
 ) -> StaticToken:
     """Add one entry, audited; a token already in the file is refused (the API server would
-    keep only the last one, silently)."""
+    keep only the last one, silently). A privileged user or group needs an admin."""
     if isinstance(groups, str):
         raise InputError("must be a list of strings", "groups")
     entry = _static_entry(token, user, uid, groups)
+    privileged = identity_policy.authorize(
+        actor,
+        Door.STATIC_TOKEN,
+        {"user": "user", "group": "groups"},
+        user=entry.user,
+        groups=entry.groups,
+    )
     with transaction.atomic():
         existing = {row.token: row for row in cluster.static_tokens.all()}
         if entry.token in existing:
@@ -62,7 +73,17 @@ def add_static_token(
             uid=entry.uid,
             groups=list(entry.groups),
         )
-        audit.record("static_token.create", actor, obj=row)
+        audit.record(
+            "static_token.create",
+            actor,
+            obj=row,
+            details={
+                "user": row.user,
+                "uid": row.uid,
+                "groups": row.groups,
+                "privileged": privileged,
+            },
+        )
     return row
 
 
@@ -108,11 +129,18 @@ def import_static_tokens(
     entries, problems = static_rules.parse_token_csv(text)
     errors = [str(problem) for problem in problems if problem.severity == "error"]
     warnings = [str(problem) for problem in problems if problem.severity == "warning"]
+    privileged: list[dict[str, Any]] = []
     for entry in entries:
         try:
             static_rules.validate_entry(entry)
         except static_rules.StaticTokenError as error:
             errors.append(f"line {entry.line}: {error}")
+            continue
+        no, granted = identity_policy.review(
+            actor, Door.STATIC_TOKEN, user=entry.user, groups=entry.groups
+        )
+        errors += [f"line {entry.line}: {identities.refusal(finding)}" for finding in no]
+        privileged += identity_policy.audit_details(granted, line=entry.line)
     with transaction.atomic():
         stored = {row.token: row for row in cluster.static_tokens.all()}
         if not replace:
@@ -143,7 +171,15 @@ def import_static_tokens(
             "static_token.import",
             actor,
             obj=cluster,
-            details={"created": len(entries), "replaced": replaced},
+            details={
+                "created": len(entries),
+                "replaced": replaced,
+                "entries": [
+                    {"line": entry.line, "user": entry.user, "groups": list(entry.groups)}
+                    for entry in entries
+                ],
+                "privileged": privileged,
+            },
         )
     return ImportResult(created=len(entries), replaced=replaced, warnings=warnings)
 

@@ -24,7 +24,6 @@ from pki.services.certificates.authorities import (
     shared_control_plane_files,
 )
 from pki.services.certificates.bundles import (
-    FORBIDDEN_GROUPS,
     build_bundle,
     download_bundle,
     node_bundle_files,
@@ -52,7 +51,6 @@ from pki.services.certificates.spec import apiserver_port, cluster_spec, current
 from pki.services.certificates.store import active_cas, active_tree
 
 __all__ = [
-    "FORBIDDEN_GROUPS",
     "CoverageReport",
     "ImportResult",
     "IssueResult",

@@ -14,9 +14,10 @@ from django.db import transaction
 
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
-from clusterpanel.security.roles import can
+from clusterpanel.security.roles import can, require_permission
 from nodes.models import Cluster, Node, NodeRole
 from pki.domain import kubeadm, kubeconfig
+from pki.domain.identities import Door
 from pki.domain.kubeadm_config import AuditLogConfig
 from pki.domain.x509 import (
     USAGE_CLIENT,
@@ -31,6 +32,7 @@ from pki.models.certificates import (
     CertificateKind,
 )
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
+from pki.services import identities as identity_policy
 from pki.services.certificates.authorities import ensure_cluster_cas, service_account_key
 from pki.services.certificates.errors import PKIInputError
 from pki.services.certificates.issuing import sign_specs, spec_of
@@ -91,9 +93,26 @@ def _audit_policy(cluster: Cluster) -> str | None:
     return settings.audit_policy if settings.audit_enabled else None
 
 
+# Why a bundle is an admin download, per node role; a worker's (ca.crt and its own kubelet.conf)
+# is not.
+_KEY_BUNDLES: dict[str, str] = {
+    NodeRole.CONTROL_PLANE: (
+        "a control-plane bundle carries the cluster's CA keys and sa.key: it is an admin download"
+    ),
+    NodeRole.ETCD: (
+        "an etcd member's bundle carries keys that etcd trusts as clients, which open every "
+        "Secret of the cluster: it is an admin download"
+    ),
+}
+
+
 def download_bundle(cluster: Cluster, node: Node, *, actor: Actor) -> bytes:
-    """The node's bundle for ``actor`` to download, audited. ``super-admin.conf`` is in it only
-    for a role that may hold it."""
+    """The node's bundle for ``actor`` to download, audited. Control-plane and etcd bundles only
+    for a role that may download CA keys (403 otherwise); ``super-admin.conf`` is in it only for
+    a role that may hold it."""
+    if node.role != NodeRole.WORKER:
+        reason = _KEY_BUNDLES.get(str(node.role), _KEY_BUNDLES[NodeRole.CONTROL_PLANE])
+        require_permission(actor.user, "download_ca_keys", reason)
     super_admin = can(actor.user, "download_super_admin")
     data = build_bundle(cluster, node, include_super_admin=super_admin)
     audit.record(
@@ -133,7 +152,6 @@ def build_bundle(cluster: Cluster, node: Node, *, include_super_admin: bool = Tr
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._:+-]{0,47}")
 _GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._:+/-]{0,99}")
-FORBIDDEN_GROUPS = (kubeadm.MASTERS_GROUP,)
 
 
 def user_kubeconfig(
@@ -142,21 +160,23 @@ def user_kubeconfig(
     """A kubeconfig for ``username`` with its own client certificate in ``groups``.
 
     Like ``kubeadm kubeconfig user --client-name``. ``system:masters`` bypasses RBAC entirely
-    and is refused: that identity exists only as ``super-admin.conf``.
+    and is refused to everybody: that identity exists only as ``super-admin.conf``. Other
+    privileged identities (``pki.domain.identities``) only for an admin, and audited as such.
     """
     if not _USERNAME.fullmatch(username or ""):
         raise PKIInputError(
             "a user name is 1-48 characters: letters, digits and @ . _ : + -", "username"
         )
     for group in groups:
-        if group.strip().lower() in FORBIDDEN_GROUPS:
-            raise PKIInputError(
-                "system:masters bypasses RBAC and is never given to users; bind a role to the "
-                "user or one of its groups instead",
-                "groups",
-            )
         if not _GROUP.fullmatch(group):
             raise PKIInputError(f"{group!r} is not a valid group name", "groups")
+    privileged = identity_policy.authorize(
+        actor,
+        Door.KUBECONFIG,
+        {"user": "username", "group": "groups"},
+        user=username,
+        groups=groups,
+    )
     if validity_days < 1:
         raise PKIInputError("the validity must be at least one day", "validity")
     spec = CertSpec(
@@ -188,6 +208,7 @@ def user_kubeconfig(
                 "username": row.common_name,
                 "groups": row.organizations,
                 "serial": row.serial,
+                "privileged": privileged,
             },
         )
     server = "https://" + kubeadm.join_host_port(cluster.endpoint_host, cluster.endpoint_port)

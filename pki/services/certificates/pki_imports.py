@@ -12,7 +12,8 @@ from django.utils import timezone
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, Node
-from pki.domain import archive, cfssl, importer
+from pki.domain import archive, cfssl, importer, kubeadm
+from pki.domain.identities import Door, apiserver_hosts
 from pki.domain.x509 import (
     MIN_RSA_BITS,
     PKIError,
@@ -28,8 +29,10 @@ from pki.models.certificates import (
     CertificateKind,
     CertificateStatus,
 )
+from pki.services import identities as identity_policy
 from pki.services.certificates.errors import PKIInputError
 from pki.services.certificates.issuing import usages_of
+from pki.services.certificates.spec import node_spec
 from pki.services.certificates.store import (
     active_cas,
     active_tree,
@@ -209,6 +212,19 @@ def create_ca_from_cfssl_csr(
     return result
 
 
+def _apiserver_names(cluster: Cluster) -> frozenset[str]:
+    """The names the cluster's API servers answer to (from the inventory, issued or not)."""
+    endpoint = cluster.normalized_endpoint if cluster.control_plane_endpoint else ""
+    spec = kubeadm.ClusterSpec(
+        control_plane_endpoint=endpoint,
+        service_subnet=cluster.service_subnet,
+        dns_domain=cluster.dns_domain,
+        extra_sans=tuple(cluster.extra_sans or ()),
+        nodes=tuple(node_spec(node) for node in cluster.nodes.all()),
+    )
+    return apiserver_hosts(spec)
+
+
 def cfssl_sign(
     cluster: Cluster,
     ca_config: str | bytes,
@@ -219,7 +235,12 @@ def cfssl_sign(
     authority: str = CAName.CA,
     actor: Actor,
 ) -> Certificate:
-    """Sign a cfssl CSR JSON (new key, kept encrypted) or a PKCS#10 CSR with a named profile."""
+    """Sign a cfssl CSR JSON (new key, kept encrypted) or a PKCS#10 CSR with a named profile.
+
+    The requested subject goes through the identity policy before anything is signed: a CN or
+    an O naming a privileged identity, a CA other than the cluster CA, or (for a profile good for
+    server authentication) a SAN naming the API server needs an admin, and is audited.
+    """
     if (csr_json is None) == (csr_pem is None):
         raise PKIInputError("give either a cfssl CSR JSON or a PKCS#10 CSR", "csr")
     try:
@@ -235,10 +256,29 @@ def cfssl_sign(
         raise PKIInputError(f"the cluster has no CA {authority!r}", "authority")
     if ca.not_after <= timezone.now():
         raise PKIInputError(f"the CA {authority!r} has expired", "authority")
-    key: PrivateKey | None = None
+    field_name = "csr_json" if csr_json is not None else "csr_pem"
     try:
         if csr_json is not None:
             request = cfssl.parse_csr(csr_json)
+            identity = cfssl.csr_json_identity(request)
+        else:
+            identity = cfssl.pkcs10_identity(csr_pem or b"")
+    except PKIError as exc:
+        raise PKIInputError(str(exc), field_name) from None
+    privileged = identity_policy.authorize(
+        actor,
+        Door.CERTIFICATE,
+        {"user": field_name, "group": field_name, "host": field_name, "authority": "authority"},
+        user=identity.common_name,
+        groups=identity.organizations,
+        authority=authority,
+        hosts=identity.hosts,
+        serves=chosen.serves,
+        protected_hosts=_apiserver_names(cluster),
+    )
+    key: PrivateKey | None = None
+    try:
+        if csr_json is not None:
             cert, key = cfssl.sign_csr_json(
                 request, profile, config, ca.certificate, ca.private_key
             )
@@ -250,7 +290,7 @@ def cfssl_sign(
         message = str(exc)
         if "after its CA" in message or "CA expired" in message:
             raise PKIInputError(message, "profile") from None
-        raise PKIInputError(message, "csr_json" if csr_json is not None else "csr_pem") from None
+        raise PKIInputError(message, field_name) from None
     name = f"cfssl:{ca_cert_common_name(cert) or 'unnamed'}"[:64]
     with transaction.atomic():
         row = store_leaf(
@@ -261,6 +301,14 @@ def cfssl_sign(
             actor,
             obj=row,
             cluster=cluster,
-            details={"profile": profile, "serial": row.serial},
+            details={
+                "profile": profile,
+                "serial": row.serial,
+                "authority": authority,
+                "common_name": row.common_name,
+                "groups": row.organizations,
+                "hosts": [*row.dns_names, *row.ip_addresses],
+                "privileged": privileged,
+            },
         )
     return row

@@ -47,6 +47,7 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         ("GET", "/jobs/", {}, READ_PAGE),
         *_pki_rows(cluster, node),
         *_token_rows(cluster, node),
+        *_key_rows(),
         ("GET", "/clusters/new/", {}, EDIT_PAGE),
         ("GET", f"/clusters/{c}/edit/", {}, EDIT_PAGE),
         ("GET", f"/clusters/{c}/nodes/new/", {}, EDIT_PAGE),
@@ -243,7 +244,7 @@ def _token_rows(
         ("GET", f"/clusters/{c}/config/nodes/{n}/", {}, operator_page),
         ("GET", f"/clusters/{c}/config/audit-policy.yaml", {}, READ_PAGE),
         ("GET", f"/clusters/{c}/config/loadbalancer/nginx/", {}, (LOGIN, 403, 302, 302, 302)),
-        ("GET", f"/clusters/{c}/config/kubeadm-certs.yaml", {}, operator_page),
+        ("GET", f"/clusters/{c}/config/kubeadm-certs.yaml", {}, (LOGIN, 403, 403, 403, 200)),
         (
             "POST",
             f"/clusters/{c}/config/static-tokens/add/",
@@ -260,7 +261,7 @@ def _token_rows(
         ("POST", f"/api/v1/tokens/{t}/revoke/", {}, API_UPDATE),
         ("GET", f"{api}/join-command/", {}, operator_api),
         ("GET", f"{api}/kubeadm-config/", {"node": n}, operator_api),
-        ("GET", f"{api}/kubeadm-certs/", {}, operator_api),
+        ("GET", f"{api}/kubeadm-certs/", {}, (401, 403, 403, 403, 200)),
         ("GET", f"{api}/kubeadm-settings/", {}, API_READ),
         ("PATCH", f"{api}/kubeadm-settings/", {}, API_UPDATE),
         ("GET", f"{api}/loadbalancer/nginx/", {}, (401, 403, 400, 400, 400)),
@@ -275,4 +276,31 @@ def _token_rows(
         ),
         ("GET", f"/api/v1/static-tokens/{s2}/", {}, API_READ),
         ("DELETE", f"/api/v1/static-tokens/{s2}/", {}, API_DELETE),
+    ]
+
+
+def _key_rows() -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    """What carries CA keys or the certificate key is an admin download: the control-plane
+    bundle, join command and kubeadm file of a second cluster, which has a control-plane node,
+    its CAs and a usable token. (Its tree is not issued, so the admin's bundle answers 400
+    after the permission check.) The worker rows above stay operator rows."""
+    from pki.services import bootstrap as bootstrap_services
+    from pki.services import certificates as certificate_services
+    from tests.factories import make_cluster
+
+    other = Cluster.objects.filter(name="matrix-cp").first()
+    if other is None:
+        other = make_cluster("matrix-cp", key_algorithm="ECDSA-P256")
+        certificate_services.ensure_cluster_cas(other)
+        request = bootstrap_services.validate_token_request()
+        bootstrap_services.create_token(other, request, actor=SETUP)
+    cp = Node.objects.filter(cluster=other).first() or make_node(other, "control-plane")
+    o, n = other.pk, cp.pk
+    admin_api = (401, 403, 403, 403, 200)
+    api = f"/api/v1/clusters/{o}"
+    return [
+        ("GET", f"{api}/bundle/", {"node": n}, (401, 403, 403, 403, 400)),
+        ("GET", f"{api}/join-command/", {"role": "control-plane"}, admin_api),
+        ("GET", f"{api}/kubeadm-config/", {"node": n}, admin_api),
+        ("GET", f"/clusters/{o}/config/nodes/{n}/", {}, (LOGIN, 403, 403, 403, 200)),
     ]

@@ -85,7 +85,7 @@ def test_the_control_plane_command_carries_a_two_hour_certificate_key(
 ) -> None:
     certificate_services.ensure_cluster_cas(cluster)
     expected_hash = openssl_hash(certificate_services.ca_certificates(cluster)[0], tmp_path)
-    api = api_client("operator")
+    api = api_client("admin")  # the certificate key is an admin's to see
     token = new_token(api, cluster)
     start = datetime.now(UTC)
     body = api.get(URL.format(cluster.pk), {"role": "control-plane"}).json()

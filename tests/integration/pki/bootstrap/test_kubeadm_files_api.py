@@ -38,7 +38,7 @@ def test_the_first_control_plane_gets_init_and_cluster_configuration(
 ) -> None:
     cluster.extra_sans = ["api.example.internal", "10.0.0.100"]
     cluster.save()
-    api = api_client("operator")
+    api = api_client("admin")
     patch = api.patch(
         SETTINGS.format(cluster.pk),
         {
@@ -120,7 +120,8 @@ def test_other_nodes_get_a_join_configuration(
         {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}
     ]
     assert "controlPlane" not in join
-    second = api.get(CONFIG.format(cluster.pk), {"node": nodes["cp-2"].pk})
+    # A control-plane join file carries the certificate key: an admin's download.
+    second = api_client("admin").get(CONFIG.format(cluster.pk), {"node": nodes["cp-2"].pk})
     join_cp = documents(second.content.decode())["JoinConfiguration"]
     assert join_cp["discovery"]["bootstrapToken"]["token"] == discovery["token"]
     assert join_cp["controlPlane"]["localAPIEndpoint"]["advertiseAddress"] == "10.0.0.12"
@@ -185,7 +186,7 @@ def test_every_node_attribute_reaches_its_kubeadm_file(
             ],
         ),
     }
-    api = api_client("operator")
+    api = api_client("admin")
     for node in (cp_1, cp_2, w_1):
         response = api.get(CONFIG.format(cluster.pk), {"node": node.pk, "new_token": "1"})
         assert response.status_code == 200, response.content
@@ -212,7 +213,7 @@ def test_versions_before_1_31_get_v1beta3_maps(
 ) -> None:
     cluster.kubernetes_version = "v1.30.4"
     cluster.save()
-    api = api_client("operator")
+    api = api_client("admin")
     api.patch(
         SETTINGS.format(cluster.pk),
         {"apiserver_extra_args": {"max-requests-inflight": "800"}},
@@ -267,7 +268,7 @@ def test_a_missing_or_foreign_node_is_a_400(
 def test_the_kubeadm_certs_secret_decrypts_with_the_certificate_key(
     api_client: Callable[[str], Any], cluster: Cluster
 ) -> None:
-    api = api_client("operator")
+    api = api_client("admin")
     response = api.get(f"/api/v1/clusters/{cluster.pk}/kubeadm-certs/")
     assert response.status_code == 200, response.content
     secret = yaml.safe_load(response.content)
@@ -347,7 +348,7 @@ def test_a_secure_port_in_the_apiserver_arguments_is_the_apiserver_port_everywhe
     the health endpoints follow ``secure-port``; what goes through the balancer keeps its port."""
     cluster.key_algorithm = "ECDSA-P256"  # fast keys: the whole tree is issued below
     cluster.save()
-    api = api_client("operator")
+    api = api_client("admin")
     patch = api.patch(
         SETTINGS.format(cluster.pk),
         {"apiserver_extra_args": {"secure-port": "6444"}},
@@ -410,7 +411,7 @@ def test_a_secure_port_in_the_apiserver_arguments_is_the_apiserver_port_everywhe
 def test_a_secure_port_that_is_no_port_is_refused(
     api_client: Callable[[str], Any], cluster: Cluster, nodes: dict[str, Node]
 ) -> None:
-    api = api_client("operator")
+    api = api_client("admin")
     response = api.patch(
         SETTINGS.format(cluster.pk),
         {"apiserver_extra_args": {"secure-port": "https"}},
@@ -448,7 +449,7 @@ def test_with_external_etcd_the_payload_carries_the_etcd_client_files(
     )
     make_node(external, name="cp-1", address="10.2.0.11")
     make_node(external, "etcd", name="etcd-1", address="10.2.0.31")
-    api = api_client("operator")
+    api = api_client("admin")
     url = f"/api/v1/clusters/{external.pk}/kubeadm-certs/"
     before = api.get(url)
     assert before.status_code == 409 and "apiserver-etcd-client" in before.json()["detail"]

@@ -30,7 +30,7 @@ GOOD_FILE = (
 def test_an_import_stores_the_entries_and_the_file_renders_them_back(
     api_client: Callable[[str], Any], cluster: Cluster
 ) -> None:
-    api = api_client("operator")
+    api = api_client("admin")  # alice is in system:masters: an admin's grant
     response = api.post(IMPORT.format(cluster.pk), {"csv": GOOD_FILE}, format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["created"] == 2
@@ -103,7 +103,7 @@ def test_the_database_file_holds_no_token_secret_or_certificate_key(
 ) -> None:
     cluster = make_cluster("vault", control_plane_endpoint="10.0.0.1")
     certificate_services.ensure_cluster_cas(cluster)
-    api = api_client("operator")
+    api = api_client("admin")  # the certificate key is an admin's to see
     token = api.post("/api/v1/tokens/", {"cluster": cluster.pk}, format="json").json()["token"]
     join = api.get(f"/api/v1/clusters/{cluster.pk}/join-command/", {"role": "control-plane"})
     key = join.json()["certificate_key"]

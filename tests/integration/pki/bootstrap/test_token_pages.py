@@ -34,7 +34,7 @@ def test_the_join_card_shows_both_commands_and_is_audited(
     web_client: Callable[[str], Any], cluster: Cluster
 ) -> None:
     certificate_services.ensure_cluster_cas(cluster)
-    client = web_client("operator")
+    client = web_client("admin")  # operators get the worker's only (test_key_downloads)
     empty = client.get(f"/clusters/{cluster.pk}/join/", **HTMX).content.decode()
     assert 'id="join-error"' in empty and "no valid bootstrap token" in empty
     card = client.post(f"/clusters/{cluster.pk}/join/new-token/", **HTMX).content.decode()
@@ -114,11 +114,12 @@ def test_the_configuration_tab_edits_settings_and_previews_node_files(
         {"apiserver_extra_args": "v=4\nprofiling=false", "audit_policy": policy},
     )
     assert good.status_code == 302
-    preview = client.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/")
+    admin = web_client("admin")  # control-plane files carry the certificate key
+    preview = admin.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/")
     text = preview.content.decode()
     assert "kind: InitConfiguration" in text and "name: profiling" in text
     assert "audit-policy-file" not in text  # audit was switched off by the checkbox
-    download = client.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/?download=1")
+    download = admin.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/?download=1")
     assert download["Content-Disposition"] == 'attachment; filename="kubeadm-cp-1.yaml"'
     worker = client.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['w-1'].pk}/")
     assert worker.status_code in {200, 409}  # 409 until the cluster has a CA

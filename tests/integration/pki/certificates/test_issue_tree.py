@@ -281,24 +281,35 @@ def test_control_plane_bundles_carry_the_audit_policy_the_config_mounts(stacked,
 
 
 @pytest.mark.django_db
-def test_bundle_downloads_are_audited_and_operators_get_no_super_admin(
+def test_bundle_downloads_are_audited_and_operators_get_only_workers(
     stacked, api_client, tmp_path
 ) -> None:
     cluster, _, _ = stacked
-    node = Node.objects.get(cluster=cluster, name="cp-1")
+    url = f"/api/v1/clusters/{cluster.pk}/bundle/"
+    control_plane = Node.objects.get(cluster=cluster, name="cp-1")
+    worker = Node.objects.get(cluster=cluster, name="w-1")
     before = AuditEvent.objects.filter(action="pki.bundle.download").count()
-    response = api_client("operator").get(
-        f"/api/v1/clusters/{cluster.pk}/bundle/", {"node": node.pk}
-    )
+    response = api_client("operator").get(url, {"node": worker.pk})
     assert response.status_code == 200
-    members = untar(response.content, tmp_path)
-    assert "super-admin.conf" not in members and "admin.conf" in members
+    assert "kubelet.conf" in untar(response.content, tmp_path / "w-1")
     event = AuditEvent.objects.filter(action="pki.bundle.download").latest("pk")
     assert AuditEvent.objects.filter(action="pki.bundle.download").count() == before + 1
-    assert event.actor_name == "operator" and event.details["node"] == "cp-1"
+    assert event.actor_name == "operator" and event.details["node"] == "w-1"
     assert "PRIVATE" not in str(event.details)
+    # A control-plane bundle holds the CA keys: refused to operators, with the reason.
+    refused = api_client("operator").get(url, {"node": control_plane.pk})
+    assert refused.status_code == 403
+    assert "CA keys" in refused.json()["detail"]
+    assert AuditEvent.objects.filter(action="pki.bundle.download").count() == before + 1
+    # Admins get it, super-admin.conf included.
+    admin = api_client("admin").get(url, {"node": control_plane.pk})
+    assert admin.status_code == 200
+    members = untar(admin.content, tmp_path / "cp-1")
+    assert "super-admin.conf" in members and "pki/ca.key" in members
+    event = AuditEvent.objects.filter(action="pki.bundle.download").latest("pk")
+    assert event.actor_name == "admin" and event.details["super_admin"] is True
     # Viewers may not download keys.
-    viewer = api_client("viewer").get(f"/api/v1/clusters/{cluster.pk}/bundle/", {"node": node.pk})
+    viewer = api_client("viewer").get(url, {"node": worker.pk})
     assert viewer.status_code == 403
 
 

@@ -66,7 +66,12 @@ def test_an_operator_downloads_a_kubeconfig_with_the_users_own_certificate(
     assert event.actor_name == "operator"
     assert event.cluster_id == cluster_with_ca.pk
     assert event.object_id == str(row.pk)
-    assert event.details == {"username": "alice", "groups": ["dev", "ops"], "serial": row.serial}
+    assert event.details == {
+        "username": "alice",
+        "groups": ["dev", "ops"],
+        "serial": row.serial,
+        "privileged": [],
+    }
     assert "PRIVATE KEY" not in str(event.details)
 
 
