@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib import messages
+from django.db.models import Case, F, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,9 +19,10 @@ from django_htmx.http import reswap, retarget
 from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.htmx import HtmxHttpRequest
+from clusterpanel.web.tables import Column, Table
 from nodes import services
 from nodes.forms import ClusterForm, NodeForm
-from nodes.models import Cluster, Node
+from nodes.models import Cluster, EtcdTopology, Node
 from pki.domain import expiry
 
 
@@ -52,10 +56,30 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard.html", {"rows": rows})
 
 
+CLUSTER_COLUMNS = [
+    Column("Name", "name", ("name",)),
+    Column("Version", "version", ("kubernetes_version",)),
+    Column("Endpoint", "endpoint", ("control_plane_endpoint",)),
+    Column("etcd", "etcd", ("etcd_topology",)),
+    Column("Keys", "keys", ("key_algorithm",)),
+    Column("Control plane", "control_plane", ("control_plane_count",), css="nowrap"),
+    Column("Workers", "workers", ("worker_count",)),
+    Column("etcd members", "etcd_members", ("etcd_members",), css="nowrap"),
+]
+
+
 def cluster_list(request: HttpRequest) -> HttpResponse:
     require(request, "view")
-    clusters = Cluster.objects.with_role_counts()
-    return render(request, "nodes/cluster_list.html", {"clusters": clusters})
+    table = Table(request, CLUSTER_COLUMNS, default="name")
+    clusters = Cluster.objects.with_role_counts().annotate(
+        # What etcd_member_count shows, as a column the database can sort by.
+        etcd_members=Case(
+            When(etcd_topology=EtcdTopology.STACKED, then=F("control_plane_count")),
+            default=F("etcd_count"),
+        )
+    )
+    page = table.paginate(table.order(clusters))
+    return render(request, "nodes/cluster_list.html", {"clusters": page, "table": table})
 
 
 def cluster_create(request: HttpRequest) -> HttpResponse:
@@ -86,10 +110,34 @@ def cluster_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("cluster_list")
 
 
+def _address_key(node: Node) -> tuple[int, int]:
+    address = ipaddress.ip_address(node.address)
+    return (address.version, int(address))
+
+
+NODE_COLUMNS = [
+    Column("Name", "name", ("name",)),
+    Column("Address", "address", value=_address_key),
+    Column("Role", "role", ("role",)),
+    Column("Labels"),
+    Column("SSH", "ssh", ("ssh_user", "ssh_port")),
+    Column("Credential"),
+    Column("Host key", css="nowrap"),
+    Column("Status", "status", ("status",)),
+    Column(""),
+]
+
+
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk)
-    nodes = cluster.nodes.all()
-    return render(request, "nodes/cluster_detail.html", {"cluster": cluster, "nodes": nodes})
+    table = Table(request, NODE_COLUMNS, default="name", fragment="nodes")
+    nodes = table.paginate(table.order(cluster.nodes.all()))
+    context: dict[str, Any] = {
+        "cluster": cluster,
+        "nodes": nodes,
+        "table": table,
+    }
+    return render(request, "nodes/cluster_detail.html", context)
 
 
 def _node_form_response(
