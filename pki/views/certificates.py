@@ -106,6 +106,8 @@ def _certificates_context(request: HttpRequest, cluster: Cluster, **extra: Any) 
         "cluster": cluster,
         "rows": page,
         "table": table,
+        # What "Renew all" renews: the active kubeadm files (user certificates are reissued).
+        "renewable_count": Certificate.objects.tree().filter(cluster=cluster).count(),
         "filters": filters,
         "bands": BANDS,
         "statuses": ["active", "superseded", "revoked", "all"],
@@ -185,13 +187,22 @@ def reissue(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def renew(request: HttpRequest, pk: int) -> HttpResponse:
-    """Renew the ticked certificates, or every active one when none is ticked."""
+    """Renew the ticked certificates; every active one only when asked for with ``all=1``
+    (the "Renew all" button). Nothing ticked and no ``all=1`` renews nothing."""
     cluster = get_for_user(request, Cluster, pk, "issue_certificates")
-    raw = request.POST.getlist("certificates")
+    renew_all = request.POST.get("all") == "1"
+    raw = [] if renew_all else request.POST.getlist("certificates")
     if not all(is_object_id(value) for value in raw):
         messages.error(request, "Certificate ids must be numbers.")
         return redirect("pki_certificates", pk=cluster.pk)
     ids = [int(value) for value in raw] or None
+    if ids is None and not renew_all:
+        messages.info(
+            request,
+            "No certificate is ticked, so nothing was renewed. Tick the certificates to renew, "
+            "or use Renew all.",
+        )
+        return redirect("pki_certificates", pk=cluster.pk)
     try:
         created = certificate_services.renew(
             cluster,
