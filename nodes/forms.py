@@ -165,3 +165,26 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
                 node.ssh_private_key = node.ssh_key_passphrase = ""
                 self.credential_changed = True
         return data
+
+
+class ClusterDeleteForm(forms.Form):
+    """Deleting a cluster destroys its CA keys: the operator types the cluster's name to confirm."""
+
+    confirm_name = forms.CharField(
+        max_length=63,
+        label="Cluster name",
+        help_text="Type the cluster's name to confirm.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, cluster: Cluster, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cluster = cluster
+        self.refusal = f"Type {cluster.name} exactly to delete this cluster; nothing was deleted."
+        self.fields["confirm_name"].error_messages["required"] = self.refusal
+
+    def clean_confirm_name(self) -> str:
+        typed = str(self.cleaned_data.get("confirm_name") or "")
+        if typed != self.cluster.name:
+            raise forms.ValidationError(self.refusal)
+        return typed

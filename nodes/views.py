@@ -21,7 +21,7 @@ from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.htmx import HtmxHttpRequest
 from clusterpanel.web.tables import Column, Table
 from nodes import services
-from nodes.forms import ClusterForm, NodeForm
+from nodes.forms import ClusterDeleteForm, ClusterForm, NodeForm
 from nodes.models import Cluster, EtcdTopology, Node
 from pki.domain import expiry
 
@@ -102,12 +102,27 @@ def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "nodes/cluster_form.html", {"form": form, "cluster": cluster})
 
 
-@require_POST
 def cluster_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Deleting destroys the cluster's CA keys: a page says what goes, and the cluster is
+    deleted only when the name typed there is the cluster's."""
     cluster = get_for_user(request, Cluster, pk, "delete_cluster")
-    services.delete_cluster(cluster, Actor.from_request(request))
-    messages.success(request, f"Cluster {cluster.name} deleted.")
-    return redirect("cluster_list")
+    data = request.POST if request.method == "POST" else None
+    form = ClusterDeleteForm(data, cluster=cluster)
+    if request.method == "POST" and form.is_valid():
+        services.delete_cluster(cluster, Actor.from_request(request))
+        messages.success(request, f"Cluster {cluster.name} deleted.")
+        return redirect("cluster_list")
+    context = {
+        "cluster": cluster,
+        "form": form,
+        "node_count": cluster.nodes.count(),
+        # Reverse relations of the PKI app, by name, so that this app does not import it.
+        "authority_count": cluster.certificate_authorities.count(),
+        "certificate_count": cluster.certificates.count(),
+        "token_count": cluster.bootstrap_tokens.count(),
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "nodes/cluster_confirm_delete.html", context, status=status)
 
 
 def _address_key(node: Node) -> tuple[int, int]:

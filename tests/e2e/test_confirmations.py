@@ -1,5 +1,5 @@
 """Destructive and wide actions ask first, in Chromium: renewing every certificate, reissuing,
-deleting a static token. Declining changes nothing."""
+deleting a static token; deleting a cluster takes its typed name. Declining changes nothing."""
 
 from __future__ import annotations
 
@@ -122,3 +122,29 @@ def test_deleting_a_static_token_asks_first(lab: Cluster, page_as: Callable[[str
     entry.get_by_role("button", name="Delete").click()
     page.wait_for_selector(".messages >> text=Static token of deployer deleted.")
     assert not StaticToken.objects.filter(pk=row.pk).exists()
+
+
+def test_deleting_a_cluster_takes_its_typed_name(
+    lab: Cluster, page_as: Callable[[str], Any]
+) -> None:
+    page = page_as("admin")
+    dialogs = Dialogs(page)
+    page.goto(f"/clusters/{lab.pk}/")
+    page.click("#delete-cluster")
+    page.wait_for_url(f"**/clusters/{lab.pk}/delete/")
+    assert "certificate authorities with their private keys" in page.inner_text("main")
+
+    # The button stays on the page until the name is typed; a wrong one is refused there.
+    page.fill("#id_confirm_name", "LAB")
+    page.click("#confirm-delete")
+    error = page.locator("#confirm_name-error")
+    error.wait_for()
+    assert "Type lab exactly" in error.inner_text()
+    assert Cluster.objects.filter(pk=lab.pk).exists()
+
+    page.fill("#id_confirm_name", "lab")
+    page.click("#confirm-delete")
+    page.wait_for_url("**/clusters/")
+    assert "Cluster lab deleted." in page.locator(".messages").inner_text()
+    assert not Cluster.objects.filter(pk=lab.pk).exists()
+    assert not dialogs.messages  # a page, not a browser prompt
