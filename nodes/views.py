@@ -174,6 +174,7 @@ def node_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         node = _save_node(request, form)
         if request.htmx:
             # Append the new row to the table and empty the form slot (out of band).
+            messages.success(request, f"Node {node.name} added.")
             response = render(
                 request, "nodes/_node_row.html", {"node": node, "cluster": cluster, "added": True}
             )
@@ -190,7 +191,9 @@ def node_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         node = _save_node(request, form)
         if request.htmx:
-            return render(request, "nodes/_node_row.html", {"node": node, "cluster": cluster})
+            messages.success(request, f"Node {node.name} saved.")
+            context = {"node": node, "cluster": cluster, "changed": True}
+            return render(request, "nodes/_node_row.html", context)
         messages.success(request, f"Node {node.name} saved.")
         return redirect("cluster_detail", pk=cluster.pk)
     if request.method == "POST":
@@ -210,7 +213,8 @@ def node_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     node = get_for_user(request, Node.objects.select_related("cluster"), pk, "edit_inventory")
     cluster = node.cluster
     services.delete_node(node, Actor.from_request(request))
-    if request.htmx:
-        return HttpResponse("")
     messages.success(request, f"Node {node.name} deleted.")
+    if request.htmx:
+        # The row goes; only the message comes back (out of band).
+        return render(request, "_messages.html", {"oob": True})
     return redirect("cluster_detail", pk=cluster.pk)

@@ -1,7 +1,8 @@
 /* clusterpanel: the few behaviours the pages share, wired by data attributes (no inline
    scripts, so the pages run under a strict Content-Security-Policy).
 
-   data-confirm="…"        on a form or its submit button: ask before submitting. */
+   data-confirm="…"        on a form or its submit button: ask before submitting.
+   data-dismiss="form"     on a link: remove the closest such element instead of following it. */
 (function () {
   "use strict";
 
@@ -14,4 +15,13 @@
       event.stopImmediatePropagation();
     }
   }, true);
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-dismiss]");
+    if (!link) { return; }
+    var target = link.closest(link.dataset.dismiss);
+    if (!target) { return; }
+    event.preventDefault();
+    target.remove();
+  });
 })();
