@@ -151,6 +151,10 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cluster": cluster,
         "nodes": nodes,
         "table": table,
+        # Joining needs the cluster CA: without one the join card says to issue the PKI first.
+        "has_cluster_ca": cluster.certificate_authorities.filter(
+            name="ca", status="active"
+        ).exists(),
     }
     return render(request, "nodes/cluster_detail.html", context)
 

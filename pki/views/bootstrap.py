@@ -27,6 +27,7 @@ from nodes.models import Cluster
 from pki.forms.bootstrap import (
     TokenForm,
 )
+from pki.models.certificates import CAName, CertificateAuthority, CertificateStatus
 from pki.models.tokens import BootstrapToken, TokenStatus
 from pki.services import bootstrap as bootstrap_services
 
@@ -136,6 +137,10 @@ def token_list(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "rows": table.paginate(rows),
         "table": table,
+        # A token is for joining, which needs the cluster CA's discovery hash.
+        "has_cluster_ca": CertificateAuthority.objects.filter(
+            cluster=cluster, name=CAName.CA, status=CertificateStatus.ACTIVE
+        ).exists(),
         "created": created,
         "status_filter": status,
         "statuses": TokenStatus.choices,
