@@ -38,6 +38,13 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
         model = Cluster
         fields = CLUSTER_SETTINGS
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        # Acronyms and program names as they are written, not as Django capitalises field names.
+        labels = {
+            "control_plane_endpoint": "Control-plane endpoint",
+            "dns_domain": "DNS domain",
+            "etcd_topology": "etcd topology",
+            "ca_validity_days": "CA validity days",
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,7 +79,7 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
         strip=False,
         widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off"}),
         label="SSH private key",
-        help_text="Paste the key, or upload it below. Leave empty to keep the stored key.",
+        help_text="Paste the key, or upload it below.",
     )
     ssh_private_key_file = forms.FileField(required=False, label="…or upload the key file")
     ssh_key_passphrase = forms.CharField(
@@ -86,7 +93,7 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         label="SSH password",
-        help_text="Used only when no private key is set. Leave empty to keep the stored one.",
+        help_text="Used only when no private key is set.",
     )
     clear_credentials = forms.BooleanField(required=False, label="Remove the stored credential")
 
@@ -106,6 +113,12 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, cluster: Cluster, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.instance.cluster = cluster
+        if self.instance.pk:
+            # Only a stored node has a credential to keep or remove.
+            self.fields["ssh_private_key"].help_text += " Leave empty to keep the stored key."
+            self.fields["ssh_password"].help_text += " Leave empty to keep the stored one."
+        else:
+            del self.fields["clear_credentials"]
         if self.instance.pk and not self.is_bound:
             self.initial["labels"] = "\n".join(f"{k}={v}" for k, v in self.instance.labels.items())
             self.initial["taints"] = "\n".join(self.instance.taints or [])
@@ -157,3 +170,26 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
             setattr(node, name, value)
         self.credential_changed = bool(changes)
         return data
+
+
+class ClusterDeleteForm(forms.Form):
+    """Deleting a cluster destroys its CA keys: the operator types the cluster's name to confirm."""
+
+    confirm_name = forms.CharField(
+        max_length=63,
+        label="Cluster name",
+        help_text="Type the cluster's name to confirm.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, cluster: Cluster, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cluster = cluster
+        self.refusal = f"Type {cluster.name} exactly to delete this cluster; nothing was deleted."
+        self.fields["confirm_name"].error_messages["required"] = self.refusal
+
+    def clean_confirm_name(self) -> str:
+        typed = str(self.cleaned_data.get("confirm_name") or "")
+        if typed != self.cluster.name:
+            raise forms.ValidationError(self.refusal)
+        return typed

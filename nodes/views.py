@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib import messages
+from django.db.models import Case, F, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,9 +19,10 @@ from django_htmx.http import reswap, retarget
 from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.htmx import HtmxHttpRequest
+from clusterpanel.web.tables import Column, Table
 from nodes import services
-from nodes.forms import ClusterForm, NodeForm
-from nodes.models import Cluster, Node
+from nodes.forms import ClusterDeleteForm, ClusterForm, NodeForm
+from nodes.models import Cluster, EtcdTopology, Node
 from pki.domain import expiry
 
 
@@ -52,10 +56,30 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard.html", {"rows": rows})
 
 
+CLUSTER_COLUMNS = [
+    Column("Name", "name", ("name",)),
+    Column("Version", "version", ("kubernetes_version",)),
+    Column("Endpoint", "endpoint", ("control_plane_endpoint",)),
+    Column("etcd", "etcd", ("etcd_topology",)),
+    Column("Keys", "keys", ("key_algorithm",)),
+    Column("Control plane", "control_plane", ("control_plane_count",), css="nowrap"),
+    Column("Workers", "workers", ("worker_count",)),
+    Column("etcd members", "etcd_members", ("etcd_members",), css="nowrap"),
+]
+
+
 def cluster_list(request: HttpRequest) -> HttpResponse:
     require(request, "view")
-    clusters = Cluster.objects.with_role_counts()
-    return render(request, "nodes/cluster_list.html", {"clusters": clusters})
+    table = Table(request, CLUSTER_COLUMNS, default="name")
+    clusters = Cluster.objects.with_role_counts().annotate(
+        # What etcd_member_count shows, as a column the database can sort by.
+        etcd_members=Case(
+            When(etcd_topology=EtcdTopology.STACKED, then=F("control_plane_count")),
+            default=F("etcd_count"),
+        )
+    )
+    page = table.paginate(table.order(clusters))
+    return render(request, "nodes/cluster_list.html", {"clusters": page, "table": table})
 
 
 def cluster_create(request: HttpRequest) -> HttpResponse:
@@ -78,18 +102,61 @@ def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "nodes/cluster_form.html", {"form": form, "cluster": cluster})
 
 
-@require_POST
 def cluster_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Deleting destroys the cluster's CA keys: a page says what goes, and the cluster is
+    deleted only when the name typed there is the cluster's."""
     cluster = get_for_user(request, Cluster, pk, "delete_cluster")
-    services.delete_cluster(cluster, Actor.from_request(request))
-    messages.success(request, f"Cluster {cluster.name} deleted.")
-    return redirect("cluster_list")
+    data = request.POST if request.method == "POST" else None
+    form = ClusterDeleteForm(data, cluster=cluster)
+    if request.method == "POST" and form.is_valid():
+        services.delete_cluster(cluster, Actor.from_request(request))
+        messages.success(request, f"Cluster {cluster.name} deleted.")
+        return redirect("cluster_list")
+    context = {
+        "cluster": cluster,
+        "form": form,
+        "node_count": cluster.nodes.count(),
+        # Reverse relations of the PKI app, by name, so that this app does not import it.
+        "authority_count": cluster.certificate_authorities.count(),
+        "certificate_count": cluster.certificates.count(),
+        "token_count": cluster.bootstrap_tokens.count(),
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "nodes/cluster_confirm_delete.html", context, status=status)
+
+
+def _address_key(node: Node) -> tuple[int, int]:
+    address = ipaddress.ip_address(node.address)
+    return (address.version, int(address))
+
+
+NODE_COLUMNS = [
+    Column("Name", "name", ("name",)),
+    Column("Address", "address", value=_address_key),
+    Column("Role", "role", ("role",)),
+    Column("Labels"),
+    Column("SSH", "ssh", ("ssh_user", "ssh_port")),
+    Column("Credential"),
+    Column("Host key", css="nowrap"),
+    Column("Status", "status", ("status",)),
+    Column(""),
+]
 
 
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk)
-    nodes = cluster.nodes.all()
-    return render(request, "nodes/cluster_detail.html", {"cluster": cluster, "nodes": nodes})
+    table = Table(request, NODE_COLUMNS, default="name", fragment="nodes")
+    nodes = table.paginate(table.order(cluster.nodes.all()))
+    context: dict[str, Any] = {
+        "cluster": cluster,
+        "nodes": nodes,
+        "table": table,
+        # Joining needs the cluster CA: without one the join card says to issue the PKI first.
+        "has_cluster_ca": cluster.certificate_authorities.filter(
+            name="ca", status="active"
+        ).exists(),
+    }
+    return render(request, "nodes/cluster_detail.html", context)
 
 
 def _node_form_response(
@@ -111,6 +178,7 @@ def node_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         node = _save_node(request, form)
         if request.htmx:
             # Append the new row to the table and empty the form slot (out of band).
+            messages.success(request, f"Node {node.name} added.")
             response = render(
                 request, "nodes/_node_row.html", {"node": node, "cluster": cluster, "added": True}
             )
@@ -127,7 +195,9 @@ def node_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         node = _save_node(request, form)
         if request.htmx:
-            return render(request, "nodes/_node_row.html", {"node": node, "cluster": cluster})
+            messages.success(request, f"Node {node.name} saved.")
+            context = {"node": node, "cluster": cluster, "changed": True}
+            return render(request, "nodes/_node_row.html", context)
         messages.success(request, f"Node {node.name} saved.")
         return redirect("cluster_detail", pk=cluster.pk)
     if request.method == "POST":
@@ -147,7 +217,8 @@ def node_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     node = get_for_user(request, Node.objects.select_related("cluster"), pk, "edit_inventory")
     cluster = node.cluster
     services.delete_node(node, Actor.from_request(request))
-    if request.htmx:
-        return HttpResponse("")
     messages.success(request, f"Node {node.name} deleted.")
+    if request.htmx:
+        # The row goes; only the message comes back (out of band).
+        return render(request, "_messages.html", {"oob": True})
     return redirect("cluster_detail", pk=cluster.pk)

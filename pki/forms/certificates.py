@@ -51,7 +51,7 @@ class InspectForm(PKIForm):
     pem = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 8}), label="PEM certificate"
     )
-    pem_file = forms.FileField(required=False, label="or upload a .crt/.pem file")
+    pem_file = forms.FileField(required=False, label="…or upload a .crt/.pem file")
 
     def clean_pem_file(self) -> Any:
         return _check_size(self.cleaned_data.get("pem_file"))

@@ -84,7 +84,7 @@ class KubeadmSettingsForm(forms.Form):
 class StaticTokenForm(forms.Form):
     token = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)
     user = forms.CharField(max_length=255)
-    uid = forms.CharField(required=False, max_length=255)
+    uid = forms.CharField(required=False, max_length=255, label="UID")
     groups = forms.CharField(required=False, help_text="Comma-separated.")
 
 
@@ -96,7 +96,7 @@ class StaticTokenImportForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         help_text="Paste the file, or upload it below.",
     )
-    file = forms.FileField(required=False, label="or upload")
+    file = forms.FileField(required=False, label="…or upload the file")
     replace = forms.BooleanField(required=False, label="Replace the stored entries")
 
     MAX_BYTES = 1024 * 1024

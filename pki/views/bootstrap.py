@@ -22,10 +22,12 @@ from clusterpanel.security.roles import can
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.forms import add_errors
 from clusterpanel.web.htmx import HtmxHttpRequest
+from clusterpanel.web.tables import DESC, Column, Table
 from nodes.models import Cluster
 from pki.forms.bootstrap import (
     TokenForm,
 )
+from pki.models.certificates import CAName, CertificateAuthority, CertificateStatus
 from pki.models.tokens import BootstrapToken, TokenStatus
 from pki.services import bootstrap as bootstrap_services
 
@@ -81,7 +83,19 @@ def _short_duration(left: timedelta | None) -> str:
     return f"{hours}h {minutes}m" if hours else f"{minutes}m"
 
 
-def _token_rows(cluster: Cluster) -> list[dict[str, Any]]:
+TOKEN_COLUMNS = [
+    Column("Id", "id", ("token_id",)),
+    Column("Status", "status", value=lambda row: row["status"]),
+    Column("Expires", "expires", ("expires_at",)),
+    Column("Usages"),
+    Column("Groups"),
+    Column("Description", "description", ("description",)),
+    Column("Created", "created", ("created_at",), css="nowrap"),
+    Column(""),
+]
+
+
+def _token_rows(tokens: Any) -> list[dict[str, Any]]:
     now = timezone.now()
     return [
         {
@@ -89,7 +103,7 @@ def _token_rows(cluster: Cluster) -> list[dict[str, Any]]:
             "status": token.status(now),
             "time_left": _short_duration(token.time_left(now)),
         }
-        for token in cluster.bootstrap_tokens.select_related("created_by", "revoked_by")
+        for token in tokens
     ]
 
 
@@ -110,13 +124,23 @@ def token_list(request: HttpRequest, pk: int) -> HttpResponse:
             except InputError as error:
                 add_errors(form, error)
     status = request.GET.get("status", "")
-    rows = _token_rows(cluster)
+    table = Table(request, TOKEN_COLUMNS, default="created", default_dir=DESC, fragment="tokens")
+    tokens = cluster.bootstrap_tokens.select_related("created_by", "revoked_by")
+    # Stored columns sort in the database; the status (computed from the clock) in Python.
+    rows = _token_rows(tokens if table.column.value else table.order(tokens))
     if status in TokenStatus.values:
         rows = [row for row in rows if row["status"] == status]
+    if table.column.value:
+        rows = list(table.order(rows))
     context = {
         "cluster": cluster,
         "form": form,
-        "rows": rows,
+        "rows": table.paginate(rows),
+        "table": table,
+        # A token is for joining, which needs the cluster CA's discovery hash.
+        "has_cluster_ca": CertificateAuthority.objects.filter(
+            cluster=cluster, name=CAName.CA, status=CertificateStatus.ACTIVE
+        ).exists(),
         "created": created,
         "status_filter": status,
         "statuses": TokenStatus.choices,

@@ -20,6 +20,7 @@ from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.htmx import HtmxHttpRequest
 from clusterpanel.web.responses import download
+from clusterpanel.web.tables import Column, Table
 from nodes.models import Cluster
 from pki.domain import expiry
 from pki.forms.certificates import (
@@ -36,8 +37,32 @@ from pki.services import certificates as certificate_services
 BANDS = (expiry.OK, expiry.WARNING, expiry.CRITICAL, expiry.EXPIRED)
 
 
-def _filtered(cluster: Cluster, params: Any) -> tuple[list[Certificate], dict[str, str]]:
-    """The table's rows after the GET filters (status, band, name, node); sorted by expiry."""
+CERTIFICATE_COLUMNS = [
+    Column("File", "name", ("name", "node_name"), css="nowrap"),
+    Column("Node", "node", ("node_name", "name")),
+    Column("CN", "cn", ("common_name",)),
+    Column("Issuer", "issuer", ("issuer",)),
+    Column("Expires", "expires", ("not_after",)),
+    Column("Days left", "days", ("not_after",), css="nowrap"),
+    Column("Status", "status", ("status",)),
+    Column(""),
+]
+AUTHORITY_COLUMNS = [
+    Column("CA", "name", ("name",)),
+    Column("CN", "cn", ("common_name",)),
+    Column("Source", "source", ("source",)),
+    Column("Expires", "expires", ("not_after",)),
+    Column("Days left", "days", ("not_after",), css="nowrap"),
+    Column("Status", "status", ("status", "name")),
+    Column("SHA-256 fingerprint / discovery hash"),
+]
+
+
+def _filtered(
+    cluster: Cluster, params: Any, table: Table
+) -> tuple[list[Certificate], dict[str, str]]:
+    """The table's rows after the GET filters (status, band, name, node), in the table's order
+    (by expiry unless a header asked for another)."""
     filters = {k: str(params.get(k, "")) for k in ("status", "band", "q", "node")}
     queryset: QuerySet[Certificate] = Certificate.objects.filter(cluster=cluster).select_related(
         "authority"
@@ -52,7 +77,7 @@ def _filtered(cluster: Cluster, params: Any) -> tuple[list[Certificate], dict[st
         queryset = queryset.filter(name__icontains=filters["q"]) | queryset.filter(
             common_name__icontains=filters["q"]
         )
-    rows = list(queryset.order_by("not_after", "name", "node_name"))
+    rows = list(table.order(queryset.order_by("not_after", "name", "node_name")))
     if filters["band"] in BANDS:
         rows = [r for r in rows if r.band == filters["band"]]
     return rows, filters
@@ -67,8 +92,10 @@ def _bar_percent(row: Certificate) -> int:
 
 def _certificates_context(request: HttpRequest, cluster: Cluster, **extra: Any) -> dict[str, Any]:
     """Everything the Certificates tab shows; ``extra`` replaces a part (a bound form)."""
-    rows, filters = _filtered(cluster, request.GET)
-    for row in rows:
+    table = Table(request, CERTIFICATE_COLUMNS, default="expires", fragment="certificates")
+    rows, filters = _filtered(cluster, request.GET, table)
+    page = table.paginate(rows)
+    for row in page:
         row.bar = _bar_percent(row)  # type: ignore[attr-defined]
     try:
         report: certificate_services.CoverageReport | None = certificate_services.coverage(cluster)
@@ -77,7 +104,10 @@ def _certificates_context(request: HttpRequest, cluster: Cluster, **extra: Any) 
         report, problem = None, str(exc)
     context: dict[str, Any] = {
         "cluster": cluster,
-        "rows": rows,
+        "rows": page,
+        "table": table,
+        # What "Renew all" renews: the active kubeadm files (user certificates are reissued).
+        "renewable_count": Certificate.objects.tree().filter(cluster=cluster).count(),
         "filters": filters,
         "bands": BANDS,
         "statuses": ["active", "superseded", "revoked", "all"],
@@ -157,13 +187,22 @@ def reissue(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def renew(request: HttpRequest, pk: int) -> HttpResponse:
-    """Renew the ticked certificates, or every active one when none is ticked."""
+    """Renew the ticked certificates; every active one only when asked for with ``all=1``
+    (the "Renew all" button). Nothing ticked and no ``all=1`` renews nothing."""
     cluster = get_for_user(request, Cluster, pk, "issue_certificates")
-    raw = request.POST.getlist("certificates")
+    renew_all = request.POST.get("all") == "1"
+    raw = [] if renew_all else request.POST.getlist("certificates")
     if not all(is_object_id(value) for value in raw):
         messages.error(request, "Certificate ids must be numbers.")
         return redirect("pki_certificates", pk=cluster.pk)
     ids = [int(value) for value in raw] or None
+    if ids is None and not renew_all:
+        messages.info(
+            request,
+            "No certificate is ticked, so nothing was renewed. Tick the certificates to renew, "
+            "or use Renew all.",
+        )
+        return redirect("pki_certificates", pk=cluster.pk)
     try:
         created = certificate_services.renew(
             cluster,
@@ -228,11 +267,12 @@ def inspect_upload(request: HttpRequest) -> HttpResponse:
 def authorities(request: HttpRequest, pk: int) -> HttpResponse:
     """The CA page: active CAs with fingerprints and discovery hashes, then their history."""
     cluster = get_for_user(request, Cluster, pk)
-    rows = CertificateAuthority.objects.filter(cluster=cluster).order_by("status", "name")
+    table = Table(request, AUTHORITY_COLUMNS, default="status")
+    queryset = CertificateAuthority.objects.filter(cluster=cluster).order_by("status", "name")
+    rows = table.paginate(table.order(queryset))
     sa = cluster.service_account_keys.filter(status=CertificateStatus.ACTIVE).first()
-    return render(
-        request, "pki/authorities.html", {"cluster": cluster, "authorities": rows, "sa": sa}
-    )
+    context = {"cluster": cluster, "authorities": rows, "table": table, "sa": sa}
+    return render(request, "pki/authorities.html", context)
 
 
 _IMPORT_FORMS = {"kubeadm": KubeadmImportForm, "cfssl-ca": CfsslCAForm, "cfssl-csr": CfsslCsrForm}

@@ -19,6 +19,7 @@ from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.forms import add_errors
 from clusterpanel.web.responses import download
+from clusterpanel.web.tables import Column, Table
 from nodes.models import Cluster, Node, NodeRole
 from pki.forms.config import (
     KubeadmSettingsForm,
@@ -30,8 +31,31 @@ from pki.services import bootstrap as bootstrap_services
 # --- configuration tab ---------------------------------------------------------------------------
 
 
+NODE_CONFIG_COLUMNS = [
+    Column("Node", "name", ("name",)),
+    Column("Role", "role", ("role", "name")),
+    Column("File"),
+    Column(""),
+]
+STATIC_TOKEN_COLUMNS = [
+    Column("User", "user", ("user",)),
+    Column("UID", "uid", ("uid",)),
+    Column("Groups"),
+    Column(""),
+]
+
+
 def _config_context(request: HttpRequest, cluster: Cluster, **extra: Any) -> dict[str, Any]:
     stored = bootstrap_services.settings_for(cluster)
+    # Two tables on one page: each reads its own sort and page parameters.
+    node_table = Table(
+        request, NODE_CONFIG_COLUMNS, default="name", prefix="nodes_", fragment="node-configs"
+    )
+    static_table = Table(
+        request, STATIC_TOKEN_COLUMNS, default="user", prefix="static_", fragment="static-tokens"
+    )
+    nodes = cluster.nodes.exclude(role=NodeRole.ETCD).order_by("pk")
+    static_tokens = cluster.static_tokens.all()
     try:
         preview, preview_error = bootstrap_services.cluster_configuration_preview(cluster), None
     except InputError as error:
@@ -42,8 +66,10 @@ def _config_context(request: HttpRequest, cluster: Cluster, **extra: Any) -> dic
         "preview": preview,
         "preview_error": preview_error,
         "init_node": bootstrap_services.init_node(cluster),
-        "nodes": cluster.nodes.exclude(role=NodeRole.ETCD).order_by("pk"),
-        "static_tokens": cluster.static_tokens.all(),
+        "nodes": node_table.paginate(node_table.order(nodes)),
+        "node_table": node_table,
+        "static_tokens": static_table.paginate(static_table.order(static_tokens)),
+        "static_table": static_table,
         "static_form": StaticTokenForm(),
         "import_form": StaticTokenImportForm(),
         "import_warnings": [],

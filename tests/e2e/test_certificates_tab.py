@@ -217,6 +217,7 @@ def test_an_operator_issues_inspects_checks_and_reissues_the_tree(
         f"apiserver (cp-1) lacks {NEW_NAME}",
         f"apiserver (cp-2) lacks {NEW_NAME}",
     ]
+    page.once("dialog", lambda dialog: dialog.accept())  # reissuing asks first
     page.click("#reissue-button")
     page.wait_for_selector(".messages >> text=Reissued 2 certificates")
     assert page.locator("#stale-list").count() == 0

@@ -141,7 +141,7 @@ SCENARIOS: dict[str, tuple[Callable[[Ctx], None] | None, Request, Request]] = {
     ),
     "cluster.delete": (
         None,
-        lambda c: ("post", f"/clusters/{c.cluster.pk}/delete/", {}),
+        lambda c: ("post", f"/clusters/{c.cluster.pk}/delete/", {"confirm_name": "parity"}),
         lambda c: ("delete", f"/api/v1/clusters/{c.cluster.pk}/", {}),
     ),
     "node.host_key_pin": (

@@ -1,0 +1,111 @@
+"""Renewing every certificate is an explicit action, and the page's destructive buttons ask first.
+
+"Renew selected" with nothing ticked renews nothing and says so; only ``all=1`` (the separate
+"Renew all" button, which asks for confirmation in the browser) renews every file of the tree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from nodes.models import Cluster
+from pki.models import Certificate
+from pki.services import bootstrap as bootstrap_services
+from pki.services import certificates as certificate_services
+from tests.actors import SETUP
+from tests.factories import make_cluster, make_node
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def issued(db: Any) -> Cluster:
+    cluster = make_cluster(
+        "renewals", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
+    )
+    make_node(cluster)
+    certificate_services.issue_missing(cluster, actor=SETUP)
+    return cluster
+
+
+def _active_serials(cluster: Cluster) -> set[str]:
+    return set(Certificate.objects.tree().filter(cluster=cluster).values_list("serial", flat=True))
+
+
+@pytest.mark.parametrize("data", [{}, {"reuse_key": "on"}, {"all": "0"}, {"all": "yes"}])
+def test_renew_with_nothing_ticked_renews_nothing(issued, web_client, data) -> None:
+    before = _active_serials(issued)
+    client = web_client("operator")
+    response = client.post(f"/clusters/{issued.pk}/certificates/renew/", data)
+    assert response.status_code == 302
+    assert _active_serials(issued) == before
+    page = client.get(response["Location"]).content.decode()
+    assert "No certificate is ticked, so nothing was renewed." in page
+
+
+def test_renew_all_needs_all_1_and_renews_every_file(issued, web_client) -> None:
+    before = _active_serials(issued)
+    client = web_client("operator")
+    response = client.post(f"/clusters/{issued.pk}/certificates/renew/", {"all": "1"})
+    after = _active_serials(issued)
+    assert len(after) == len(before) and not after & before
+    assert (
+        f"Renewed {len(before)} certificates." in client.get(response["Location"]).content.decode()
+    )
+
+
+def test_renew_all_renews_all_even_with_some_ticked(issued, web_client) -> None:
+    before = _active_serials(issued)
+    one = Certificate.objects.tree().filter(cluster=issued).first()
+    assert one is not None
+    web_client("operator").post(
+        f"/clusters/{issued.pk}/certificates/renew/", {"all": "1", "certificates": [one.pk]}
+    )
+    assert not _active_serials(issued) & before
+
+
+def test_renew_selected_renews_only_the_ticked_ones(issued, web_client) -> None:
+    before = _active_serials(issued)
+    one = Certificate.objects.tree().get(cluster=issued, name="apiserver")
+    web_client("operator").post(
+        f"/clusters/{issued.pk}/certificates/renew/", {"certificates": [one.pk]}
+    )
+    after = _active_serials(issued)
+    assert before - after == {one.serial} and len(after - before) == 1
+
+
+def test_the_tab_offers_renew_selected_and_a_separate_confirmed_renew_all(
+    issued, web_client
+) -> None:
+    count = Certificate.objects.tree().filter(cluster=issued).count()
+    html = web_client("operator").get(f"/clusters/{issued.pk}/certificates/").content.decode()
+    assert ">Renew selected</button>" in html and "(or all)" not in html
+    assert 'name="all" value="1"' in html and f"Renew all {count}…" in html
+    assert f'data-confirm="Renew all {count} active kubeadm certificates of renewals' in html
+    viewer = web_client("viewer").get(f"/clusters/{issued.pk}/certificates/").content.decode()
+    assert "Renew all" not in viewer
+
+
+def test_reissue_asks_first(issued, web_client) -> None:
+    issued.extra_sans = ["api.example.com"]
+    issued.save()
+    html = web_client("operator").get(f"/clusters/{issued.pk}/certificates/").content.decode()
+    form = html[html.index(f'action="/clusters/{issued.pk}/certificates/reissue/"') :]
+    form = form[: form.index("</form>")]
+    assert 'data-confirm="Reissue 1 certificate of renewals?' in form
+
+
+def test_static_token_delete_and_token_revoke_ask_first(issued, web_client) -> None:
+    bootstrap_services.add_static_token(issued, token="s3cret", user="deployer", actor=SETUP)
+    client = web_client("operator")
+    config = client.get(f"/clusters/{issued.pk}/config/").content.decode()
+    assert 'data-confirm="Delete the static token of deployer?' in config
+    request = bootstrap_services.validate_token_request()
+    token = bootstrap_services.create_token(issued, request, actor=SETUP)
+    tokens = client.get(f"/clusters/{issued.pk}/tokens/").content.decode()
+    assert f'data-confirm="Revoke token {token.token_id}?' in tokens
+    # No inline script handlers: the pages run under a strict Content-Security-Policy.
+    for html in (config, tokens):
+        assert "onsubmit=" not in html and "onclick=" not in html
