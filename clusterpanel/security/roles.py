@@ -48,6 +48,9 @@ PERMISSIONS: dict[str, Role] = {
     # Certificates or tokens for identities that bypass or outrank RBAC (system:masters,
     # kubeadm:cluster-admins, nodes, control-plane components, service accounts).
     "grant_privileged_identities": Role.ADMIN,
+    # Extra arguments of the apiserver, kubelet and the other components, and the audit policy:
+    # flags such as authorization-mode=AlwaysAllow or anonymous-auth open the cluster to anyone.
+    "edit_cluster_security": Role.ADMIN,
     "manage_users": Role.ADMIN,
 }
 

@@ -86,7 +86,7 @@ def config_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def config_settings(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = get_for_user(request, Cluster, pk, "edit_inventory")
+    cluster = get_for_user(request, Cluster, pk, "edit_cluster_security")
     form = KubeadmSettingsForm.for_settings(bootstrap_services.settings_for(cluster), request.POST)
     if form.is_valid():
         try:

@@ -95,8 +95,8 @@ class KubeadmSettingsView(ClusterView):
         "GET": "view",
         "HEAD": "view",
         "OPTIONS": "view",
-        "PUT": "edit_inventory",
-        "PATCH": "edit_inventory",
+        "PUT": "edit_cluster_security",
+        "PATCH": "edit_cluster_security",
     }
 
     @extend_schema(responses=KubeadmSettingsSerializer)

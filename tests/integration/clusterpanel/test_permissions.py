@@ -30,6 +30,7 @@ API_CREATE = (401, 403, 403, 201, 201)
 API_UPDATE = (401, 403, 403, 200, 200)
 API_DELETE = (401, 403, 403, 204, 204)
 API_ADMIN_DELETE = (401, 403, 403, 403, 204)
+API_ADMIN_UPDATE = (401, 403, 403, 403, 200)
 STAFF_ONLY = ("admin-login", "admin-login", "admin-login", "admin-login", 200)
 
 
@@ -240,7 +241,7 @@ def _token_rows(
             "POST",
             f"/clusters/{c}/config/settings/",
             {"audit_policy": DEFAULT_AUDIT_POLICY},
-            EDIT_POST,
+            ADMIN_POST,
         ),
         ("GET", f"/clusters/{c}/config/nodes/{n}/", {}, operator_page),
         ("GET", f"/clusters/{c}/config/audit-policy.yaml", {}, READ_PAGE),
@@ -264,7 +265,7 @@ def _token_rows(
         ("GET", f"{api}/kubeadm-config/", {"node": n}, operator_api),
         ("GET", f"{api}/kubeadm-certs/", {}, (401, 403, 403, 403, 200)),
         ("GET", f"{api}/kubeadm-settings/", {}, API_READ),
-        ("PATCH", f"{api}/kubeadm-settings/", {}, API_UPDATE),
+        ("PATCH", f"{api}/kubeadm-settings/", {}, API_ADMIN_UPDATE),
         ("GET", f"{api}/loadbalancer/nginx/", {}, (401, 403, 400, 400, 400)),
         ("POST", f"{api}/static-tokens/import/", {"csv": "mx-ai,u,1\n"}, API_CREATE),
         ("GET", f"{api}/tokens.csv", {}, operator_api),
@@ -305,3 +306,20 @@ def _key_rows() -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
         ("GET", f"{api}/kubeadm-config/", {"node": n}, admin_api),
         ("GET", f"/clusters/{o}/config/nodes/{n}/", {}, (LOGIN, 403, 403, 403, 200)),
     ]
+
+
+def test_operators_cannot_open_the_cluster_through_component_arguments(
+    api_client: Callable[[str], Any], web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    """authorization-mode=AlwaysAllow (or anonymous-auth, a token file) would let anyone in:
+    changing component arguments or the audit policy is an admin's action, on both doors."""
+    opened = {"apiserver_extra_args": {"authorization-mode": "AlwaysAllow"}}
+    url = f"/api/v1/clusters/{cluster.pk}/kubeadm-settings/"
+    assert api_client("operator").patch(url, opened, format="json").status_code == 403
+    page = web_client("operator").post(
+        f"/clusters/{cluster.pk}/config/settings/",
+        {"apiserver_extra_args": "authorization-mode=AlwaysAllow"},
+    )
+    assert page.status_code == 403
+    assert not cluster.__class__.objects.filter(kubeadm_settings__isnull=False).exists()
+    assert api_client("admin").patch(url, opened, format="json").status_code == 200

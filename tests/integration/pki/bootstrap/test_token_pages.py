@@ -104,18 +104,19 @@ def test_the_configuration_tab_edits_settings_and_previews_node_files(
     assert page.status_code == 200
     assert "kind: ClusterConfiguration" in page.content.decode()
     policy = client.get(f"/clusters/{cluster.pk}/config/audit-policy.yaml").content.decode()
-    bad = client.post(
+    # Component arguments and control-plane files (the certificate key) are the admin's.
+    admin = web_client("admin")
+    bad = admin.post(
         f"/clusters/{cluster.pk}/config/settings/",
         {"apiserver_extra_args": "--v=4", "audit_enabled": "on", "audit_policy": policy},
     )
     assert bad.status_code == 400
     assert 'id="apiserver_extra_args-error"' in bad.content.decode()
-    good = client.post(
+    good = admin.post(
         f"/clusters/{cluster.pk}/config/settings/",
         {"apiserver_extra_args": "v=4\nprofiling=false", "audit_policy": policy},
     )
     assert good.status_code == 302
-    admin = web_client("admin")  # control-plane files carry the certificate key
     preview = admin.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/")
     text = preview.content.decode()
     assert "kind: InitConfiguration" in text and "name: profiling" in text
