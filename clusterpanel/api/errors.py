@@ -11,13 +11,13 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from clusterpanel.errors import Conflict, InputError
+from clusterpanel.errors import COLLISION, Conflict, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.ValidationError(exc.errors)
     if isinstance(exc, Conflict):
         exc = ConflictError(str(exc))
+    if isinstance(exc, IntegrityError):
+        # A write that lost a race the service did not name (the services lock and re-validate
+        # where a field can be named): the request may be fine, the state it counted on is gone.
+        logger.warning("integrity error answered as a conflict: %s", exc)
+        exc = ConflictError(COLLISION)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

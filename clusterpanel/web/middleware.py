@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.loader import render_to_string
 
-from clusterpanel.errors import Conflict
+from clusterpanel.errors import COLLISION, Conflict
 
 
 class PanelLoginRequiredMiddleware(LoginRequiredMiddleware):
@@ -61,7 +61,14 @@ class ConflictMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, Conflict) and not request.path_info.startswith("/api/"):
-            body = render_to_string("conflict.html", {"message": str(exception)}, request=request)
-            return HttpResponse(body, status=409)
-        return None
+        if request.path_info.startswith("/api/"):
+            return None
+        if isinstance(exception, Conflict):
+            message = str(exception)
+        elif isinstance(exception, IntegrityError):
+            # A write that lost a race to another one: the same answer as the API's.
+            message = COLLISION
+        else:
+            return None
+        body = render_to_string("conflict.html", {"message": message}, request=request)
+        return HttpResponse(body, status=409)
