@@ -40,6 +40,9 @@ KUBELET_LABELS = frozenset(
 )
 KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 
+# The longest validity of a CA or certificate the panel issues: 100 years, in days.
+MAX_VALIDITY_DAYS = 36500
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

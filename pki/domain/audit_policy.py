@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from clusterpanel.errors import InputError
+from pki.domain.yaml import load_document
 
 AUDIT_API_VERSION = "audit.k8s.io/v1"
 VALID_LEVELS: tuple[str, ...] = ("None", "Metadata", "Request", "RequestResponse")
@@ -176,7 +177,7 @@ def _check_rule(rule: Any, index: int) -> None:
 def validate_audit_policy(text: str) -> dict[str, Any]:
     """Parse and check a policy; return it as a dict or raise :class:`AuditPolicyError`."""
     try:
-        policy = yaml.safe_load(text)
+        policy = load_document(text)
     except yaml.YAMLError as error:
         raise AuditPolicyError(f"policy: not valid YAML ({error})") from None
     if not isinstance(policy, Mapping):

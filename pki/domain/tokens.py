@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from clusterpanel.errors import InputError
+from pki.domain import durations
 from pki.domain.yaml import DoubleQuoted, dump_document
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -143,36 +144,16 @@ def validate_description(description: str) -> str:
     return description
 
 
-# Go's time.ParseDuration units, as accepted by kubeadm's --ttl flag.
-_GO_DURATION_UNITS: dict[str, timedelta] = {
-    "ns": timedelta(microseconds=0.001),
-    "us": timedelta(microseconds=1),
-    "µs": timedelta(microseconds=1),
-    "μs": timedelta(microseconds=1),
-    "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1),
-    "m": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-}
-_GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-
-
 def _parse_go_duration(text: str) -> timedelta:
-    sign = -1 if text.startswith("-") else 1
-    body = text.lstrip("+-")
-    if body == "0":
-        return timedelta(0)
-    if not body:
-        raise TokenError(f"ttl: {text!r} is not a duration like 24h, 90m or 1h30m")
-    total = timedelta(0)
-    position = 0
-    while position < len(body):
-        match = _GO_DURATION_PART.match(body, position)
-        if match is None:
-            raise TokenError(f"ttl: {text!r} is not a duration like 24h, 90m or 1h30m")
-        total += float(match.group(1)) * _GO_DURATION_UNITS[match.group(2)]
-        position = match.end()
-    return sign * total
+    try:
+        return durations.parse_go_duration(text)
+    except durations.DurationError as error:
+        if error.reason == "out of range":
+            raise TokenError(
+                f"ttl: {text!r} is longer than kubeadm can take (at most {durations.MAX_TEXT}); "
+                "use 0 for a token that never expires"
+            ) from None
+        raise TokenError(f"ttl: {text!r} is not a duration like 24h, 90m or 1h30m") from None
 
 
 def parse_ttl(value: str | int | timedelta) -> timedelta:
@@ -186,6 +167,12 @@ def parse_ttl(value: str | int | timedelta) -> timedelta:
     if isinstance(value, timedelta):
         ttl = value
     elif isinstance(value, int):
+        if abs(value) > durations.MAX_DURATION.total_seconds():
+            raise TokenError(
+                f"ttl: {value} seconds is longer than kubeadm can take (at most "
+                f"{int(durations.MAX_DURATION.total_seconds())} seconds, {durations.MAX_TEXT}); "
+                "use 0 for a token that never expires"
+            )
         ttl = timedelta(seconds=value)
     elif isinstance(value, str):
         ttl = _parse_go_duration(value.strip())
@@ -193,6 +180,8 @@ def parse_ttl(value: str | int | timedelta) -> timedelta:
         raise TokenError("ttl: must be a duration string, a number of seconds or a timedelta")
     if ttl < timedelta(0):
         raise TokenError("ttl: must not be negative (use 0 for a token that never expires)")
+    if ttl > durations.MAX_DURATION:
+        raise TokenError(f"ttl: must be at most {durations.MAX_TEXT}, the longest kubeadm takes")
     return ttl
 
 

@@ -8,6 +8,7 @@ from django import forms
 
 from clusterpanel.errors import InputError
 from nodes.models import Node
+from nodes.rules.validation import MAX_VALIDITY_DAYS
 from pki.models.certificates import CAName
 
 # Uploads are PEM files and small archives.
@@ -118,7 +119,7 @@ class KubeconfigForm(PKIForm):
     validity = forms.IntegerField(
         required=False,
         min_value=1,
-        max_value=36500,
+        max_value=MAX_VALIDITY_DAYS,
         label="Validity (days)",
         help_text="Empty: the cluster's certificate validity. It must end before the CA does.",
     )

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from clusterpanel.api.params import MAX_ID
+from nodes.rules.validation import MAX_VALIDITY_DAYS
 from pki.models.certificates import CAName, Certificate, CertificateAuthority
 
 
@@ -93,7 +94,9 @@ class CertificateIdsSerializer(serializers.Serializer):  # type: ignore[type-arg
 
 class RenewSerializer(CertificateIdsSerializer):
     reuse_key = serializers.BooleanField(default=False)
-    validity_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
+    validity_days = serializers.IntegerField(
+        min_value=1, max_value=MAX_VALIDITY_DAYS, required=False
+    )
 
 
 class SanCheckSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -107,7 +110,10 @@ class KubeconfigSerializer(serializers.Serializer):  # type: ignore[type-arg]
         child=serializers.CharField(max_length=100), required=False, default=list
     )
     validity = serializers.IntegerField(
-        min_value=1, max_value=36500, required=False, help_text="Days; default the cluster's."
+        min_value=1,
+        max_value=MAX_VALIDITY_DAYS,
+        required=False,
+        help_text="Days; default the cluster's.",
     )
 
 

@@ -18,11 +18,12 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clusterpanel.api.params import is_object_id, query_id
+from clusterpanel.api.params import is_object_id, query_id, query_int
 from clusterpanel.api.parsers import JSONObjectParser
 from clusterpanel.security.audit import Actor
 from clusterpanel.web.responses import download
 from nodes.models import Node
+from nodes.rules.validation import MAX_VALIDITY_DAYS
 from pki.api.serializers.certificates import (
     AuthoritySerializer,
     CAChoiceSerializer,
@@ -381,14 +382,16 @@ class CertificateViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-ar
         if self.action != "list":
             return queryset
         params = self.request.query_params
-        for name in ("cluster", "expiring_within_days", "node"):
+        for name in ("cluster", "node"):
             query_id(self.request, name, "a whole number")
+        # Days ahead: up to the longest validity a certificate of the panel can have.
+        within = query_int(self.request, "expiring_within_days", 0, MAX_VALIDITY_DAYS)
         if params.get("cluster"):
             queryset = queryset.filter(cluster_id=int(params["cluster"]))
         if params.get("node"):
             queryset = queryset.filter(node_id=int(params["node"]))
-        if params.get("expiring_within_days"):
-            queryset = queryset.expiring_within(int(params["expiring_within_days"]))
+        if within is not None:
+            queryset = queryset.expiring_within(within)
         if params.get("name"):
             queryset = queryset.filter(name=params["name"])
         if params.get("kind"):
