@@ -6,6 +6,13 @@ from typing import Any
 
 from rest_framework import serializers
 
+from clusterpanel.api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictIntegerField,
+    StrictModelSerializer,
+)
 from clusterpanel.api.params import MAX_ID
 from nodes.rules.validation import MAX_VALIDITY_DAYS
 from pki.models.certificates import CAName, Certificate, CertificateAuthority
@@ -25,7 +32,7 @@ class _ExpiryMixin(serializers.Serializer):  # type: ignore[type-arg]
         return str(obj.band)
 
 
-class CertificateSerializer(_ExpiryMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
+class CertificateSerializer(_ExpiryMixin, StrictModelSerializer):  # type: ignore[type-arg]
     authority_name = serializers.CharField(source="authority.name", read_only=True)
 
     class Meta:
@@ -60,7 +67,7 @@ class CertificateSerializer(_ExpiryMixin, serializers.ModelSerializer):  # type:
         read_only_fields = fields
 
 
-class AuthoritySerializer(_ExpiryMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
+class AuthoritySerializer(_ExpiryMixin, StrictModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = CertificateAuthority
         fields = [
@@ -86,30 +93,28 @@ class CertificateIdsSerializer(serializers.Serializer):  # type: ignore[type-arg
     """Optional list of certificate ids; absent means "all that apply"."""
 
     certificates = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        child=StrictIntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         allow_empty=False,
     )
 
 
 class RenewSerializer(CertificateIdsSerializer):
-    reuse_key = serializers.BooleanField(default=False)
-    validity_days = serializers.IntegerField(
-        min_value=1, max_value=MAX_VALIDITY_DAYS, required=False
-    )
+    reuse_key = StrictBooleanField(default=False)
+    validity_days = StrictIntegerField(min_value=1, max_value=MAX_VALIDITY_DAYS, required=False)
 
 
 class SanCheckSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    host = serializers.CharField(max_length=253, trim_whitespace=True)
-    certificate = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    host = StrictCharField(max_length=253, trim_whitespace=True)
+    certificate = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False)
 
 
 class KubeconfigSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    username = serializers.CharField(max_length=48)
+    username = StrictCharField(max_length=48)
     groups = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, default=list
+        child=StrictCharField(max_length=100), required=False, default=list
     )
-    validity = serializers.IntegerField(
+    validity = StrictIntegerField(
         min_value=1,
         max_value=MAX_VALIDITY_DAYS,
         required=False,
@@ -118,9 +123,9 @@ class KubeconfigSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 
 class CAChoiceSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    name = serializers.ChoiceField(choices=CAName.choices, default=CAName.CA)
+    name = StrictChoiceField(choices=CAName.choices, default=CAName.CA)
 
 
 class CfsslSignSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    profile = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    authority = serializers.ChoiceField(choices=CAName.choices, default=CAName.CA)
+    profile = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    authority = StrictChoiceField(choices=CAName.choices, default=CAName.CA)

@@ -50,6 +50,8 @@ def upload_bytes(request: Request, name: str, *, required: bool = True) -> bytes
             raise serializers.ValidationError({name: ["the file is larger than 10 MiB"]})
         return bytes(upload.read())
     value = request.data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise serializers.ValidationError({name: ["must be text or an uploaded file"]})
     if isinstance(value, str) and value.strip():
         return value.encode()
     if required:
@@ -345,13 +347,21 @@ class CfsslSignView(PKIView):
         cluster = self.cluster(pk)
         params = CfsslSignSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        config = upload_bytes(request, "ca_config")
+        uploads: dict[str, bytes | None] = {}
+        errors: dict[str, Any] = {}
+        for name in ("ca_config", "csr_json", "csr_pem"):
+            try:
+                uploads[name] = upload_bytes(request, name, required=name == "ca_config")
+            except serializers.ValidationError as error:
+                errors.update(error.detail)  # type: ignore[arg-type]
+        if errors:
+            raise serializers.ValidationError(errors)
         row = certificate_services.cfssl_sign(
             cluster,
-            config or b"",
+            uploads["ca_config"] or b"",
             params.validated_data["profile"],
-            csr_json=upload_bytes(request, "csr_json", required=False),
-            csr_pem=upload_bytes(request, "csr_pem", required=False),
+            csr_json=uploads["csr_json"],
+            csr_pem=uploads["csr_pem"],
             authority=params.validated_data["authority"],
             actor=Actor.from_request(request),
         )
