@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from clusterpanel.api.fields import StrictCharField, StrictModelSerializer
 from nodes.models import CLUSTER_SETTINGS, Cluster, Node, NodeRole
+from nodes.rules import validation
 from nodes.rules.credentials import CredentialError, check_private_key
 
 
@@ -63,13 +64,25 @@ class NodeSerializer(StrictModelSerializer):  # type: ignore[type-arg]
         "(control-plane: node-role.kubernetes.io/control-plane:NoSchedule), [] for none.",
     )
     ssh_private_key = StrictCharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=validation.MAX_PRIVATE_KEY,
     )
     ssh_key_passphrase = StrictCharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=validation.MAX_SECRET,
     )
     ssh_password = StrictCharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=validation.MAX_SECRET,
     )
     has_credential = serializers.BooleanField(read_only=True)
     credential_kind = serializers.CharField(read_only=True)

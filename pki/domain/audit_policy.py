@@ -174,8 +174,14 @@ def _check_rule(rule: Any, index: int) -> None:
         _check_non_resource_urls(rule["nonResourceURLs"], f"{where}.nonResourceURLs")
 
 
+# Policies are a few KiB; the API server reads this file at every start.
+MAX_POLICY_LENGTH = 64 * 1024
+
+
 def validate_audit_policy(text: str) -> dict[str, Any]:
     """Parse and check a policy; return it as a dict or raise :class:`AuditPolicyError`."""
+    if isinstance(text, str) and len(text) > MAX_POLICY_LENGTH:
+        raise AuditPolicyError(f"policy: must be at most {MAX_POLICY_LENGTH} characters")
     try:
         policy = load_document(text)
     except yaml.YAMLError as error:

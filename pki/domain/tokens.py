@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from clusterpanel.errors import InputError
-from pki.domain import durations
+from pki.domain import durations, names
 from pki.domain.yaml import DoubleQuoted, dump_document
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -35,6 +35,9 @@ DEFAULT_USAGES: tuple[str, ...] = VALID_USAGES
 DEFAULT_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 DEFAULT_GROUPS: tuple[str, ...] = (DEFAULT_GROUP,)
 DEFAULT_TTL = timedelta(hours=24)
+# Extra groups of one token: kubeadm sets no limit, a Secret holds them all in one value.
+MAX_GROUPS = 32
+MAX_DESCRIPTION = 255
 
 # Names and types of Kubernetes objects, not credentials.
 SECRET_NAMESPACE = "kube-system"  # noqa: S105
@@ -111,14 +114,21 @@ def validate_token_id(value: str) -> str:
 
 def validate_extra_group(group: str) -> str:
     """Return ``group`` if kubeadm accepts it as an extra group, else raise."""
-    if not isinstance(group, str) or EXTRA_GROUP_RE.match(group) is None:
+    try:
+        names.group_name(group)
+    except names.NameError_ as error:
+        raise TokenError(f"groups: {error}") from None
+    if EXTRA_GROUP_RE.match(group) is None:
         raise TokenError(f"groups: {group!r} must match system:bootstrappers:[a-z0-9:-]*[a-z0-9]")
     return group
 
 
 def validate_groups(groups: Iterable[str]) -> tuple[str, ...]:
     """Validate every extra group and reject duplicates; order is kept."""
-    result = tuple(validate_extra_group(group) for group in groups)
+    result = tuple(groups)
+    if len(result) > MAX_GROUPS:
+        raise TokenError(f"groups: at most {MAX_GROUPS} groups, not {len(result)}")
+    result = tuple(validate_extra_group(group) for group in result)
     if len(set(result)) != len(result):
         raise TokenError("groups: each group may be listed only once")
     return result
@@ -141,6 +151,8 @@ def validate_description(description: str) -> str:
         raise TokenError("description: must be a string")
     if any(ord(char) < 32 and char != "\t" for char in description):
         raise TokenError("description: must be a single line without control characters")
+    if len(description) > MAX_DESCRIPTION:
+        raise TokenError(f"description: must be at most {MAX_DESCRIPTION} characters")
     return description
 
 

@@ -6,8 +6,10 @@ from typing import Any
 
 from django import forms
 
+from clusterpanel.api.params import MAX_ID
 from clusterpanel.errors import InputError
 from nodes.models import Node
+from nodes.rules import validation
 from nodes.rules.validation import MAX_VALIDITY_DAYS
 from pki.models.certificates import CAName
 
@@ -45,7 +47,15 @@ def _check_size(upload: Any) -> Any:
 
 class SanCheckForm(PKIForm):
     host = forms.CharField(max_length=253, label="Host name or IP")
-    certificate = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    certificate = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput
+    )
+
+    def clean_host(self) -> str:
+        try:
+            return validation.host(str(self.cleaned_data.get("host") or ""))
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
 
 class InspectForm(PKIForm):

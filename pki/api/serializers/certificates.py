@@ -14,7 +14,9 @@ from clusterpanel.api.fields import (
     StrictModelSerializer,
 )
 from clusterpanel.api.params import MAX_ID
+from nodes.rules import validation
 from nodes.rules.validation import MAX_VALIDITY_DAYS
+from pki.domain import names
 from pki.models.certificates import CAName, Certificate, CertificateAuthority
 
 
@@ -94,6 +96,7 @@ class CertificateIdsSerializer(serializers.Serializer):  # type: ignore[type-arg
 
     certificates = serializers.ListField(
         child=StrictIntegerField(min_value=1, max_value=MAX_ID),
+        max_length=1000,
         required=False,
         allow_empty=False,
     )
@@ -108,11 +111,20 @@ class SanCheckSerializer(serializers.Serializer):  # type: ignore[type-arg]
     host = StrictCharField(max_length=253, trim_whitespace=True)
     certificate = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False)
 
+    def validate_host(self, value: str) -> str:
+        try:
+            return validation.host(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
+
 
 class KubeconfigSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    username = StrictCharField(max_length=48)
+    username = StrictCharField(max_length=names.MAX_USER_NAME)
     groups = serializers.ListField(
-        child=StrictCharField(max_length=100), required=False, default=list
+        child=StrictCharField(max_length=names.MAX_GROUP_NAME),
+        required=False,
+        default=list,
+        max_length=32,
     )
     validity = StrictIntegerField(
         min_value=1,

@@ -91,8 +91,6 @@ def validate_token_request(
     parsed_description = attempt(
         "description", lambda: token_rules.validate_description(description)
     )
-    if parsed_description is not None and len(parsed_description) > 255:
-        errors.setdefault("description", []).append("must be at most 255 characters")
     parsed_token = None
     if token:
         parsed_token = attempt("token", lambda: token_rules.parse_token(token))
