@@ -8,6 +8,11 @@ Django. The API's exception handler turns an ``InputError`` into a 400 answer
 from __future__ import annotations
 
 NON_FIELD = "non_field_errors"
+# What a write that lost a race to another one is told (409), when nothing more precise is known.
+COLLISION = (
+    "The change collided with another change made at the same time; nothing was saved. "
+    "Reload and try again."
+)
 
 
 class InputError(ValueError):

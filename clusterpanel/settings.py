@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before anything reads a body (the CSRF check reads the form): 413 over the limits below.
+    "clusterpanel.web.middleware.RequestSizeMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clusterpanel.web.middleware.PanelLoginRequiredMiddleware",
@@ -116,6 +118,11 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Request bodies: forms and JSON up to 2.5 MiB (Django's default, stated here), multipart bodies
+# up to 11 MiB: uploads (PKI archives, PEM files) may be 10 MiB, plus the form around them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 // 2
+MAX_UPLOAD_BODY_SIZE = 11 * 1024 * 1024
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",

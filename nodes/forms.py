@@ -8,7 +8,11 @@ from typing import Any
 from django import forms
 
 from nodes.models import CLUSTER_SETTINGS, Cluster, Node
+from nodes.rules import validation
 from nodes.rules.credentials import CredentialError, credential_changes
+
+# A text box of list entries: room for the most entries the model takes, at their longest.
+_LIST_TEXT = 64 * 1024
 
 
 class SecretTextarea(forms.Textarea):
@@ -29,6 +33,7 @@ def _lines(text: str) -> list[str]:
 class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
     extra_sans = forms.CharField(
         required=False,
+        max_length=_LIST_TEXT,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Extra API server certificate names or IPs, one per line.",
         label="Extra certificate SANs",
@@ -60,11 +65,13 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
 
     labels = forms.CharField(
         required=False,
+        max_length=_LIST_TEXT,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="One key=value per line.",
     )
     taints = forms.CharField(
         required=False,
+        max_length=_LIST_TEXT,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="One key=value:Effect per line. Empty: the role's default (control-plane "
         "nodes: node-role.kubernetes.io/control-plane:NoSchedule).",
@@ -77,6 +84,7 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
     ssh_private_key = forms.CharField(
         required=False,
         strip=False,
+        max_length=validation.MAX_PRIVATE_KEY,
         widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off"}),
         label="SSH private key",
         help_text="Paste the key, or upload it below.",
@@ -85,12 +93,14 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
     ssh_key_passphrase = forms.CharField(
         required=False,
         strip=False,
+        max_length=validation.MAX_SECRET,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         label="Key passphrase",
     )
     ssh_password = forms.CharField(
         required=False,
         strip=False,
+        max_length=validation.MAX_SECRET,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         label="SSH password",
         help_text="Used only when no private key is set.",

@@ -9,10 +9,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils import timezone
 
 from clusterpanel.security.fields import EncryptedTextField
+from clusterpanel.validators import ListLimit
 from nodes import validators
 from nodes.rules import validation
 from nodes.rules.credentials import CredentialError, check_private_key
@@ -63,6 +65,9 @@ class ClusterQuerySet(models.QuerySet["Cluster"]):
         )
 
 
+_VALIDITY = [validators.validate_validity_days]
+
+
 class Cluster(models.Model):
     """A Kubernetes cluster the panel manages: its kubeadm-level settings.
 
@@ -99,13 +104,24 @@ class Cluster(models.Model):
     key_algorithm = models.CharField(
         max_length=16, choices=KeyAlgorithm.choices, default=KeyAlgorithm.RSA_2048
     )
-    certificate_validity_days = models.PositiveIntegerField(default=365)
-    ca_validity_days = models.PositiveIntegerField(default=3650)
+    certificate_validity_days = models.PositiveIntegerField(default=365, validators=_VALIDITY)
+    ca_validity_days = models.PositiveIntegerField(default=3650, validators=_VALIDITY)
     container_runtime = models.CharField(
         max_length=16, choices=ContainerRuntime.choices, default=ContainerRuntime.CONTAINERD
     )
-    extra_sans = models.JSONField(default=list, blank=True, validators=[validators.validate_sans])
-    description = models.TextField(blank=True)
+    extra_sans = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[
+            ListLimit(validation.MAX_EXTRA_SANS, validation.MAX_SAN_LENGTH),
+            validators.validate_sans,
+        ],
+    )
+    description = models.TextField(
+        blank=True,
+        max_length=validation.MAX_DESCRIPTION,
+        validators=[MaxLengthValidator(validation.MAX_DESCRIPTION)],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -142,18 +158,13 @@ class Cluster(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
-        if self.certificate_validity_days is not None and self.ca_validity_days is not None:
-            if self.certificate_validity_days < 1:
-                errors.setdefault("certificate_validity_days", []).append("must be at least 1 day")
-            if self.ca_validity_days < 1:
-                errors.setdefault("ca_validity_days", []).append("must be at least 1 day")
-            elif self.certificate_validity_days > self.ca_validity_days:
-                errors.setdefault("certificate_validity_days", []).append(
-                    f"{self.certificate_validity_days} days is longer than the CA validity "
-                    f"({self.ca_validity_days} days): certificates cannot outlive their CA"
-                )
-            if self.ca_validity_days > 36500:
-                errors.setdefault("ca_validity_days", []).append("must be at most 100 years")
+        # Each validity's own bounds are its field validator's (validation.validity_days).
+        certificate, ca = self.certificate_validity_days, self.ca_validity_days
+        if certificate is not None and ca is not None and ca >= 1 and certificate > ca:
+            errors.setdefault("certificate_validity_days", []).append(
+                f"{certificate} days is longer than the CA validity "
+                f"({ca} days): certificates cannot outlive their CA"
+            )
         # Bad values are reported by the field validators; here only normalise good ones.
         try:
             self.kubernetes_version = validation.kubernetes_version(self.kubernetes_version)
@@ -261,18 +272,37 @@ class Node(models.Model):
         "SSH user", max_length=32, default="root", validators=[validators.validate_ssh_user]
     )
     role = models.CharField(max_length=16, choices=NodeRole.choices, default=NodeRole.WORKER)
-    labels = models.JSONField(default=dict, blank=True, validators=[validators.validate_labels])
+    labels = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[ListLimit(validation.MAX_LABELS), validators.validate_labels],
+    )
     # None: kubeadm's default for the role (control-plane nodes get
     # node-role.kubernetes.io/control-plane:NoSchedule); []: no taints at all.
     taints = models.JSONField(
-        null=True, blank=True, default=None, validators=[validators.validate_taints]
+        null=True,
+        blank=True,
+        default=None,
+        validators=[ListLimit(validation.MAX_TAINTS), validators.validate_taints],
     )
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.NEW)
     facts = models.JSONField(default=dict, blank=True)
 
-    ssh_private_key = EncryptedTextField(blank=True)
-    ssh_key_passphrase = EncryptedTextField(blank=True)
-    ssh_password = EncryptedTextField(blank=True)
+    ssh_private_key = EncryptedTextField(
+        blank=True,
+        max_length=validation.MAX_PRIVATE_KEY,
+        validators=[MaxLengthValidator(validation.MAX_PRIVATE_KEY)],
+    )
+    ssh_key_passphrase = EncryptedTextField(
+        blank=True,
+        max_length=validation.MAX_SECRET,
+        validators=[MaxLengthValidator(validation.MAX_SECRET)],
+    )
+    ssh_password = EncryptedTextField(
+        blank=True,
+        max_length=validation.MAX_SECRET,
+        validators=[MaxLengthValidator(validation.MAX_SECRET)],
+    )
 
     host_key_type = models.CharField(max_length=64, blank=True)
     host_key = models.TextField(blank=True, help_text="Base64 public host key, as in known_hosts.")

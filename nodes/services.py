@@ -6,13 +6,20 @@ event, so the page and the API record the same action with the same details.
 
 Updates write with ``force_update``: an edit racing a delete finds no row and is refused
 (``Conflict``) instead of inserting the deleted row again.
+
+Every write that touches a cluster or one of its rows first locks the cluster row
+(``lock_cluster``), so writes to one cluster queue behind each other and behind its deletion, and
+all of them take the locks in the same order (cluster, then the row). A write that loses a race on
+a unique value (two identical creations at once) is refused naming the field, as validation would
+have refused it a moment later.
 """
 
 from __future__ import annotations
 
-from django.db import DatabaseError, models, transaction
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, models, transaction
 
-from clusterpanel.errors import Conflict
+from clusterpanel.errors import Conflict, InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, Node
@@ -23,12 +30,37 @@ _UNTRACKED = {"ssh_private_key", "ssh_key_passphrase", "ssh_password", "created_
 _CREDENTIALS = ("ssh_private_key", "ssh_key_passphrase", "ssh_password")
 
 
+def lock_cluster(cluster: Cluster | int | None) -> Cluster:
+    """The cluster row, locked until the transaction ends; Conflict if it was deleted.
+
+    Call it first in the transaction of any write to the cluster or to a row of it (nodes, tokens,
+    certificates, settings): the write then waits for a deletion under way and sees the cluster
+    gone, and a deletion waits for the write and then deletes what it wrote too.
+    """
+    pk = cluster.pk if isinstance(cluster, Cluster) else cluster
+    stored = Cluster.objects.select_for_update().filter(pk=pk).first() if pk else None
+    if stored is None:
+        name = cluster.name if isinstance(cluster, Cluster) else f"The cluster {pk}"
+        raise Conflict(f"{name} was deleted while it was being changed.")
+    return stored
+
+
 def _stored(row: Cluster | Node) -> models.Model:
     """The stored row, locked until the transaction ends; Conflict if it is gone."""
     stored = type(row).objects.select_for_update().filter(pk=row.pk).first()
     if stored is None:
         raise Conflict(f"{row} was deleted while it was being changed.")
     return stored
+
+
+def _lost_race(row: Cluster | Node) -> Exception:
+    """What to say when the database refused a row that validation had let through: another
+    request wrote a clashing row in between. Validating again now names the field."""
+    try:
+        row.full_clean()
+    except ValidationError as error:
+        return InputError.many(error.message_dict)
+    return Conflict(f"{row} was changed by another request at the same time; reload and retry.")
 
 
 def _changed(row: models.Model, stored: models.Model) -> list[str]:
@@ -45,6 +77,8 @@ def _save(row: Cluster | Node, created: bool) -> None:
     try:
         with transaction.atomic():
             row.save(force_insert=created, force_update=not created)
+    except IntegrityError as error:
+        raise _lost_race(row) from error
     except DatabaseError as error:
         if created or type(row).objects.filter(pk=row.pk).exists():
             raise
@@ -60,7 +94,7 @@ def create_cluster(cluster: Cluster, actor: Actor) -> Cluster:
 
 @transaction.atomic
 def update_cluster(cluster: Cluster, actor: Actor) -> Cluster:
-    changed = _changed(cluster, _stored(cluster))
+    changed = _changed(cluster, lock_cluster(cluster))
     _save(cluster, created=False)
     audit.record("cluster.update", actor, obj=cluster, details={"fields": changed})
     return cluster
@@ -69,6 +103,7 @@ def update_cluster(cluster: Cluster, actor: Actor) -> Cluster:
 @transaction.atomic
 def delete_cluster(cluster: Cluster, actor: Actor) -> None:
     """Delete the cluster with its nodes, CA keys and tokens; the audit trail stays."""
+    lock_cluster(cluster)
     audit.record("cluster.delete", actor, obj=cluster)
     cluster.delete()
 
@@ -80,6 +115,7 @@ def save_node(node: Node, actor: Actor) -> Node:
     A fingerprint set by hand is approved by the actor before the row is written, so the row
     never holds an unapproved pin.
     """
+    lock_cluster(node.cluster_id)
     created = node._state.adding
     if created:
         changed: list[str] = []
@@ -111,5 +147,7 @@ def save_node(node: Node, actor: Actor) -> Node:
 @transaction.atomic
 def delete_node(node: Node, actor: Actor) -> None:
     """Delete the node; its issued certificates stay in the ledger under its name."""
+    lock_cluster(node.cluster_id)
+    _stored(node)
     audit.record("node.delete", actor, obj=node)
     node.delete()

@@ -46,6 +46,7 @@ validate_taints = _Check("taints")
 validate_ssh_user = _Check("ssh_user")
 validate_port = _Check("port")
 validate_fingerprint = _Check("host_key_fingerprint")
+validate_validity_days = _Check("validity_days")
 
 
 def validate_sans(value: Any) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from django import forms
 from django.contrib import messages
 from django.db.models import Case, F, When
 from django.http import HttpRequest, HttpResponse
@@ -16,8 +18,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
+from clusterpanel.errors import InputError
 from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
+from clusterpanel.web.forms import add_errors
 from clusterpanel.web.htmx import HtmxHttpRequest
 from clusterpanel.web.tables import Column, Table
 from nodes import services
@@ -86,9 +90,11 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
     require(request, "edit_inventory")
     form = ClusterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        cluster = services.create_cluster(form.save(commit=False), Actor.from_request(request))
-        messages.success(request, f"Cluster {cluster.name} created.")
-        return redirect("cluster_detail", pk=cluster.pk)
+        actor = Actor.from_request(request)
+        created = _saved(form, lambda: services.create_cluster(form.save(commit=False), actor))
+        if created is not None:
+            messages.success(request, f"Cluster {created.name} created.")
+            return redirect("cluster_detail", pk=created.pk)
     return render(request, "nodes/cluster_form.html", {"form": form, "cluster": None})
 
 
@@ -96,9 +102,10 @@ def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "edit_inventory")
     form = ClusterForm(request.POST or None, instance=cluster)
     if request.method == "POST" and form.is_valid():
-        services.update_cluster(form.save(commit=False), Actor.from_request(request))
-        messages.success(request, f"Cluster {cluster.name} saved.")
-        return redirect("cluster_detail", pk=cluster.pk)
+        actor = Actor.from_request(request)
+        if _saved(form, lambda: services.update_cluster(form.save(commit=False), actor)):
+            messages.success(request, f"Cluster {cluster.name} saved.")
+            return redirect("cluster_detail", pk=cluster.pk)
     return render(request, "nodes/cluster_form.html", {"form": form, "cluster": cluster})
 
 
@@ -167,15 +174,28 @@ def _node_form_response(
     return render(request, template, context)
 
 
-def _save_node(request: HttpRequest, form: NodeForm) -> Node:
-    return services.save_node(form.save(commit=False), Actor.from_request(request))
+Saved = TypeVar("Saved")
+
+
+def _saved(form: forms.BaseForm, save: Callable[[], Saved]) -> Saved | None:
+    """The service's result, or None with its refusal on the form: a duplicate name or address
+    that another request stored in the moment between validation and the write."""
+    try:
+        return save()
+    except InputError as error:
+        add_errors(form, error)
+        return None
+
+
+def _save_node(request: HttpRequest, form: NodeForm) -> Node | None:
+    actor = Actor.from_request(request)
+    return _saved(form, lambda: services.save_node(form.save(commit=False), actor))
 
 
 def node_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "edit_inventory")
     form = NodeForm(request.POST or None, request.FILES or None, cluster=cluster)
-    if request.method == "POST" and form.is_valid():
-        node = _save_node(request, form)
+    if request.method == "POST" and form.is_valid() and (node := _save_node(request, form)):
         if request.htmx:
             # Append the new row to the table and empty the form slot (out of band).
             messages.success(request, f"Node {node.name} added.")
@@ -192,8 +212,8 @@ def node_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     node = get_for_user(request, Node.objects.select_related("cluster"), pk, "edit_inventory")
     cluster = node.cluster
     form = NodeForm(request.POST or None, request.FILES or None, instance=node, cluster=cluster)
-    if request.method == "POST" and form.is_valid():
-        node = _save_node(request, form)
+    if request.method == "POST" and form.is_valid() and (saved := _save_node(request, form)):
+        node = saved
         if request.htmx:
             messages.success(request, f"Node {node.name} saved.")
             context = {"node": node, "cluster": cluster, "changed": True}

@@ -9,17 +9,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from clusterpanel.errors import Conflict, InputError
+from clusterpanel.errors import COLLISION, Conflict, InputError
+from clusterpanel.web.middleware import too_large_message
 
 logger = logging.getLogger(__name__)
+
+
+class TooLarge(exceptions.APIException):
+    """413: a body over the size limit (``clusterpanel.web.middleware.RequestSizeMiddleware``
+    answers most of them before the API sees them; this is for bodies of unannounced length)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
 
 
 class ConflictError(exceptions.APIException):
@@ -66,10 +76,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.ValidationError(exc.errors)
     if isinstance(exc, Conflict):
         exc = ConflictError(str(exc))
+    if isinstance(exc, IntegrityError):
+        # A write that lost a race the service did not name (the services lock and re-validate
+        # where a field can be named): the request may be fine, the state it counted on is gone.
+        logger.warning("integrity error answered as a conflict: %s", exc)
+        exc = ConflictError(COLLISION)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
+    if isinstance(exc, RequestDataTooBig):
+        exc = TooLarge(too_large_message(settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
+    elif isinstance(exc, SuspiciousOperation):
+        # Too many form fields or files, and the like: the request's fault, never a 500.
+        exc = exceptions.ParseError(str(exc) or "The request could not be read.")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, PermissionDenied):

@@ -1,4 +1,4 @@
-"""Query parameters that name rows by id."""
+"""Query parameters that name rows by id, and bounded whole numbers."""
 
 from __future__ import annotations
 
@@ -24,3 +24,16 @@ def query_id(request: Request, name: str, what: str = "an id") -> int | None:
     if not is_object_id(value):
         raise serializers.ValidationError({name: [f"must be {what} (a whole number)"]})
     return int(value)
+
+
+def query_int(request: Request, name: str, minimum: int, maximum: int) -> int | None:
+    """``?name=<n>`` as an int in ``minimum..maximum``, None when absent; else a 400 naming it."""
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or not minimum <= int(text) <= maximum:
+        raise serializers.ValidationError(
+            {name: [f"must be a whole number from {minimum} to {maximum}"]}
+        )
+    return int(text)

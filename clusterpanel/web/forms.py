@@ -7,7 +7,7 @@ from django import forms
 from clusterpanel.errors import InputError
 
 
-def add_errors(form: forms.Form, error: InputError) -> None:
+def add_errors(form: forms.BaseForm, error: InputError) -> None:
     """Put a service's ``{field: [messages]}`` on the form; unknown fields become form errors."""
     for name, messages in error.errors.items():
         target = name if name in form.fields else None

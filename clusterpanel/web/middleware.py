@@ -1,17 +1,20 @@
 """Panel middleware: login required everywhere but the login page, /healthz and
 the API (which authenticates on its own and answers 401/403 as JSON); a plain "busy"
-page when SQLite's single writer slot stays taken; a 409 page for a refused state change."""
+page when SQLite's single writer slot stays taken; a 409 page for a refused state change; a 413
+for a body over the size limit."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.db import OperationalError
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError, OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template.loader import render_to_string
 
-from clusterpanel.errors import Conflict
+from clusterpanel.errors import COLLISION, Conflict
 
 
 class PanelLoginRequiredMiddleware(LoginRequiredMiddleware):
@@ -61,7 +64,69 @@ class ConflictMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, Conflict) and not request.path_info.startswith("/api/"):
-            body = render_to_string("conflict.html", {"message": str(exception)}, request=request)
-            return HttpResponse(body, status=409)
-        return None
+        if request.path_info.startswith("/api/"):
+            return None
+        if isinstance(exception, Conflict):
+            message = str(exception)
+        elif isinstance(exception, IntegrityError):
+            # A write that lost a race to another one: the same answer as the API's.
+            message = COLLISION
+        else:
+            return None
+        body = render_to_string("conflict.html", {"message": message}, request=request)
+        return HttpResponse(body, status=409)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
+class RequestSizeMiddleware:
+    """A body larger than the panel takes is a 413 that says the limit, before anything reads it.
+
+    Form and JSON bodies may have ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes (2.5 MiB); multipart
+    bodies carry uploaded files and may have ``MAX_UPLOAD_BODY_SIZE``. A body whose length is not
+    announced is still cut by Django at the same limits (``RequestDataTooBig``), which is answered
+    the same way here for pages and by the API's error handler for the API.
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        limit = body_limit(request)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return too_large(request, limit)
+        if request.method == "POST" and not request.path_info.startswith("/api/"):
+            # Pages read their form before any view runs (the CSRF check does): read it here,
+            # where a body over the limit can still be answered with a 413.
+            try:
+                request.POST  # noqa: B018
+            except RequestDataTooBig:
+                # The form fields alone (not the files) went over the form limit.
+                return too_large(request, int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
+        response: HttpResponseBase = self.get_response(request)
+        return response
+
+
+def body_limit(request: HttpRequest) -> int:
+    """The largest body the request may have, by its content type."""
+    if request.content_type == "multipart/form-data":
+        return int(settings.MAX_UPLOAD_BODY_SIZE)
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+
+def too_large_message(limit: int) -> str:
+    return f"The request body is larger than {_mib(limit)}, the most the panel accepts."
+
+
+def too_large(request: HttpRequest, limit: int) -> HttpResponse:
+    message = too_large_message(limit)
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": message, "errors": {}}, status=413)
+    body = render_to_string("request_too_large.html", {"message": message}, request=request)
+    return HttpResponse(body, status=413)

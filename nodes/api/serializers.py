@@ -11,7 +11,9 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from clusterpanel.api.fields import StrictCharField, StrictModelSerializer
 from nodes.models import CLUSTER_SETTINGS, Cluster, Node, NodeRole
+from nodes.rules import validation
 from nodes.rules.credentials import CredentialError, credential_changes
 
 
@@ -24,8 +26,8 @@ def _model_clean(instance: Any, attrs: dict[str, Any], exclude: list[str]) -> No
         raise serializers.ValidationError(exc.message_dict) from None
 
 
-class ClusterSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    extra_sans = serializers.ListField(child=serializers.CharField(), required=False)
+class ClusterSerializer(StrictModelSerializer):  # type: ignore[type-arg]
+    extra_sans = serializers.ListField(child=StrictCharField(), required=False)
     node_counts = serializers.SerializerMethodField()
 
     class Meta:
@@ -52,27 +54,39 @@ class ClusterSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return attrs
 
 
-class NodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    labels = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+class NodeSerializer(StrictModelSerializer):  # type: ignore[type-arg]
+    labels = serializers.DictField(child=StrictCharField(allow_blank=True), required=False)
     taints = serializers.ListField(
-        child=serializers.CharField(),
+        child=StrictCharField(),
         required=False,
         allow_null=True,
         help_text="key=value:Effect strings; null for the role's default taints "
         "(control-plane: node-role.kubernetes.io/control-plane:NoSchedule), [] for none.",
     )
-    ssh_private_key = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+    ssh_private_key = StrictCharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=validation.MAX_PRIVATE_KEY,
     )
-    ssh_key_passphrase = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+    ssh_key_passphrase = StrictCharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=validation.MAX_SECRET,
     )
-    ssh_password = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+    ssh_password = StrictCharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=validation.MAX_SECRET,
     )
     has_credential = serializers.BooleanField(read_only=True)
     credential_kind = serializers.CharField(read_only=True)
-    host_key_fingerprint = serializers.CharField(required=False, allow_blank=True)
+    host_key_fingerprint = StrictCharField(required=False, allow_blank=True)
 
     class Meta:
         model = Node

@@ -40,6 +40,18 @@ KUBELET_LABELS = frozenset(
 )
 KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 
+# The longest validity of a CA or certificate the panel issues: 100 years, in days.
+MAX_VALIDITY_DAYS = 36500
+
+# Sizes of what an operator types; forms, the API and the models refuse more.
+MAX_DESCRIPTION = 1000
+MAX_EXTRA_SANS = 100
+MAX_SAN_LENGTH = 253  # a DNS name; a wildcard too
+MAX_LABELS = 64
+MAX_TAINTS = 64
+MAX_PRIVATE_KEY = 64 * 1024  # as the key file upload; an RSA-16384 key is about 13 KiB
+MAX_SECRET = 1024  # a passphrase or a password
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -73,6 +85,32 @@ def is_ip(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def validity_days(value: int) -> int:
+    """A validity in days, of a CA or of the certificates it signs."""
+    if value < 1:
+        raise ValueError("must be at least 1 day")
+    if value > MAX_VALIDITY_DAYS:
+        raise ValueError(f"must be at most 100 years ({MAX_VALIDITY_DAYS} days)")
+    return value
+
+
+def host(value: str) -> str:
+    """A host a client connects to: an IP address or a DNS-1123 name (lowercased, as DNS
+    compares); the one rule for endpoints, SAN checks and anything else named by host."""
+    text = value.strip()
+    if is_ip(text):
+        return str(ipaddress.ip_address(text))
+    name = text.lower()
+    try:
+        dns1123_subdomain(name)
+    except ValueError:
+        raise ValueError(f"'{value[:60]}' is neither an IP address nor a DNS name") from None
+    if name.rsplit(".", 1)[-1].isdigit():
+        # "10.0.0.300" or "0": a mistyped IP address, not a host name.
+        raise ValueError(f"'{value[:60]}' is neither a valid IP address nor a host name")
+    return name
 
 
 def kubernetes_version(value: str) -> str:
@@ -115,33 +153,31 @@ def split_endpoint(value: str) -> tuple[str, int]:
     if "/" in text or "?" in text or "#" in text:
         raise ValueError(f"'{value}' has a path: give host[:port] only")
     if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
+        name, sep, rest = text[1:].partition("]")
         if not sep:
             raise ValueError(f"'{value}': missing ']' after the IPv6 address")
         try:
-            ipaddress.IPv6Address(host)
+            ipaddress.IPv6Address(name)
         except ValueError:
-            raise ValueError(f"'{host}' in brackets is not an IPv6 address") from None
+            raise ValueError(f"'{name}' in brackets is not an IPv6 address") from None
         if rest and not rest.startswith(":"):
             raise ValueError(f"'{value}': expected ':port' after ']'")
         port_text = rest[1:] if rest else ""
     elif text.count(":") > 1:
         raise ValueError(f"'{value}': put an IPv6 address in brackets, e.g. [fd00::1]:6443")
     else:
-        host, _, port_text = text.partition(":")
-        if not is_ip(host):
-            host = host.lower()
-            dns1123_subdomain(host)
-            if host.rsplit(".", 1)[-1].isdigit():
-                # "10.0.0.300" or "0": a mistyped IP address, not a host name.
-                raise ValueError(f"'{host}' is neither a valid IP address nor a host name")
+        name, _, port_text = text.partition(":")
+        if not is_ip(name):
+            name = name.lower()
+            dns1123_subdomain(name)  # its own message, which names the rule broken
+            name = host(name)
     if port_text == "" and text.endswith(":"):
         raise ValueError(f"'{value}': the port after ':' is empty")
     if port_text:
         if not port_text.isdigit():
             raise ValueError(f"'{value}': the port '{port_text}' is not a number")
-        return host, port(int(port_text))
-    return host, 6443
+        return name, port(int(port_text))
+    return name, 6443
 
 
 def format_endpoint(host: str, port_number: int) -> str:
@@ -201,6 +237,8 @@ def ip(value: str) -> str:
 def subject_alt_name(value: str) -> str:
     """A certificate SAN as kubeadm accepts it: an IP, a DNS-1123 subdomain or a wildcard."""
     text = value.strip()
+    if len(text) > MAX_SAN_LENGTH:
+        raise ValueError(f"'{text[:20]}…' is longer than {MAX_SAN_LENGTH} characters")
     if is_ip(text):
         return str(ipaddress.ip_address(text))
     name = text.lower()

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from clusterpanel.errors import InputError
+from pki.domain.yaml import load_document
 
 AUDIT_API_VERSION = "audit.k8s.io/v1"
 VALID_LEVELS: tuple[str, ...] = ("None", "Metadata", "Request", "RequestResponse")
@@ -173,10 +174,16 @@ def _check_rule(rule: Any, index: int) -> None:
         _check_non_resource_urls(rule["nonResourceURLs"], f"{where}.nonResourceURLs")
 
 
+# Policies are a few KiB; the API server reads this file at every start.
+MAX_POLICY_LENGTH = 64 * 1024
+
+
 def validate_audit_policy(text: str) -> dict[str, Any]:
     """Parse and check a policy; return it as a dict or raise :class:`AuditPolicyError`."""
+    if isinstance(text, str) and len(text) > MAX_POLICY_LENGTH:
+        raise AuditPolicyError(f"policy: must be at most {MAX_POLICY_LENGTH} characters")
     try:
-        policy = yaml.safe_load(text)
+        policy = load_document(text)
     except yaml.YAMLError as error:
         raise AuditPolicyError(f"policy: not valid YAML ({error})") from None
     if not isinstance(policy, Mapping):

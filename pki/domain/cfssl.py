@@ -29,7 +29,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cryptography import x509
@@ -38,6 +37,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pki.domain import durations
 from pki.domain.x509 import (
     MIN_RSA_BITS,
     PKIError,
@@ -61,8 +61,10 @@ CFSSL_SERIAL_LIMIT = 2**159
 MAX_RSA_BITS = 8192
 ECDSA_SIZES = {256: ec.SECP256R1, 384: ec.SECP384R1}
 BACKDATE = dt.timedelta(minutes=5)
+# No real chain has more intermediate CAs than this; x509 cannot encode huge ones at all.
+MAX_PATHLEN = 32
 # The largest duration Go's time.Duration (int64 nanoseconds) can hold.
-MAX_DURATION = dt.timedelta(microseconds=(2**63 - 1) // 1000)
+MAX_DURATION = durations.MAX_DURATION
 
 # cfssl's usage names (config.KeyUsage and config.ExtKeyUsage in cfssl's source).
 KEY_USAGES = {
@@ -108,18 +110,6 @@ _KEY_USAGE_FLAGS = (
 
 # --------------------------------------------------------------------------- durations
 
-_DURATION_UNITS = {
-    "ns": Decimal(1),
-    "us": Decimal(1000),
-    "\u00b5s": Decimal(1000),  # micro sign, as Go accepts it
-    "\u03bcs": Decimal(1000),  # Greek small letter mu
-    "ms": Decimal(10**6),
-    "s": Decimal(10**9),
-    "m": Decimal(60 * 10**9),
-    "h": Decimal(3600 * 10**9),
-}
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-
 
 def parse_duration(text: str) -> dt.timedelta:
     """Parse a Go duration such as ``175200h``, ``8760h0m0s`` or ``1.5h`` into a timedelta.
@@ -128,42 +118,24 @@ def parse_duration(text: str) -> dt.timedelta:
     """
     if not isinstance(text, str):
         raise PKIError(f"a duration must be a string such as '8760h', got {text!r}")
-    value = text.strip()
-    if not value:
+    if not text.strip():
         raise PKIError("empty duration; use a Go duration such as '8760h'")
-    if value[0] in "+-":
-        if value[0] == "-":
-            raise PKIError(f"duration {text!r} is negative; a validity must be positive")
-        value = value[1:]
-    nanoseconds = _duration_nanoseconds(value, text)
-    if nanoseconds <= 0:
-        raise PKIError(f"duration {text!r} is zero; a validity must be positive")
-    result = dt.timedelta(microseconds=int(nanoseconds // 1000))
-    if result > MAX_DURATION:
-        raise PKIError(f"duration {text!r} is out of range (at most about 2562047h)")
-    return result
-
-
-def _duration_nanoseconds(value: str, text: str) -> Decimal:
-    position = 0
-    total = Decimal(0)
-    for match in _DURATION_PART.finditer(value):
-        if match.start() != position:
-            break
-        try:
-            number = Decimal(match.group(1))
-        except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
-            break
-        total += number * _DURATION_UNITS[match.group(2)]
-        position = match.end()
-    if value == "0":
-        return Decimal(0)
-    if position != len(value) or position == 0:
+    try:
+        result = durations.parse_go_duration(text)
+    except durations.DurationError as error:
+        if error.reason == "out of range":
+            raise PKIError(
+                f"duration {text!r} is out of range (at most about {durations.MAX_TEXT})"
+            ) from None
         raise PKIError(
             f"invalid duration {text!r}: use a number with a unit (h, m, s, ms, us, ns), "
             "such as '8760h' or '8760h0m0s'"
-        )
-    return total
+        ) from None
+    if result < dt.timedelta(0):
+        raise PKIError(f"duration {text!r} is negative; a validity must be positive")
+    if result == dt.timedelta(0):
+        raise PKIError(f"duration {text!r} is zero; a validity must be positive")
+    return result
 
 
 # --------------------------------------------------------------------------- CSR JSON
@@ -234,6 +206,8 @@ def _load_json(json_text: str | bytes, what: str) -> dict[str, Any]:
         document = json.loads(json_text)
     except (ValueError, TypeError) as exc:
         raise PKIError(f"the {what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PKIError(f"the {what} nests too deeply to be a cfssl file") from None
     if not isinstance(document, dict):
         raise PKIError(f"the {what} must be a JSON object")
     return document
@@ -300,6 +274,8 @@ def _ca_section(value: Any) -> tuple[dt.timedelta | None, int, bool]:
     pathlen = value.get("pathlen", 0)
     if not isinstance(pathlen, int) or isinstance(pathlen, bool) or pathlen < 0:
         raise PKIError("'ca.pathlen' must be a non-negative number")
+    if pathlen > MAX_PATHLEN:
+        raise PKIError(f"'ca.pathlen' must be at most {MAX_PATHLEN} (CAs below this one)")
     pathlen_zero = value.get("pathlenzero", False)
     if not isinstance(pathlen_zero, bool):
         raise PKIError("'ca.pathlenzero' must be true or false")

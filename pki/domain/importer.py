@@ -43,6 +43,7 @@ from pki.domain.x509 import (
     public_key_to_pem,
     verify_issued_by,
 )
+from pki.domain.yaml import load_document
 
 # docs/kubeadm.md section 1: the CAs, and for each leaf the CA that signs it.
 CA_NAMES = ("ca", "front-proxy-ca", "etcd/ca")
@@ -335,7 +336,7 @@ def _check_kubeconfig(run: _Validation, name: str) -> None:
 def _kubeconfig_entries(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     """The cluster and user of the current context (or the first ones when there is none)."""
     try:
-        document = yaml.safe_load(data)
+        document = load_document(data)
     except yaml.YAMLError as exc:
         raise PKIError(f"not a valid kubeconfig (YAML error: {exc})") from None
     if not isinstance(document, dict) or document.get("kind", "Config") != "Config":

@@ -173,10 +173,19 @@ class JoinInput:
 # --- validation helpers -------------------------------------------------------------------
 
 
+# Extra arguments of one component: more than any component has flags, values long enough for
+# cipher-suite and admission-plugin lists.
+MAX_EXTRA_ARGS = 64
+MAX_FLAG_NAME = 100
+MAX_FLAG_VALUE = 4096
+
+
 def validate_extra_args(mapping: Mapping[str, str], where: str = "extraArgs") -> dict[str, str]:
     """Check flag names (``[a-z0-9-]+``, no leading dash) and single-line string values."""
     if not isinstance(mapping, Mapping):
         raise ConfigError(f"{where}: must be a mapping of flag name to value")
+    if len(mapping) > MAX_EXTRA_ARGS:
+        raise ConfigError(f"{where}: at most {MAX_EXTRA_ARGS} flags, not {len(mapping)}")
     result: dict[str, str] = {}
     for name, value in mapping.items():
         if not isinstance(name, str) or _FLAG_NAME_RE.fullmatch(name) is None:
@@ -185,6 +194,11 @@ def validate_extra_args(mapping: Mapping[str, str], where: str = "extraArgs") ->
             raise ConfigError(f"{where}: flag {name!r} must have a string value")
         if any(char in value for char in "\n\r\0"):
             raise ConfigError(f"{where}: flag {name!r} value must be a single line")
+        if len(name) > MAX_FLAG_NAME or len(value) > MAX_FLAG_VALUE:
+            raise ConfigError(
+                f"{where}: flag names have at most {MAX_FLAG_NAME} characters and values at "
+                f"most {MAX_FLAG_VALUE}"
+            )
         result[name] = value
     return result
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import yaml
 
 from pki.domain.x509 import PKIError
+from pki.domain.yaml import load_document
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def _data(section: dict, key: str) -> bytes:
 def parse_kubeconfig(text: str) -> ParsedKubeconfig:
     """Parts of a kubeconfig with embedded credentials, following its current context."""
     try:
-        doc = yaml.safe_load(text)
+        doc = load_document(text)
     except yaml.YAMLError as exc:
         raise PKIError(f"kubeconfig is not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or doc.get("kind") != "Config":

@@ -16,11 +16,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from clusterpanel.errors import InputError
+from pki.domain import principals
 
 Severity = Literal["error", "warning"]
 
 # A bearer token travels in an HTTP header: printable ASCII without spaces.
 _TOKEN_RE = re.compile(r"[!-~]+")
+MAX_TOKEN_LENGTH = principals.MAX_TOKEN_LENGTH
+# User names, uids and group names: the most the panel stores per value.
+MAX_NAME_LENGTH = 255
+MAX_GROUPS = 32
 
 
 class StaticTokenError(InputError):
@@ -87,7 +92,30 @@ def _check_field(value: str, name: str, *, allow_empty: bool = False) -> str:
 
 
 def validate_entry(entry: StaticTokenEntry) -> StaticTokenEntry:
-    """Check that an entry survives the round trip through the file unchanged."""
+    """Check a new entry: the token, user, uid and group syntax every form of the panel applies
+    (``pki.domain.principals``), and that it survives the round trip through the file unchanged."""
+    checks = (
+        ("token", principals.token_value, entry.token),
+        ("user", principals.user_name, entry.user),
+        ("uid", principals.uid, entry.uid),
+    )
+    for field, check, value in checks:
+        try:
+            check(value)
+        except principals.PrincipalError as error:
+            raise StaticTokenError(f"{field}: {error}") from None
+    if len(entry.groups) > MAX_GROUPS:
+        raise StaticTokenError(f"groups: at most {MAX_GROUPS} groups, not {len(entry.groups)}")
+    for group in entry.groups:
+        try:
+            principals.group_name(group)
+        except principals.PrincipalError as error:
+            raise StaticTokenError(f"groups: {error}") from None
+    return _check_storable(entry)
+
+
+def _check_storable(entry: StaticTokenEntry) -> StaticTokenEntry:
+    """What the file itself needs: entries stored before the syntax rules still render."""
     if not isinstance(entry.token, str) or _TOKEN_RE.fullmatch(entry.token) is None:
         raise StaticTokenError("token: must be printable ASCII without spaces")
     _check_field(entry.user, "user")
@@ -104,7 +132,7 @@ def render_token_csv(entries: Iterable[StaticTokenEntry]) -> str:
     lines: list[str] = []
     seen: set[str] = set()
     for entry in entries:
-        validate_entry(entry)
+        _check_storable(entry)
         if entry.token in seen:
             raise StaticTokenError(f"token: the token of user {entry.user!r} is used twice")
         seen.add(entry.token)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from clusterpanel.errors import InputError
+from pki.domain import durations, principals
 from pki.domain.yaml import DoubleQuoted, dump_document
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -34,6 +35,9 @@ DEFAULT_USAGES: tuple[str, ...] = VALID_USAGES
 DEFAULT_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 DEFAULT_GROUPS: tuple[str, ...] = (DEFAULT_GROUP,)
 DEFAULT_TTL = timedelta(hours=24)
+# Extra groups of one token: kubeadm sets no limit, a Secret holds them all in one value.
+MAX_GROUPS = 32
+MAX_DESCRIPTION = 255
 
 # Names and types of Kubernetes objects, not credentials.
 SECRET_NAMESPACE = "kube-system"  # noqa: S105
@@ -110,14 +114,21 @@ def validate_token_id(value: str) -> str:
 
 def validate_extra_group(group: str) -> str:
     """Return ``group`` if kubeadm accepts it as an extra group, else raise."""
-    if not isinstance(group, str) or EXTRA_GROUP_RE.match(group) is None:
+    try:
+        principals.group_name(group)
+    except principals.PrincipalError as error:
+        raise TokenError(f"groups: {error}") from None
+    if EXTRA_GROUP_RE.match(group) is None:
         raise TokenError(f"groups: {group!r} must match system:bootstrappers:[a-z0-9:-]*[a-z0-9]")
     return group
 
 
 def validate_groups(groups: Iterable[str]) -> tuple[str, ...]:
     """Validate every extra group and reject duplicates; order is kept."""
-    result = tuple(validate_extra_group(group) for group in groups)
+    result = tuple(groups)
+    if len(result) > MAX_GROUPS:
+        raise TokenError(f"groups: at most {MAX_GROUPS} groups, not {len(result)}")
+    result = tuple(validate_extra_group(group) for group in result)
     if len(set(result)) != len(result):
         raise TokenError("groups: each group may be listed only once")
     return result
@@ -140,39 +151,21 @@ def validate_description(description: str) -> str:
         raise TokenError("description: must be a string")
     if any(ord(char) < 32 and char != "\t" for char in description):
         raise TokenError("description: must be a single line without control characters")
+    if len(description) > MAX_DESCRIPTION:
+        raise TokenError(f"description: must be at most {MAX_DESCRIPTION} characters")
     return description
 
 
-# Go's time.ParseDuration units, as accepted by kubeadm's --ttl flag.
-_GO_DURATION_UNITS: dict[str, timedelta] = {
-    "ns": timedelta(microseconds=0.001),
-    "us": timedelta(microseconds=1),
-    "µs": timedelta(microseconds=1),
-    "μs": timedelta(microseconds=1),
-    "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1),
-    "m": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-}
-_GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-
-
 def _parse_go_duration(text: str) -> timedelta:
-    sign = -1 if text.startswith("-") else 1
-    body = text.lstrip("+-")
-    if body == "0":
-        return timedelta(0)
-    if not body:
-        raise TokenError(f"ttl: {text!r} is not a duration like 24h, 90m or 1h30m")
-    total = timedelta(0)
-    position = 0
-    while position < len(body):
-        match = _GO_DURATION_PART.match(body, position)
-        if match is None:
-            raise TokenError(f"ttl: {text!r} is not a duration like 24h, 90m or 1h30m")
-        total += float(match.group(1)) * _GO_DURATION_UNITS[match.group(2)]
-        position = match.end()
-    return sign * total
+    try:
+        return durations.parse_go_duration(text)
+    except durations.DurationError as error:
+        if error.reason == "out of range":
+            raise TokenError(
+                f"ttl: {text!r} is longer than kubeadm can take (at most {durations.MAX_TEXT}); "
+                "use 0 for a token that never expires"
+            ) from None
+        raise TokenError(f"ttl: {text!r} is not a duration like 24h, 90m or 1h30m") from None
 
 
 def parse_ttl(value: str | int | timedelta) -> timedelta:
@@ -186,6 +179,12 @@ def parse_ttl(value: str | int | timedelta) -> timedelta:
     if isinstance(value, timedelta):
         ttl = value
     elif isinstance(value, int):
+        if abs(value) > durations.MAX_DURATION.total_seconds():
+            raise TokenError(
+                f"ttl: {value} seconds is longer than kubeadm can take (at most "
+                f"{int(durations.MAX_DURATION.total_seconds())} seconds, {durations.MAX_TEXT}); "
+                "use 0 for a token that never expires"
+            )
         ttl = timedelta(seconds=value)
     elif isinstance(value, str):
         ttl = _parse_go_duration(value.strip())
@@ -193,6 +192,8 @@ def parse_ttl(value: str | int | timedelta) -> timedelta:
         raise TokenError("ttl: must be a duration string, a number of seconds or a timedelta")
     if ttl < timedelta(0):
         raise TokenError("ttl: must not be negative (use 0 for a token that never expires)")
+    if ttl > durations.MAX_DURATION:
+        raise TokenError(f"ttl: must be at most {durations.MAX_TEXT}, the longest kubeadm takes")
     return ttl
 
 

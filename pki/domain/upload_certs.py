@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from clusterpanel.errors import InputError
 from pki.domain.join import JoinError, validate_certificate_key
 from pki.domain.tokens import BootstrapToken, render_secret_manifest
-from pki.domain.yaml import dump_document, dump_documents
+from pki.domain.yaml import dump_document, dump_documents, load_document
 
 # Names of Kubernetes objects, not credentials.
 SECRET_NAME = "kubeadm-certs"  # noqa: S105
@@ -182,7 +182,7 @@ def render_secret(payload: Mapping[str, bytes], owner: SecretOwner | None = None
 def parse_secret(text: str) -> dict[str, bytes]:
     """Read the ``data`` of a kubeadm-certs Secret manifest back into raw encrypted bytes."""
     try:
-        document = yaml.safe_load(text)
+        document = load_document(text)
         data = document["data"]
         return {name: base64.b64decode(value or "", validate=True) for name, value in data.items()}
     except (yaml.YAMLError, KeyError, TypeError, AttributeError, binascii.Error) as error:

@@ -68,3 +68,12 @@ def dump_document(document: Mapping[str, Any]) -> str:
 def dump_documents(documents: Iterable[Mapping[str, Any]]) -> str:
     """Return several YAML documents separated by ``---`` lines."""
     return "---\n".join(dump_document(document) for document in documents)
+
+
+def load_document(text: str | bytes) -> Any:
+    """``yaml.safe_load`` for text that comes from outside: a document nested too deeply for the
+    parser (it recurses) is a ``yaml.YAMLError`` like any other unreadable document."""
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise yaml.YAMLError("the document nests too deeply") from None

@@ -6,8 +6,11 @@ from typing import Any
 
 from django import forms
 
+from clusterpanel.api.params import MAX_ID
 from clusterpanel.errors import InputError
 from nodes.models import Node, NodeRole
+from nodes.rules import validation
+from nodes.rules.validation import MAX_VALIDITY_DAYS
 from pki.models.certificates import CAName
 
 # Uploads are PEM files and small archives.
@@ -44,7 +47,15 @@ def _check_size(upload: Any) -> Any:
 
 class SanCheckForm(PKIForm):
     host = forms.CharField(max_length=253, label="Host name or IP")
-    certificate = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    certificate = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput
+    )
+
+    def clean_host(self) -> str:
+        try:
+            return validation.host(str(self.cleaned_data.get("host") or ""))
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
 
 class InspectForm(PKIForm):
@@ -121,7 +132,7 @@ class KubeconfigForm(PKIForm):
     validity = forms.IntegerField(
         required=False,
         min_value=1,
-        max_value=36500,
+        max_value=MAX_VALIDITY_DAYS,
         label="Validity (days)",
         help_text="Empty: the cluster's certificate validity. It must end before the CA does.",
     )

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 
 from clusterpanel.errors import InputError
 from clusterpanel.web.forms import add_errors
+from pki.domain import principals
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
 from pki.services import bootstrap as bootstrap_services
 
@@ -82,10 +83,17 @@ class KubeadmSettingsForm(forms.Form):
 
 
 class StaticTokenForm(forms.Form):
-    token = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)
-    user = forms.CharField(max_length=255)
-    uid = forms.CharField(required=False, max_length=255, label="UID")
-    groups = forms.CharField(required=False, help_text="Comma-separated.")
+    """Checked by ``pki.services.bootstrap.add_static_token`` with the panel's rules for token
+    values, user names, uids and group names (``pki.domain.principals``)."""
+
+    token = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        strip=False,
+        max_length=principals.MAX_TOKEN_LENGTH,
+    )
+    user = forms.CharField(max_length=principals.MAX_USER_NAME)
+    uid = forms.CharField(max_length=principals.MAX_USER_NAME, label="UID")
+    groups = forms.CharField(required=False, max_length=4096, help_text="Comma-separated.")
 
 
 class StaticTokenImportForm(forms.Form):

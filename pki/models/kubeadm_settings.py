@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from django.core.validators import MaxLengthValidator
 from django.db import models
 
-from pki.domain.audit_policy import DEFAULT_AUDIT_POLICY
+from clusterpanel.validators import ListLimit
+from pki.domain.audit_policy import DEFAULT_AUDIT_POLICY, MAX_POLICY_LENGTH
+from pki.domain.kubeadm_config import MAX_EXTRA_ARGS
 
 __all__ = ["ClusterKubeadmSettings", "default_audit_policy"]
 
 
 def default_audit_policy() -> str:
     return DEFAULT_AUDIT_POLICY
+
+
+_ARGS = [ListLimit(MAX_EXTRA_ARGS)]
 
 
 class ClusterKubeadmSettings(models.Model):
@@ -24,13 +30,17 @@ class ClusterKubeadmSettings(models.Model):
     cluster = models.OneToOneField(
         "nodes.Cluster", on_delete=models.CASCADE, related_name="kubeadm_settings"
     )
-    apiserver_extra_args = models.JSONField(default=dict, blank=True)
-    controller_manager_extra_args = models.JSONField(default=dict, blank=True)
-    scheduler_extra_args = models.JSONField(default=dict, blank=True)
-    etcd_extra_args = models.JSONField(default=dict, blank=True)
-    kubelet_extra_args = models.JSONField(default=dict, blank=True)
+    apiserver_extra_args = models.JSONField(default=dict, blank=True, validators=_ARGS)
+    controller_manager_extra_args = models.JSONField(default=dict, blank=True, validators=_ARGS)
+    scheduler_extra_args = models.JSONField(default=dict, blank=True, validators=_ARGS)
+    etcd_extra_args = models.JSONField(default=dict, blank=True, validators=_ARGS)
+    kubelet_extra_args = models.JSONField(default=dict, blank=True, validators=_ARGS)
     audit_enabled = models.BooleanField(default=True)
-    audit_policy = models.TextField(default=default_audit_policy)
+    audit_policy = models.TextField(
+        default=default_audit_policy,
+        max_length=MAX_POLICY_LENGTH,
+        validators=[MaxLengthValidator(MAX_POLICY_LENGTH)],
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

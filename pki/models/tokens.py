@@ -11,10 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils import timezone
 
 from clusterpanel.security.fields import EncryptedTextField
+from clusterpanel.validators import ListLimit
+from pki.domain import principals
+from pki.domain import static_tokens as static_rules
 from pki.domain import tokens as token_rules
 
 __all__ = [
@@ -71,9 +75,9 @@ class BootstrapToken(models.Model):
     )
     token_id = models.CharField(max_length=6, db_index=True)
     secret = EncryptedTextField()
-    description = models.CharField(max_length=255, blank=True)
-    usages = models.JSONField(default=list)
-    groups = models.JSONField(default=list)
+    description = models.CharField(max_length=token_rules.MAX_DESCRIPTION, blank=True)
+    usages = models.JSONField(default=list, validators=[ListLimit(len(token_rules.VALID_USAGES))])
+    groups = models.JSONField(default=list, validators=[ListLimit(token_rules.MAX_GROUPS)])
     ttl = models.DurationField(default=token_rules.DEFAULT_TTL)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -171,10 +175,17 @@ class StaticToken(models.Model):
     cluster = models.ForeignKey(
         "nodes.Cluster", on_delete=models.CASCADE, related_name="static_tokens"
     )
-    token = EncryptedTextField()
-    user = models.CharField(max_length=255)
-    uid = models.CharField(max_length=255, blank=True)
-    groups = models.JSONField(default=list, blank=True)
+    token = EncryptedTextField(
+        max_length=static_rules.MAX_TOKEN_LENGTH,
+        validators=[MaxLengthValidator(static_rules.MAX_TOKEN_LENGTH)],
+    )
+    user = models.CharField(max_length=static_rules.MAX_NAME_LENGTH)
+    uid = models.CharField(max_length=static_rules.MAX_NAME_LENGTH, blank=True)
+    groups = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[ListLimit(static_rules.MAX_GROUPS, principals.MAX_GROUP_NAME)],
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -106,7 +106,9 @@ def test_reissue_asks_first(lab: Cluster, page_as: Callable[[str], Any]) -> None
 
 
 def test_deleting_a_static_token_asks_first(lab: Cluster, page_as: Callable[[str], Any]) -> None:
-    row = bootstrap_services.add_static_token(lab, token="s3cret", user="deployer", actor=SETUP)
+    row = bootstrap_services.add_static_token(
+        lab, token="s3cret", user="deployer", uid="1", actor=SETUP
+    )
     page = page_as("operator")
     dialogs = Dialogs(page)
     page.goto(f"/clusters/{lab.pk}/config/")

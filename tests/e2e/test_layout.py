@@ -140,7 +140,7 @@ def test_no_page_scrolls_sideways_on_a_390px_phone(
     bootstrap_services.create_token(
         lab, bootstrap_services.validate_token_request(description="rack 4"), actor=SETUP
     )
-    bootstrap_services.add_static_token(lab, token="s3cret", user="deployer", actor=SETUP)
+    bootstrap_services.add_static_token(lab, token="s3cret", user="deployer", uid="1", actor=SETUP)
     page = page_as("admin")
     page.set_viewport_size(PHONE)
     node = lab.nodes.get(name="cp-1")

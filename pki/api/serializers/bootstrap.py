@@ -14,6 +14,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clusterpanel.api.errors import as_validation_error
+from clusterpanel.api.fields import (
+    StrictCharField,
+    StrictModelSerializer,
+    StrictPrimaryKeyRelatedField,
+)
 from clusterpanel.errors import InputError
 from nodes.models import Cluster
 from pki.models.tokens import BootstrapToken
@@ -36,7 +41,7 @@ class TtlField(serializers.Field):  # type: ignore[type-arg]
         return int(value.total_seconds())
 
 
-class BootstrapTokenSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class BootstrapTokenSerializer(StrictModelSerializer):  # type: ignore[type-arg]
     """A token as lists and details show it: the id and metadata, never the secret."""
 
     status = serializers.SerializerMethodField()
@@ -75,12 +80,12 @@ class BootstrapTokenCreateSerializer(serializers.Serializer):  # type: ignore[ty
     """Input of ``POST /tokens/``. ``token`` lets an operator bring an ``id.secret`` of their own
     (as ``kubeadm token create <token>`` does); without it one is generated."""
 
-    cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.all())
+    cluster = StrictPrimaryKeyRelatedField(queryset=Cluster.objects.all())
     ttl = TtlField(required=False)
-    description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    usages = serializers.ListField(child=serializers.CharField(), required=False)
-    groups = serializers.ListField(child=serializers.CharField(), required=False)
-    token = serializers.CharField(required=False, write_only=True, trim_whitespace=False)
+    description = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    usages = serializers.ListField(child=StrictCharField(), required=False)
+    groups = serializers.ListField(child=StrictCharField(), required=False)
+    token = StrictCharField(required=False, write_only=True, trim_whitespace=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         try:

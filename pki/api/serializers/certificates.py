@@ -6,7 +6,17 @@ from typing import Any
 
 from rest_framework import serializers
 
+from clusterpanel.api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictIntegerField,
+    StrictModelSerializer,
+)
 from clusterpanel.api.params import MAX_ID
+from nodes.rules import validation
+from nodes.rules.validation import MAX_VALIDITY_DAYS
+from pki.domain import principals
 from pki.models.certificates import CAName, Certificate, CertificateAuthority
 
 
@@ -24,7 +34,7 @@ class _ExpiryMixin(serializers.Serializer):  # type: ignore[type-arg]
         return str(obj.band)
 
 
-class CertificateSerializer(_ExpiryMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
+class CertificateSerializer(_ExpiryMixin, StrictModelSerializer):  # type: ignore[type-arg]
     authority_name = serializers.CharField(source="authority.name", read_only=True)
 
     class Meta:
@@ -59,7 +69,7 @@ class CertificateSerializer(_ExpiryMixin, serializers.ModelSerializer):  # type:
         read_only_fields = fields
 
 
-class AuthoritySerializer(_ExpiryMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
+class AuthoritySerializer(_ExpiryMixin, StrictModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = CertificateAuthority
         fields = [
@@ -85,36 +95,49 @@ class CertificateIdsSerializer(serializers.Serializer):  # type: ignore[type-arg
     """Optional list of certificate ids; absent means "all that apply"."""
 
     certificates = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        child=StrictIntegerField(min_value=1, max_value=MAX_ID),
+        max_length=1000,
         required=False,
         allow_empty=False,
     )
 
 
 class RenewSerializer(CertificateIdsSerializer):
-    reuse_key = serializers.BooleanField(default=False)
-    validity_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
+    reuse_key = StrictBooleanField(default=False)
+    validity_days = StrictIntegerField(min_value=1, max_value=MAX_VALIDITY_DAYS, required=False)
 
 
 class SanCheckSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    host = serializers.CharField(max_length=253, trim_whitespace=True)
-    certificate = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    host = StrictCharField(max_length=253, trim_whitespace=True)
+    certificate = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False)
+
+    def validate_host(self, value: str) -> str:
+        try:
+            return validation.host(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 class KubeconfigSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    username = serializers.CharField(max_length=48)
+    username = StrictCharField(max_length=principals.MAX_USER_NAME)
     groups = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, default=list
+        child=StrictCharField(max_length=principals.MAX_GROUP_NAME),
+        required=False,
+        default=list,
+        max_length=32,
     )
-    validity = serializers.IntegerField(
-        min_value=1, max_value=36500, required=False, help_text="Days; default the cluster's."
+    validity = StrictIntegerField(
+        min_value=1,
+        max_value=MAX_VALIDITY_DAYS,
+        required=False,
+        help_text="Days; default the cluster's.",
     )
 
 
 class CAChoiceSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    name = serializers.ChoiceField(choices=CAName.choices, default=CAName.CA)
+    name = StrictChoiceField(choices=CAName.choices, default=CAName.CA)
 
 
 class CfsslSignSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    profile = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    authority = serializers.ChoiceField(choices=CAName.choices, default=CAName.CA)
+    profile = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    authority = StrictChoiceField(choices=CAName.choices, default=CAName.CA)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rest_framework import serializers
 
 from clusterpanel.api.errors import as_validation_error
+from clusterpanel.api.fields import StrictBooleanField, StrictCharField, StrictModelSerializer
 from clusterpanel.errors import InputError
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
 from pki.models.tokens import StaticToken
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     pass
 
 
-class KubeadmSettingsSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class KubeadmSettingsSerializer(StrictModelSerializer):  # type: ignore[type-arg]
     """Extra args per component (flag name without dashes → value) and the audit policy."""
 
     class Meta:
@@ -44,12 +45,12 @@ class KubeadmSettingsSerializer(serializers.ModelSerializer):  # type: ignore[ty
             raise as_validation_error(error) from None
 
 
-class StaticTokenSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class StaticTokenSerializer(StrictModelSerializer):  # type: ignore[type-arg]
     """A row of the token file; the token is write-only."""
 
-    token = serializers.CharField(write_only=True, trim_whitespace=False)
-    groups = serializers.ListField(child=serializers.CharField(), required=False)
-    uid = serializers.CharField(required=False, allow_blank=True, default="")
+    token = StrictCharField(write_only=True, trim_whitespace=False)
+    groups = serializers.ListField(child=StrictCharField(), required=False)
+    uid = StrictCharField(required=False, allow_blank=True, default="")
 
     class Meta:
         model = StaticToken
@@ -60,5 +61,5 @@ class StaticTokenSerializer(serializers.ModelSerializer):  # type: ignore[type-a
 class StaticTokenImportSerializer(serializers.Serializer):  # type: ignore[type-arg]
     """``csv``: the text of an existing token file; ``replace`` drops the stored entries."""
 
-    csv = serializers.CharField(trim_whitespace=False, allow_blank=True)
-    replace = serializers.BooleanField(required=False, default=False)
+    csv = StrictCharField(trim_whitespace=False, allow_blank=True)
+    replace = StrictBooleanField(required=False, default=False)

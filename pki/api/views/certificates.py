@@ -18,11 +18,12 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clusterpanel.api.params import is_object_id, query_id
+from clusterpanel.api.params import is_object_id, query_id, query_int
 from clusterpanel.api.parsers import JSONObjectParser
 from clusterpanel.security.audit import Actor
 from clusterpanel.web.responses import download
 from nodes.models import Node
+from nodes.rules.validation import MAX_VALIDITY_DAYS
 from pki.api.serializers.certificates import (
     AuthoritySerializer,
     CAChoiceSerializer,
@@ -49,6 +50,8 @@ def upload_bytes(request: Request, name: str, *, required: bool = True) -> bytes
             raise serializers.ValidationError({name: ["the file is larger than 10 MiB"]})
         return bytes(upload.read())
     value = request.data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise serializers.ValidationError({name: ["must be text or an uploaded file"]})
     if isinstance(value, str) and value.strip():
         return value.encode()
     if required:
@@ -345,13 +348,21 @@ class CfsslSignView(PKIView):
         cluster = self.cluster(pk)
         params = CfsslSignSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        config = upload_bytes(request, "ca_config")
+        uploads: dict[str, bytes | None] = {}
+        errors: dict[str, Any] = {}
+        for name in ("ca_config", "csr_json", "csr_pem"):
+            try:
+                uploads[name] = upload_bytes(request, name, required=name == "ca_config")
+            except serializers.ValidationError as error:
+                errors.update(error.detail)  # type: ignore[arg-type]
+        if errors:
+            raise serializers.ValidationError(errors)
         row = certificate_services.cfssl_sign(
             cluster,
-            config or b"",
+            uploads["ca_config"] or b"",
             params.validated_data["profile"],
-            csr_json=upload_bytes(request, "csr_json", required=False),
-            csr_pem=upload_bytes(request, "csr_pem", required=False),
+            csr_json=uploads["csr_json"],
+            csr_pem=uploads["csr_pem"],
             authority=params.validated_data["authority"],
             actor=Actor.from_request(request),
         )
@@ -382,14 +393,16 @@ class CertificateViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-ar
         if self.action != "list":
             return queryset
         params = self.request.query_params
-        for name in ("cluster", "expiring_within_days", "node"):
+        for name in ("cluster", "node"):
             query_id(self.request, name, "a whole number")
+        # Days ahead: up to the longest validity a certificate of the panel can have.
+        within = query_int(self.request, "expiring_within_days", 0, MAX_VALIDITY_DAYS)
         if params.get("cluster"):
             queryset = queryset.filter(cluster_id=int(params["cluster"]))
         if params.get("node"):
             queryset = queryset.filter(node_id=int(params["node"]))
-        if params.get("expiring_within_days"):
-            queryset = queryset.expiring_within(int(params["expiring_within_days"]))
+        if within is not None:
+            queryset = queryset.expiring_within(within)
         if params.get("name"):
             queryset = queryset.filter(name=params["name"])
         if params.get("kind"):

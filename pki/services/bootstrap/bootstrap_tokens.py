@@ -11,9 +11,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from clusterpanel.errors import InputError
+from clusterpanel.errors import Conflict, InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
+from nodes import services as inventory
 from nodes.models import Cluster
 from pki.domain import tokens as token_rules
 from pki.domain.identities import Door
@@ -92,8 +93,6 @@ def validate_token_request(
     parsed_description = attempt(
         "description", lambda: token_rules.validate_description(description)
     )
-    if parsed_description is not None and len(parsed_description) > 255:
-        errors.setdefault("description", []).append("must be at most 255 characters")
     parsed_token = None
     if token:
         parsed_token = attempt("token", lambda: token_rules.parse_token(token))
@@ -134,6 +133,7 @@ def create_token(
     now = now or timezone.now()
     expires_at = token_rules.expiry_for(request.ttl, now)
     with transaction.atomic():
+        inventory.lock_cluster(cluster)
         if request.token is not None:
             if cluster.bootstrap_tokens.filter(token_id=request.token.id).exists():
                 raise InputError.many(
@@ -188,11 +188,19 @@ def reveal_token(token: BootstrapToken, *, actor: Actor) -> BootstrapToken:
 
 @transaction.atomic
 def revoke_token(token: BootstrapToken, *, actor: Actor) -> BootstrapToken:
-    """Revoke the token (once; revoking a revoked token changes and records nothing)."""
-    if token.revoked_at is None:
-        token.revoke(actor.user)
-        audit.record("token.revoke", actor, obj=token)
-    return token
+    """Revoke the token (once; revoking a revoked token changes and records nothing).
+
+    Decided on the stored row, locked: of two revocations at once one records the event, and a
+    token deleted meanwhile (with its cluster) is a Conflict.
+    """
+    inventory.lock_cluster(token.cluster_id)
+    stored = BootstrapToken.objects.select_for_update().filter(pk=token.pk).first()
+    if stored is None:
+        raise Conflict(f"Token {token.token_id} was deleted while it was being revoked.")
+    if stored.revoked_at is None:
+        stored.revoke(actor.user)
+        audit.record("token.revoke", actor, obj=stored)
+    return stored
 
 
 def secret_manifest(token: BootstrapToken) -> str:

@@ -10,6 +10,7 @@ from django.db import transaction
 from clusterpanel.errors import InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
+from nodes import services as inventory
 from nodes.models import Cluster
 from pki.domain import kubeadm_config
 from pki.domain.audit_policy import AuditPolicyError, validate_audit_policy
@@ -90,11 +91,16 @@ def save_settings(
     """
     cleaned = validate_settings(values)
     with transaction.atomic():
-        current = settings_for(cluster)
+        # The stored row, read under the cluster's lock: a save racing the cluster's deletion is a
+        # Conflict rather than a row for a cluster that is gone, and two first saves at once
+        # insert one row.
+        inventory.lock_cluster(cluster)
+        stored = ClusterKubeadmSettings.objects.filter(cluster=cluster).first()
+        current = stored or ClusterKubeadmSettings(cluster=cluster)
         changed = [name for name, value in cleaned.items() if getattr(current, name) != value]
         for name, value in cleaned.items():
             setattr(current, name, value)
-        current.save()
+        current.save(force_insert=stored is None, force_update=stored is not None)
         audit.record(
             "kubeadm_settings.update", actor, obj=cluster, details={"fields": sorted(changed)}
         )

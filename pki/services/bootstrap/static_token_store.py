@@ -8,9 +8,10 @@ from typing import Any
 
 from django.db import transaction
 
-from clusterpanel.errors import InputError
+from clusterpanel.errors import Conflict, InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
+from nodes import services as inventory
 from nodes.models import Cluster
 from pki.domain import identities
 from pki.domain import static_tokens as static_rules
@@ -61,6 +62,8 @@ def add_static_token(
         groups=entry.groups,
     )
     with transaction.atomic():
+        # Locked: two adds of one token at once must not both find it unused.
+        inventory.lock_cluster(cluster)
         existing = {row.token: row for row in cluster.static_tokens.all()}
         if entry.token in existing:
             raise InputError.many(
@@ -89,6 +92,9 @@ def add_static_token(
 
 @transaction.atomic
 def delete_static_token(row: StaticToken, *, actor: Actor) -> None:
+    inventory.lock_cluster(row.cluster_id)
+    if not StaticToken.objects.select_for_update().filter(pk=row.pk).exists():
+        raise Conflict(f"The static token of {row.user} was already deleted.")
     audit.record("static_token.delete", actor, obj=row)
     row.delete()
 
@@ -142,6 +148,7 @@ def import_static_tokens(
         errors += [f"line {entry.line}: {identities.refusal(finding)}" for finding in no]
         privileged += identity_policy.audit_details(granted, line=entry.line)
     with transaction.atomic():
+        inventory.lock_cluster(cluster)
         stored = {row.token: row for row in cluster.static_tokens.all()}
         if not replace:
             for entry in entries:

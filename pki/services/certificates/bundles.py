@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
-import re
 import tarfile
 import time
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import can, require_permission
 from nodes.models import Cluster, Node, NodeRole
-from pki.domain import kubeadm, kubeconfig
+from pki.domain import kubeadm, kubeconfig, principals
 from pki.domain.identities import Door
 from pki.domain.kubeadm_config import AuditLogConfig
 from pki.domain.x509 import (
@@ -150,8 +149,8 @@ def build_bundle(cluster: Cluster, node: Node, *, include_super_admin: bool = Tr
     return buffer.getvalue()
 
 
-_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._:+-]{0,47}")
-_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._:+/-]{0,99}")
+# The organizations of one client certificate; RBAC needs few.
+MAX_GROUPS = 32
 
 
 def user_kubeconfig(
@@ -163,13 +162,17 @@ def user_kubeconfig(
     and is refused to everybody: that identity exists only as ``super-admin.conf``. Other
     privileged identities (``pki.domain.identities``) only for an admin, and audited as such.
     """
-    if not _USERNAME.fullmatch(username or ""):
-        raise PKIInputError(
-            "a user name is 1-48 characters: letters, digits and @ . _ : + -", "username"
-        )
+    try:
+        principals.user_name(username or "")
+    except principals.PrincipalError as error:
+        raise PKIInputError(str(error), "username") from None
+    if len(groups) > MAX_GROUPS:
+        raise PKIInputError(f"at most {MAX_GROUPS} groups, not {len(groups)}", "groups")
     for group in groups:
-        if not _GROUP.fullmatch(group):
-            raise PKIInputError(f"{group!r} is not a valid group name", "groups")
+        try:
+            principals.group_name(group)
+        except principals.PrincipalError as error:
+            raise PKIInputError(str(error), "groups") from None
     privileged = identity_policy.authorize(
         actor,
         Door.KUBECONFIG,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nodes.models import Cluster
+from nodes.rules import validation
 from pki.domain import kubeadm
 from pki.domain.x509 import (
     CertSpec,
@@ -67,8 +68,10 @@ def check_san(certificate: Certificate | CertificateAuthority, host: str) -> Hos
     host = host.strip()
     if not host:
         raise PKIInputError("give a host name or IP address", "host")
-    if len(host) > 253:
-        raise PKIInputError("a host name has at most 253 characters", "host")
+    try:
+        host = validation.host(host)
+    except ValueError as error:
+        raise PKIInputError(str(error), "host") from None
     return check_host(certificate.certificate, host)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from cryptography import x509
 
+from nodes import services as inventory
 from nodes.models import Cluster, Node
 from pki.domain import inspect as inspect_mod
 from pki.domain.x509 import (
@@ -30,8 +31,9 @@ from pki.models.certificates import (
 
 
 def lock_cluster(cluster: Cluster) -> None:
-    # Serialise issuing per cluster so two concurrent requests cannot both fill the same gap.
-    Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
+    # Serialise issuing per cluster so two concurrent requests cannot both fill the same gap, and
+    # refuse (Conflict) to write certificates of a cluster deleted meanwhile.
+    inventory.lock_cluster(cluster)
 
 
 def _cert_facts(cert: x509.Certificate) -> dict[str, Any]:

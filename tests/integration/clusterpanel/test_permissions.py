@@ -224,8 +224,12 @@ def _token_rows(
     request = bootstrap_services.validate_token_request()
     t = bootstrap_services.create_token(cluster, request, actor=SETUP).pk
     bootstrap_services.create_token(cluster, request, actor=SETUP)
-    s = bootstrap_services.add_static_token(cluster, token="mx-page", user="page", actor=SETUP).pk
-    s2 = bootstrap_services.add_static_token(cluster, token="mx-api", user="api", actor=SETUP).pk
+    s = bootstrap_services.add_static_token(
+        cluster, token="mx-page", user="page", uid="1", actor=SETUP
+    ).pk
+    s2 = bootstrap_services.add_static_token(
+        cluster, token="mx-api", user="api", uid="2", actor=SETUP
+    ).pk
     c, n = cluster.pk, node.pk
     operator_page = (LOGIN, 403, 403, 200, 200)
     operator_api = (401, 403, 403, 200, 200)
@@ -250,7 +254,7 @@ def _token_rows(
         (
             "POST",
             f"/clusters/{c}/config/static-tokens/add/",
-            {"token": "mx-add", "user": "u"},
+            {"token": "mx-add", "user": "u", "uid": "3"},
             EDIT_POST,
         ),
         ("POST", f"/clusters/{c}/config/static-tokens/import/", {"csv": "mx-i,u,1\n"}, EDIT_POST),
@@ -273,7 +277,7 @@ def _token_rows(
         (
             "POST",
             "/api/v1/static-tokens/",
-            {"cluster": c, "token": "mx-a", "user": "u"},
+            {"cluster": c, "token": "mx-a", "user": "u", "uid": "4"},
             API_CREATE,
         ),
         ("GET", f"/api/v1/static-tokens/{s2}/", {}, API_READ),

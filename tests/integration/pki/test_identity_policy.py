@@ -310,7 +310,13 @@ ROUTES = (
         "pki.api.views.config.StaticTokenViewSet",
         "pki.services.bootstrap.static_token_store.add_static_token",
         lambda c: "/api/v1/static-tokens/",
-        lambda c, a: {"cluster": c.pk, "token": _token(), "user": a.cn, "groups": list(a.groups)},
+        lambda c, a: {
+            "cluster": c.pk,
+            "token": _token(),
+            "user": a.cn,
+            "uid": "1001",
+            "groups": list(a.groups),
+        },
         _STATIC_FIELDS,
         201,
         "static_token.create",
@@ -322,7 +328,7 @@ ROUTES = (
         "pki.views.config.static_token_add",
         "pki.services.bootstrap.static_token_store.add_static_token",
         lambda c: f"/clusters/{c.pk}/config/static-tokens/add/",
-        lambda c, a: {"token": _token(), "user": a.cn, "uid": "", "groups": ",".join(a.groups)},
+        lambda c, a: {"token": _token(), "user": a.cn, "uid": "1001", "groups": ",".join(a.groups)},
         _STATIC_FIELDS,
         302,
         "static_token.create",
@@ -493,7 +499,7 @@ def _call_cfssl_sign(cluster: Cluster, ask: Ask, actor: Actor) -> Any:
 
 def _call_add_static_token(cluster: Cluster, ask: Ask, actor: Actor) -> Any:
     return bootstrap_services.add_static_token(
-        cluster, token=_token(), user=ask.cn, groups=list(ask.groups), actor=actor
+        cluster, token=_token(), user=ask.cn, uid="1001", groups=list(ask.groups), actor=actor
     )
 
 

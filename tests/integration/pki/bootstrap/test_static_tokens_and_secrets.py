@@ -85,13 +85,13 @@ def test_duplicates_are_warned_within_the_file_and_refused_against_stored_ones(
     assert replaced.status_code == 201 and replaced.json()["replaced"] == 1
     single = api.post(
         "/api/v1/static-tokens/",
-        {"cluster": cluster.pk, "token": "tok-1", "user": "frank"},
+        {"cluster": cluster.pk, "token": "tok-1", "user": "frank", "uid": "6"},
         format="json",
     )
     assert single.status_code == 400 and "token" in single.json()["errors"]
     bad_group = api.post(
         "/api/v1/static-tokens/",
-        {"cluster": cluster.pk, "token": "tok-9", "user": "g", "groups": ["a,b"]},
+        {"cluster": cluster.pk, "token": "tok-9", "user": "g", "uid": "7", "groups": ["a,b"]},
         format="json",
     )
     assert bad_group.status_code == 400 and "groups" in bad_group.json()["errors"]

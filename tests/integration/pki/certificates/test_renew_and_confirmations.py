@@ -98,7 +98,9 @@ def test_reissue_asks_first(issued, web_client) -> None:
 
 
 def test_static_token_delete_and_token_revoke_ask_first(issued, web_client) -> None:
-    bootstrap_services.add_static_token(issued, token="s3cret", user="deployer", actor=SETUP)
+    bootstrap_services.add_static_token(
+        issued, token="s3cret", user="deployer", uid="1", actor=SETUP
+    )
     client = web_client("operator")
     config = client.get(f"/clusters/{issued.pk}/config/").content.decode()
     assert 'data-confirm="Delete the static token of deployer?' in config
