@@ -38,7 +38,11 @@ from pki.services import bootstrap as bootstrap_services
 
 
 class KubeadmConfigView(ClusterView):
-    """``GET ?node=<id>[&new_token=1]``: kubeadm's configuration file for that node (YAML)."""
+    """``GET ?node=<id>[&new_token=1]``: kubeadm's configuration file for that node (YAML).
+
+    It carries the usable token (a new one only with ``new_token``) and for a control-plane
+    node the certificate key (made with ``POST …/certificate-key/``); 409 when one is missing.
+    """
 
     method_permissions = {"GET": "reveal_tokens"}
 
@@ -70,7 +74,8 @@ class KubeadmConfigView(ClusterView):
 
 
 class KubeadmCertsView(ClusterView):
-    """``GET``: the ``kube-system/kubeadm-certs`` Secret (CA keys, AES-GCM encrypted)."""
+    """``GET``: the ``kube-system/kubeadm-certs`` Secret (CA keys, AES-GCM encrypted with the
+    certificate key; 409 without CAs or without a key, which ``POST …/certificate-key/`` makes)."""
 
     method_permissions = {"GET": "download_bundle"}
 

@@ -223,6 +223,7 @@ def _token_rows(
     bootstrap_services.create_token(cluster, request, actor=SETUP)
     s = bootstrap_services.add_static_token(cluster, token="mx-page", user="page", actor=SETUP).pk
     s2 = bootstrap_services.add_static_token(cluster, token="mx-api", user="api", actor=SETUP).pk
+    bootstrap_services.ensure_certificate_key(cluster, actor=SETUP)
     c, n = cluster.pk, node.pk
     operator_page = (LOGIN, 403, 403, 200, 200)
     operator_api = (401, 403, 403, 200, 200)
@@ -230,6 +231,7 @@ def _token_rows(
     return [
         ("GET", f"/clusters/{c}/join/", {}, operator_page),
         ("POST", f"/clusters/{c}/join/new-token/", {}, operator_page),
+        ("POST", f"/clusters/{c}/join/reveal/", {"role": "worker"}, operator_page),
         ("GET", f"/clusters/{c}/tokens/", {}, READ_PAGE),
         ("POST", f"/tokens/{t}/reveal/", {}, operator_page),
         ("POST", f"/tokens/{t}/revoke/", {}, EDIT_POST),
@@ -244,6 +246,7 @@ def _token_rows(
         ("GET", f"/clusters/{c}/config/audit-policy.yaml", {}, READ_PAGE),
         ("GET", f"/clusters/{c}/config/loadbalancer/nginx/", {}, (LOGIN, 403, 302, 302, 302)),
         ("GET", f"/clusters/{c}/config/kubeadm-certs.yaml", {}, operator_page),
+        ("POST", f"/clusters/{c}/config/certificate-key/", {}, EDIT_POST),
         (
             "POST",
             f"/clusters/{c}/config/static-tokens/add/",
@@ -261,6 +264,7 @@ def _token_rows(
         ("GET", f"{api}/join-command/", {}, operator_api),
         ("GET", f"{api}/kubeadm-config/", {"node": n}, operator_api),
         ("GET", f"{api}/kubeadm-certs/", {}, operator_api),
+        ("POST", f"{api}/certificate-key/", {}, operator_api),
         ("GET", f"{api}/kubeadm-settings/", {}, API_READ),
         ("PATCH", f"{api}/kubeadm-settings/", {}, API_UPDATE),
         ("GET", f"{api}/loadbalancer/nginx/", {}, (401, 403, 400, 400, 400)),
