@@ -13,6 +13,11 @@ urlpatterns = [
     path("clusters/<int:pk>/certificates/renew/", certificates.renew, name="pki_renew"),
     path("clusters/<int:pk>/certificates/check-san/", certificates.check_san, name="pki_check_san"),
     path(
+        "clusters/<int:pk>/certificates/bundle/<int:node_pk>/",
+        certificates.node_bundle,
+        name="pki_bundle",
+    ),
+    path(
         "clusters/<int:pk>/certificates/kubeconfig/",
         certificates.user_kubeconfig,
         name="pki_user_kubeconfig",

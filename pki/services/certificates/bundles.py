@@ -73,9 +73,9 @@ def node_bundle_files(
     current_plan(cluster)  # an impossible topology is reported before anything else
     try:
         files = kubeadm.node_files(spec, _stored_tree(cluster), node_spec(node))
-    except (PKIError, KeyError) as exc:
+    except (PKIError, KeyError):
         raise PKIInputError(
-            f"the node's certificates are not all issued ({exc}); issue the missing "
+            f"the certificates of {node.name} are not all issued yet; issue the missing "
             "certificates first",
             "node",
         ) from None

@@ -55,6 +55,7 @@ SECRET_DOWNLOADS: dict[str, tuple[str, str]] = {
     "api-kubeadm-certs": ("kubeadm_certs.download", "the same Secret through the API"),
     "static_token_file": ("static_token.download", "tokens.csv holds every static token"),
     "api-static-token-file": ("static_token.download", "the same file through the API"),
+    "pki_bundle": ("pki.bundle.download", "a node's /etc/kubernetes with its private keys"),
     "api-pki-bundle": ("pki.bundle.download", "the same bundle through the API"),
     "api-join-command": (
         "join_command.reveal",
@@ -315,6 +316,7 @@ def test_the_secret_downloads_write_their_audit_event(world: dict[str, Any]) -> 
         "api-kubeadm-certs": f"/api/v1/clusters/{ids.cluster}/kubeadm-certs/",
         "static_token_file": f"/clusters/{ids.cluster}/config/tokens.csv",
         "api-static-token-file": f"/api/v1/clusters/{ids.cluster}/tokens.csv",
+        "pki_bundle": f"/clusters/{ids.cluster}/certificates/bundle/{ids.w1}/",
         "api-pki-bundle": f"/api/v1/clusters/{ids.cluster}/bundle/?node={ids.w1}",
         "api-join-command": f"/api/v1/clusters/{ids.cluster}/join-command/?role=control-plane",
     }

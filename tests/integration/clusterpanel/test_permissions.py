@@ -180,6 +180,7 @@ def _pki_rows(
             {"username": "m"},
             (LOGIN, 403, 403, 200, 200),
         ),
+        ("GET", f"/clusters/{c}/certificates/bundle/{n}/", {}, (LOGIN, 403, 403, 302, 302)),
         ("GET", f"/clusters/{c}/authorities/", {}, READ_PAGE),
         ("GET", f"/clusters/{c}/authorities/import/", {}, admin_page),
         ("GET", f"/certificates/{k}/inspect/", {}, READ_PAGE),
