@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, Role] = {
     "manage_ca": Role.ADMIN,
     "download_super_admin": Role.ADMIN,
     "manage_users": Role.ADMIN,
+    # Adding, changing and deleting rows in the Django admin (every role may look there).
+    "edit_in_admin": Role.ADMIN,
 }
 
 
