@@ -70,10 +70,12 @@ def test_the_join_card_masks_counts_down_reveals_on_copy_and_makes_a_new_token(
     assert f"--control-plane --certificate-key {key.key}" in control.inner_text()
     assert reveals.count() == 2
 
+    # The new card shows the new token, masked again (the old one was revealed above).
     page.click("#join-new-token")
     page.wait_for_function(
-        "(old) => !document.querySelector('#join-worker').textContent.includes(old)",
-        arg=masked,
+        "(old) => { const text = document.querySelector('#join-worker').textContent;"
+        " return text.includes('.****************') && !text.includes(old + '.'); }",
+        arg=token.token_id,
     )
     assert BootstrapToken.objects.count() == 2
     fresh = BootstrapToken.objects.order_by("-pk").first()
