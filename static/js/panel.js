@@ -58,6 +58,28 @@
     });
   });
 
+  // Forms that ask first (deleting a cluster, revoking a token): data-confirm holds the question.
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) { event.preventDefault(); }
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    // Cancel on the inline "add a node" form: the form goes, the page stays.
+    var cancel = event.target.closest("[data-remove-form]");
+    if (cancel && cancel.closest("form")) {
+      event.preventDefault();
+      cancel.closest("form").remove();
+      return;
+    }
+    // "Go back" on the error pages: the previous page when there is one, else the link itself.
+    var back = event.target.closest("a[data-back]");
+    if (back && window.history.length > 1) {
+      event.preventDefault();
+      window.history.back();
+    }
+  });
+
   // Countdowns (token and certificate key expiry), wherever htmx has put them.
   function tick() {
     document.querySelectorAll(".countdown[data-expires]").forEach(function (el) {

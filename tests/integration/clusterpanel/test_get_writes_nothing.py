@@ -10,6 +10,9 @@ failing request rolled back.
 
 The only exceptions are the routes that are the download of a secret: opening them is the act
 that the audit log records, so they write that one audit event and nothing else.
+
+Since the sweep opens every GET route anyway, it also checks that each answer, whatever its
+status, carries the panel's Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
+from clusterpanel.web.middleware import CONTENT_SECURITY_POLICY
 from nodes.models import Cluster
 from pki.models import Certificate, CertificateKey
 from pki.models.tokens import BootstrapToken, StaticToken
@@ -251,6 +255,8 @@ def _sweep(client: Client, ids: Ids, label: str, scope: str = "all") -> list[str
                 before = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
                 with CaptureQueriesContext(connection) as captured:
                     response = client.get(url, headers=headers)
+                if response.get("Content-Security-Policy") != CONTENT_SECURITY_POLICY:
+                    problems.append(f"{label}: GET {url} ({response.status_code}) has no CSP")
                 writes = _writes(captured.captured_queries)
                 if not writes:
                     continue
