@@ -69,3 +69,14 @@ def test_a_500_is_a_page_of_the_panel_rendered_without_the_request(
     # What Django's server_error does: the template alone, no request, no context processors.
     alone = render_to_string("500.html")
     assert "Something went wrong" in alone and 'href="/jobs/"' in alone
+
+
+@pytest.mark.django_db
+def test_a_refused_csrf_token_is_a_page_of_the_panel(personas: dict[str, Any]) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(personas["operator"])
+    response = client.post("/clusters/new/", {"name": "x"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert '<nav aria-label="Main">' in html and "Form expired" in html
+    assert "Nothing was saved" in html and "Reload the page" in html
