@@ -1,4 +1,5 @@
-"""Admin for the panel's own models. The audit log is read-only for everyone."""
+"""Admin for the panel's own models. The audit log is read-only for everyone; heartbeats are
+written by the workers only."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from django.utils import timezone
 from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.security.api_tokens import revoke_api_token
 from clusterpanel.security.audit import Actor
+from clusterpanel.web.panel_admin import PanelModelAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEventAdmin(PanelModelAdmin):
     list_display = [
         "time",
         "actor_name",
@@ -55,13 +57,13 @@ def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: Any) -> None:
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApiTokenAdmin(PanelModelAdmin):
     list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["prefix", "user__username", "name"]
     # The hash is never shown; tokens are created with `manage.py issue_api_token`.
     fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["user", "prefix", "created_at", "last_used_at"]
+    panel_managed_fields = ["user", "prefix", "created_at", "last_used_at"]
     actions = [revoke_tokens]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -74,7 +76,14 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class WorkerHeartbeatAdmin(PanelModelAdmin):
     list_display = ["hostname", "seen_at"]
     search_fields = ["hostname"]
     list_filter = ["seen_at"]
+    panel_managed_fields = ["hostname", "seen_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

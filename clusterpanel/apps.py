@@ -18,4 +18,9 @@ class ClusterpanelConfig(AppConfig):
         from clusterpanel.api import schema  # noqa: F401 - registers the OpenAPI extension
         from clusterpanel.security import signals
 
-        post_migrate.connect(signals.grant_admin_site_permissions, sender=self)
+        # After every app's migrations, not only this app's: the permissions of nodes and pki
+        # are created when their own post_migrate runs, after this app's.
+        post_migrate.connect(
+            signals.grant_admin_site_permissions,
+            dispatch_uid="clusterpanel.grant_admin_site_permissions",
+        )

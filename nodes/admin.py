@@ -1,13 +1,16 @@
-"""Admin for clusters and nodes. Secret fields show only whether they are set."""
+"""Admin for clusters and nodes. Secret fields show only whether they are set; what the panel's
+checks and jobs record about a node (status, facts, the pinned host key and its approval) is
+read-only here."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
+from clusterpanel.web.panel_admin import PanelInline, PanelModelAdmin
 from nodes.models import Cluster, Node
 
 
-class NodeInline(admin.TabularInline):  # type: ignore[type-arg]
+class NodeInline(PanelInline, admin.TabularInline):  # type: ignore[type-arg]
     model = Node
     fields = ["name", "address", "role", "status"]
     readonly_fields = ["name", "address", "role", "status"]
@@ -17,7 +20,7 @@ class NodeInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Cluster)
-class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ClusterAdmin(PanelModelAdmin):
     list_display = [
         "name",
         "kubernetes_version",
@@ -32,7 +35,7 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Node)
-class NodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class NodeAdmin(PanelModelAdmin):
     list_display = [
         "name",
         "cluster",
@@ -46,7 +49,18 @@ class NodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["name", "address", "cluster__name", "host_key_fingerprint"]
     # Credentials are excluded from the form: they are set through the panel or the API.
     exclude = ["ssh_private_key", "ssh_key_passphrase", "ssh_password"]
-    readonly_fields = ["credential", "host_key_approved_at", "host_key_approved_by"]
+    readonly_fields = ["credential"]
+    # Set by the panel's checks and jobs, and pinned with the approver recorded: a host key
+    # pinned through the node form or the API, never typed in here.
+    panel_managed_fields = [
+        "status",
+        "facts",
+        "host_key_type",
+        "host_key",
+        "host_key_fingerprint",
+        "host_key_approved_at",
+        "host_key_approved_by",
+    ]
 
     @admin.display(description="credential")
     def credential(self, node: Node) -> str:

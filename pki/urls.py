@@ -13,6 +13,11 @@ urlpatterns = [
     path("clusters/<int:pk>/certificates/renew/", certificates.renew, name="pki_renew"),
     path("clusters/<int:pk>/certificates/check-san/", certificates.check_san, name="pki_check_san"),
     path(
+        "clusters/<int:pk>/certificates/bundle/<int:node_pk>/",
+        certificates.node_bundle,
+        name="pki_bundle",
+    ),
+    path(
         "clusters/<int:pk>/certificates/kubeconfig/",
         certificates.user_kubeconfig,
         name="pki_user_kubeconfig",
@@ -23,6 +28,7 @@ urlpatterns = [
     path("pki/inspect/", certificates.inspect_upload, name="pki_inspect_upload"),
     path("clusters/<int:pk>/join/", bootstrap.join_card, name="join_card"),
     path("clusters/<int:pk>/join/new-token/", bootstrap.join_card_new_token, name="join_new_token"),
+    path("clusters/<int:pk>/join/reveal/", bootstrap.join_reveal, name="join_reveal"),
     path("clusters/<int:pk>/tokens/", bootstrap.token_list, name="token_list"),
     path("tokens/<int:pk>/reveal/", bootstrap.token_reveal, name="token_reveal"),
     path("tokens/<int:pk>/revoke/", bootstrap.token_revoke, name="token_revoke"),
@@ -38,6 +44,11 @@ urlpatterns = [
         "clusters/<int:pk>/config/loadbalancer/<str:kind>/",
         config.load_balancer_download,
         name="config_loadbalancer",
+    ),
+    path(
+        "clusters/<int:pk>/config/certificate-key/",
+        config.certificate_key_create,
+        name="config_certificate_key",
     ),
     path(
         "clusters/<int:pk>/config/kubeadm-certs.yaml",

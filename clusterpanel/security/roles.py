@@ -52,6 +52,8 @@ PERMISSIONS: dict[str, Role] = {
     # flags such as authorization-mode=AlwaysAllow or anonymous-auth open the cluster to anyone.
     "edit_cluster_security": Role.ADMIN,
     "manage_users": Role.ADMIN,
+    # Adding, changing and deleting rows in the Django admin (every role may look there).
+    "edit_in_admin": Role.ADMIN,
 }
 
 

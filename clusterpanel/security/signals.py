@@ -30,8 +30,9 @@ def _login_failed(sender: Any, credentials: Any, request: Any = None, **kwargs: 
     audit.record("auth.login_failed", actor, details={"username": username})
 
 
-# Django admin permissions per role, so auditors (viewers) can browse the admin
-# read-only. The panel's own checks live in clusterpanel.security.roles.
+# Django model permissions per role, kept in line with the roles for whatever reads them (the
+# auth app's own admin for the admin group). The panel's ModelAdmins decide by role
+# (clusterpanel.web.panel_admin), as the panel's pages do (clusterpanel.security.roles).
 PANEL_APPS = ("clusterpanel", "nodes", "pki")
 
 

@@ -3,6 +3,6 @@
 Importing the package registers every model admin (Django's autodiscover imports ``pki.admin``).
 """
 
-from pki.admin import bootstrap, certificates
+from pki.admin import bootstrap, certificates, config
 
-__all__ = ["bootstrap", "certificates"]
+__all__ = ["bootstrap", "certificates", "config"]

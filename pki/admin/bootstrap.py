@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 
 from clusterpanel.models import AuditEvent
-from clusterpanel.security.roles import can
+from clusterpanel.web.panel_admin import PanelModelAdmin
 from pki.models.tokens import (
     BootstrapToken,
     CertificateKey,
@@ -37,15 +37,8 @@ class TokenStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(PanelModelAdmin):
     """Records of secrets are made through the panel (which audits), not edited here."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self.has_view_permission(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The panel's roles decide, as everywhere else; the admin site itself needs staff.
-        return bool(request.user.is_staff and can(request.user, "view"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from clusterpanel.security.roles import can
+from clusterpanel.web.panel_admin import PanelModelAdmin, may_view
 from pki.domain import expiry
 from pki.models.certificates import Certificate, CertificateAuthority, ServiceAccountKey
 
@@ -51,18 +51,12 @@ class BandFilter(admin.SimpleListFilter):
         return queryset
 
 
-class _PanelRoleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Read-only for the panel's admins (the role, not Django model permissions).
+class _PanelRoleAdmin(PanelModelAdmin):
+    """Read-only for every role (certificates are public; their keys are never shown).
 
     Rows change only through signing, renewal and imports, which keep the history and the audit
     trail; the admin is for looking, so it offers no add or change and deletes to superusers only.
     """
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return can(request.user, "manage_ca")
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return can(request.user, "manage_ca")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -71,7 +65,7 @@ class _PanelRoleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.is_superuser)
+        return bool(may_view(request) and request.user.is_superuser)
 
 
 class _CertificateAdmin(_PanelRoleAdmin):

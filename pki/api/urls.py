@@ -61,6 +61,11 @@ urlpatterns = [
         name="api-join-command",
     ),
     path(
+        "clusters/<int:pk>/certificate-key/",
+        bootstrap.CertificateKeyView.as_view(),
+        name="api-certificate-key",
+    ),
+    path(
         "clusters/<int:pk>/kubeadm-config/",
         config.KubeadmConfigView.as_view(),
         name="api-kubeadm-config",

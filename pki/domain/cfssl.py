@@ -43,6 +43,7 @@ from pki.domain.x509 import (
     PKIError,
     key_description,
     key_matches_certificate,
+    parse_failure,
     random_serial,
 )
 
@@ -521,7 +522,7 @@ def _load_csr(csr_pem: bytes) -> x509.CertificateSigningRequest:
         else:
             csr = x509.load_der_x509_csr(bytes(csr_pem))
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise PKIError(f"not a valid PKCS#10 certificate request: {exc}") from None
+        raise PKIError(f"not a valid PKCS#10 certificate request: {parse_failure(exc)}") from None
     if not csr.is_signature_valid:
         # The signature proves the requester holds the private key; without it anyone could get
         # a certificate for someone else's public key.
@@ -712,7 +713,7 @@ def _csr_sans(csr: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
     except x509.ExtensionNotFound:
         return []
     except ValueError as exc:
-        raise PKIError(f"the CSR's extensions cannot be parsed: {exc}") from None
+        raise PKIError(f"the CSR's extensions cannot be parsed: {parse_failure(exc)}") from None
     order = (x509.DNSName, x509.RFC822Name, x509.IPAddress, x509.UniformResourceIdentifier)
     return [name for kind in order for name in san if isinstance(name, kind)]
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
-from pki.domain.x509 import PKIError
+from pki.domain.x509 import PKIError, parse_failure
 
 # An upload is a handful of certificates; the cap keeps a hostile bundle from costing much work.
 MAX_BUNDLE_CERTIFICATES = 100
@@ -319,7 +319,9 @@ def _load_pem_block(index: int, body: bytes) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(pem)
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise PKIError(f"PEM block {index} is not a valid certificate: {exc}") from None
+        raise PKIError(
+            f"PEM block {index} is not a valid certificate: {parse_failure(exc)}"
+        ) from None
 
 
 def _load_der(data: bytes) -> x509.Certificate:

@@ -57,6 +57,39 @@ class PKIError(InputError):
     """Raised for every invalid input: bad PEM, wrong key, weak key, impossible validity."""
 
 
+# cryptography's parse errors, as words an operator acts on. Its own texts name Rust types,
+# ASN.1 tags and a FAQ URL; none of them is ever shown.
+_PARSE_REASONS = (
+    ("Incorrect password", "the password is wrong"),
+    ("Bad decrypt", "the password is wrong"),
+    ("Password was not given", "the key is encrypted: give its password"),
+    ("Password was given but", "the key is not encrypted: leave the password empty"),
+    ("InvalidData", "the base64 text between the BEGIN and END lines is damaged (a character "
+     "is missing, extra or changed): copy the whole block again"),
+    ("MalformedFraming", "the BEGIN and END lines do not match or are incomplete"),
+    ("Unable to load PEM", "the PEM text cannot be decoded: copy the whole block again"),
+    ("no BEGIN CERTIFICATE", "it is PEM, but not a certificate"),
+    ("ShortData", "the data ends too early: the file is truncated or is not DER at all"),
+    ("ExtraData", "there is more data after the end of the structure"),
+    ("ParseError", "the data is not the DER structure it should be: it is corrupted or of "
+     "another kind"),
+    ("ASN.1 parsing error", "the data is not the DER structure it should be: it is corrupted "
+     "or of another kind"),
+    ("Could not deserialize", "it is of a format, encryption or key type that cannot be read"),
+)  # fmt: skip
+
+
+def parse_failure(exc: BaseException) -> str:
+    """Why ``cryptography`` could not read some PEM or DER, as a sentence (never its text)."""
+    if isinstance(exc, UnsupportedAlgorithm):
+        return "it uses an algorithm that cannot be read here"
+    text = str(exc)
+    for marker, reason in _PARSE_REASONS:
+        if marker in text:
+            return reason
+    return "the data cannot be read"
+
+
 @dataclass(frozen=True)
 class CertSpec:
     """What one certificate must contain; the unit of kubeadm's certificate plan.
@@ -366,7 +399,9 @@ def load_certificate(data: bytes) -> x509.Certificate:
     except PKIError:
         raise
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise PKIError(f"not a valid X.509 certificate (PEM or DER): {exc}") from None
+        raise PKIError(
+            f"not a valid X.509 certificate (PEM or DER): {parse_failure(exc)}"
+        ) from None
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -374,7 +409,7 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
     try:
         certs = x509.load_pem_x509_certificates(bytes(data))
     except ValueError as exc:
-        raise PKIError(f"not a valid PEM certificate bundle: {exc}") from None
+        raise PKIError(f"not a valid PEM certificate bundle: {parse_failure(exc)}") from None
     return certs
 
 
@@ -391,10 +426,10 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
         key = loader(bytes(data), password=password)
     except TypeError as exc:
         # cryptography uses TypeError for a missing or superfluous password.
-        raise PKIError(f"cannot load private key: {exc}") from None
+        raise PKIError(f"cannot load private key: {parse_failure(exc)}") from None
     except (ValueError, UnsupportedAlgorithm) as exc:
         hint = " (wrong password?)" if password else ""
-        raise PKIError(f"not a valid private key{hint}: {exc}") from None
+        raise PKIError(f"not a valid private key{hint}: {parse_failure(exc)}") from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise PKIError(f"unsupported private key type {type(key).__name__}; use RSA or ECDSA")
     return key
@@ -405,7 +440,7 @@ def load_public_key(data: bytes) -> PublicKey:
     try:
         key = serialization.load_pem_public_key(bytes(data))
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise PKIError(f"not a valid PEM public key: {exc}") from None
+        raise PKIError(f"not a valid PEM public key: {parse_failure(exc)}") from None
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise PKIError(f"unsupported public key type {type(key).__name__}")
     return key

@@ -1,8 +1,8 @@
 """HTML pages for join commands and bootstrap tokens (the join card and the Tokens tab).
 
 Thin: the access check first, then a form or a call into ``pki.services.bootstrap``, and a
-render. A page that shows a token or a certificate key is rendered on a POST or behind an explicit
-link, never as a side effect of browsing.
+render. Browsing shows tokens and certificate keys masked; they appear in clear only in answer to
+a POST (Show, Copy, Reveal), which is what the audit log records.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from clusterpanel.errors import InputError
 from clusterpanel.security.audit import Actor
@@ -23,7 +24,7 @@ from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.forms import add_errors
 from clusterpanel.web.htmx import HtmxHttpRequest
 from clusterpanel.web.tables import DESC, Column, Table
-from nodes.models import Cluster
+from nodes.models import Cluster, NodeRole
 from pki.forms.bootstrap import (
     TokenForm,
 )
@@ -34,12 +35,15 @@ from pki.services import bootstrap as bootstrap_services
 # --- join card -----------------------------------------------------------------------------------
 
 
-def _join_context(request: HttpRequest, cluster: Cluster, new_token: bool) -> dict[str, Any]:
-    """Both join commands, audited once each; or the reason there are none."""
+def _join_context(
+    request: HttpRequest, cluster: Cluster, revealed: bootstrap_services.JoinCommand | None = None
+) -> dict[str, Any]:
+    """Both join commands with the token masked (a reveal replaces its own); or the reason
+    there are none. Reads only: showing the card reveals and records nothing."""
     context: dict[str, Any] = {"cluster": cluster, "join_loaded": True}
     try:
-        worker, control_plane = bootstrap_services.join_commands_for_card(
-            cluster, new_token=new_token, actor=Actor.from_request(request)
+        worker, control_plane = bootstrap_services.join_card_preview(
+            cluster, actor=Actor.from_request(request)
         )
     except bootstrap_services.NoUsableToken as error:
         context["join_error"] = f"{error} Create one with New token."
@@ -47,26 +51,58 @@ def _join_context(request: HttpRequest, cluster: Cluster, new_token: bool) -> di
     except bootstrap_services.JoinUnavailable as error:
         context["join_error"] = str(error)
         return context
+    if revealed is not None and revealed.role == NodeRole.WORKER:
+        worker = revealed
+    elif revealed is not None:
+        control_plane = revealed
     context.update(worker=worker, control_plane=control_plane, now=timezone.now())
     return context
+
+
+def _card(request: HtmxHttpRequest, cluster: Cluster) -> HttpResponse:
+    template = "pki/_join_card.html" if request.htmx else "pki/token_join.html"
+    return render(request, template, _join_context(request, cluster))
 
 
 @require_GET
 def join_card(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The join card's content (htmx), or a page with it when followed as a plain link."""
     cluster = get_for_user(request, Cluster, pk, "reveal_tokens")
-    context = _join_context(request, cluster, new_token=False)
-    template = "pki/_join_card.html" if request.htmx else "pki/token_join.html"
-    return render(request, template, context)
+    return _card(request, cluster)
 
 
 @require_POST
 def join_card_new_token(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A new join token (audited); the card shows it masked like any other."""
     cluster = get_for_user(request, Cluster, pk, "manage_tokens")
     require(request, "reveal_tokens")
-    context = _join_context(request, cluster, new_token=True)
-    template = "pki/_join_card.html" if request.htmx else "pki/token_join.html"
-    return render(request, template, context)
+    bootstrap_services.new_join_token(cluster, actor=Actor.from_request(request))
+    return _card(request, cluster)
+
+
+@require_POST
+def join_reveal(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Show or Copy on the join card: one command in clear, recorded as its reveal. A
+    control-plane command makes the certificate key it carries when none has an hour left."""
+    cluster = get_for_user(request, Cluster, pk, "reveal_tokens")
+    try:
+        role = bootstrap_services.validate_role(request.POST.get("role"))
+        join = bootstrap_services.join_command(
+            cluster, role, create_key=True, actor=Actor.from_request(request)
+        )
+    except bootstrap_services.JoinUnavailable:
+        # The card's state changed meanwhile (the token was revoked, say): show it anew, with
+        # the reason in place of the commands.
+        response = _card(request, cluster)
+        if request.htmx:
+            return reswap(retarget(response, "#join-card"), "outerHTML")
+        response.status_code = 409
+        return response
+    except InputError as error:
+        return HttpResponse(error.text(), status=400, content_type="text/plain; charset=utf-8")
+    if request.htmx:
+        return render(request, "pki/_join_command.html", {"join": join})
+    return render(request, "pki/token_join.html", _join_context(request, cluster, revealed=join))
 
 
 # --- tokens tab ----------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from typing import Any
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
 from clusterpanel.api.params import is_object_id
 from clusterpanel.errors import InputError
@@ -21,7 +22,7 @@ from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.htmx import HtmxHttpRequest
 from clusterpanel.web.responses import download
 from clusterpanel.web.tables import Column, Table
-from nodes.models import Cluster
+from nodes.models import Cluster, Node
 from pki.domain import expiry
 from pki.forms.certificates import (
     CfsslCAForm,
@@ -115,6 +116,7 @@ def _certificates_context(request: HttpRequest, cluster: Cluster, **extra: Any) 
         "problem": problem,
         "expiration": certificate_services.expiration(cluster),
         "nodes": cluster.nodes.order_by("name"),
+        "has_cas": bool(certificate_services.active_cas(cluster)),
         "san_form": SanCheckForm(),
         "kubeconfig_form": KubeconfigForm(initial={"validity": cluster.certificate_validity_days}),
     }
@@ -126,6 +128,28 @@ def certificates(request: HttpRequest, pk: int) -> HttpResponse:
     """The cluster's Certificates tab."""
     cluster = get_for_user(request, Cluster, pk)
     return render(request, "pki/certificates.html", _certificates_context(request, cluster))
+
+
+@require_GET
+def node_bundle(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
+    """A node's ``/etc/kubernetes`` as tar.gz, with its keys (audited). Before the node's
+    certificates are issued the tab says so, with the way to issue them."""
+    cluster = get_for_user(request, Cluster, pk, "download_bundle")
+    node = get_object_or_404(Node, pk=node_pk, cluster=cluster)
+    try:
+        data = certificate_services.download_bundle(
+            cluster, node, actor=Actor.from_request(request)
+        )
+    except InputError:
+        messages.error(
+            request,
+            f"The bundle of {node.name} holds all of its certificates, and they are not all "
+            "issued yet. Issue the missing certificates (the button at the top of this page), "
+            "then download the bundle again.",
+        )
+        return redirect(f"{reverse('pki_certificates', args=[cluster.pk])}#bundles")
+    filename = f"{cluster.name}-{node.name}-etc-kubernetes.tar.gz"
+    return download(data, filename, "application/gzip")
 
 
 @require_POST

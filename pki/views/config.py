@@ -12,8 +12,10 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from clusterpanel.api.params import is_object_id
 from clusterpanel.errors import InputError
 from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
@@ -66,6 +68,7 @@ def _config_context(request: HttpRequest, cluster: Cluster, **extra: Any) -> dic
         "preview": preview,
         "preview_error": preview_error,
         "init_node": bootstrap_services.init_node(cluster),
+        "certificate_key": bootstrap_services.usable_certificate_key(cluster),
         "nodes": node_table.paginate(node_table.order(nodes)),
         "node_table": node_table,
         "static_tokens": static_table.paginate(static_table.order(static_tokens)),
@@ -101,23 +104,45 @@ def config_settings(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "pki/config.html", context, status=400)
 
 
+def _unavailable_text(error: bootstrap_services.JoinUnavailable) -> str:
+    """The reason with the page's way out."""
+    if isinstance(error, bootstrap_services.NoUsableToken):
+        return f"{error} Create one with “Create a new token and render” below."
+    if isinstance(error, bootstrap_services.NoCertificateKey):
+        return f"{error} Make one with “Make a certificate key” below."
+    return str(error)
+
+
 def node_config(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
-    """One node's kubeadm configuration file; shows a token, so operator only and audited.
-    A control-plane file also shows the certificate key: admins only (403 with the reason)."""
+    """One node's kubeadm configuration file (operator only; a control-plane file carries the
+    certificate key: admins only, 403 with the reason).
+
+    The page shows it with the token and the certificate key masked and records nothing;
+    ``?download=1`` hands out the file in clear, which is the audited act. A POST with
+    ``new_token=1`` makes a new token (audited) and shows the page again.
+    """
     cluster = get_for_user(request, Cluster, pk, "reveal_tokens")
     node = get_object_or_404(Node, pk=node_pk, cluster=cluster)
-    new_token = request.method == "POST" and request.POST.get("new_token") == "1"
-    if new_token:
+    if request.method == "POST":
         require(request, "manage_tokens")
+        if request.POST.get("new_token") == "1":
+            bootstrap_services.new_join_token(cluster, actor=Actor.from_request(request))
+            messages.success(request, "New bootstrap token created.")
+        return redirect("config_node", pk=cluster.pk, node_pk=node.pk)
     context: dict[str, Any] = {"cluster": cluster, "node": node}
     try:
-        config = bootstrap_services.kubeadm_config_for(
-            cluster, node, new_token=new_token, actor=Actor.from_request(request)
+        if request.GET.get("download") == "1":
+            config = bootstrap_services.kubeadm_config_for(
+                cluster, node, actor=Actor.from_request(request)
+            )
+            return download(config.text, f"kubeadm-{node.name}.yaml")
+        context["config"] = bootstrap_services.kubeadm_config_preview(
+            cluster, node, actor=Actor.from_request(request)
         )
     except bootstrap_services.JoinUnavailable as error:
-        context["error"] = str(error)
-        if isinstance(error, bootstrap_services.NoUsableToken):
-            context["error"] += " Create one with “Create a new token and render” below."
+        context["error"] = _unavailable_text(error)
+        context["missing_token"] = isinstance(error, bootstrap_services.NoUsableToken)
+        context["missing_key"] = isinstance(error, bootstrap_services.NoCertificateKey)
         return render(request, "pki/config_node.html", context, status=409)
     except InputError as error:
         context["error"] = error.text()
@@ -125,10 +150,27 @@ def node_config(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
     except PermissionDenied as error:
         context.update(error=str(error), refused=True)
         return render(request, "pki/config_node.html", context, status=403)
-    if request.GET.get("download") == "1":
-        return download(config.text, f"kubeadm-{node.name}.yaml")
-    context["config"] = config
     return render(request, "pki/config_node.html", context)
+
+
+@require_POST
+def certificate_key_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Make the certificate key that control-plane joins and kubeadm-certs use (audited), unless
+    one has an hour left; back to the node's file when ``node`` names one."""
+    cluster = get_for_user(request, Cluster, pk, "manage_tokens")
+    key, created = bootstrap_services.ensure_certificate_key(
+        cluster, actor=Actor.from_request(request)
+    )
+    expires = f"{key.expires_at:%Y-%m-%d %H:%M} UTC"
+    if created:
+        messages.success(request, f"Certificate key made; it expires at {expires}.")
+    else:
+        messages.info(request, f"The current certificate key is good until {expires}.")
+    raw = request.POST.get("node", "")
+    node = cluster.nodes.filter(pk=int(raw)).first() if is_object_id(raw) else None
+    if node is not None:
+        return redirect("config_node", pk=cluster.pk, node_pk=node.pk)
+    return redirect("config_page", pk=cluster.pk)
 
 
 @require_GET
@@ -155,8 +197,11 @@ def kubeadm_certs_download(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         text = bootstrap_services.download_kubeadm_certs(cluster, actor=Actor.from_request(request))
     except bootstrap_services.JoinUnavailable as error:
-        messages.error(request, str(error))
-        return redirect("config_page", pk=cluster.pk)
+        if isinstance(error, bootstrap_services.NoCertificateKey):
+            messages.error(request, f"{error} Make one with “Make a certificate key”.")
+        else:
+            messages.error(request, str(error))
+        return redirect(f"{reverse('config_page', args=[cluster.pk])}#load-balancer")
     return download(text, "kubeadm-certs.yaml")
 
 

@@ -1,6 +1,6 @@
 """The Tokens and Configuration tabs in Chromium: a token shown once, revealed again (audited),
-revoked; a node's kubeadm file previewed; the load balancer configs downloaded and accepted by
-nginx and haproxy themselves."""
+revoked; a node's kubeadm file previewed with its secrets masked and downloaded in clear
+(audited); the load balancer configs downloaded and accepted by nginx and haproxy themselves."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from clusterpanel.models import AuditEvent
 from nodes.models import Cluster
-from pki.models.tokens import BootstrapToken
+from pki.models.tokens import BootstrapToken, CertificateKey
 from pki.services import certificates as certificate_services
 from tests.factories import make_cluster, make_nodes
 
@@ -118,13 +118,23 @@ def test_the_configuration_tab_previews_node_files_and_downloads_load_balancer_c
     assert "no valid bootstrap token" in error.inner_text()
     assert "new_token" not in error.inner_text()
     assert error.inner_text().endswith("Create one with “Create a new token and render” below.")
+    assert not BootstrapToken.objects.exists()
     page.get_by_role("button", name="Create a new token and render").click()
     config = page.locator("#kubeadm-config")
     config.wait_for()
     token = BootstrapToken.objects.get(cluster=lab)
+    masked = f"{token.token_id}.{'*' * 16}"
     assert "kind: JoinConfiguration" in config.inner_text()
-    assert f"token: {token.value}" in config.inner_text()
+    assert f"token: {masked}" in config.inner_text()
+    assert token.secret not in page.content()
     assert "name: w-1" in config.inner_text()
+    # The preview records nothing; the downloaded file has the token in clear and is audited.
+    assert not AuditEvent.objects.filter(action="kubeadm_config.download").exists()
+    with page.expect_download() as info:
+        page.click("#kubeadm-config-download")
+    assert info.value.suggested_filename == "kubeadm-w-1.yaml"
+    info.value.save_as(tmp_path / "kubeadm-w-1.yaml")
+    assert f"token: {token.value}" in (tmp_path / "kubeadm-w-1.yaml").read_text()
 
     # Control-plane files carry the certificate key: the operator gets no link to them.
     page.goto(f"/clusters/{lab.pk}/config/")
@@ -132,7 +142,8 @@ def test_the_configuration_tab_previews_node_files_and_downloads_load_balancer_c
     assert cp_row.locator("text=Preview").count() == 0
     assert "admins only" in cp_row.inner_text()
 
-    # An admin's first control-plane node gets kubeadm init's file, with the same usable token.
+    # An admin's first control-plane node gets kubeadm init's file, with the same usable token;
+    # it carries a certificate key, which the page makes on request before the download.
     page = page_as("admin")
     page.goto(f"/clusters/{lab.pk}/config/")
     page.locator("#node-configs tr", has_text="cp-1").locator("text=Preview").click()
@@ -140,7 +151,17 @@ def test_the_configuration_tab_previews_node_files_and_downloads_load_balancer_c
     config.wait_for()
     text = config.inner_text()
     assert "kind: InitConfiguration" in text and "kind: ClusterConfiguration" in text
-    assert token.value in text and "advertiseAddress: 10.0.0.11" in text
+    assert masked in text and "advertiseAddress: 10.0.0.11" in text
+    assert page.locator("#kubeadm-config-download").count() == 0
+    page.get_by_role("button", name="Make a certificate key").click()
+    page.wait_for_selector(".messages >> text=Certificate key made")
+    key = CertificateKey.objects.get(cluster=lab)
+    assert key.key not in page.content() and "*" * 64 in config.inner_text()
+    with page.expect_download() as info:
+        page.click("#kubeadm-config-download")
+    info.value.save_as(tmp_path / "kubeadm-cp-1.yaml")
+    init = (tmp_path / "kubeadm-cp-1.yaml").read_text()
+    assert token.value in init and key.key in init
     downloads = AuditEvent.objects.filter(action="kubeadm_config.download")
     assert sorted(e.details["kind"] for e in downloads) == ["init", "join"]
 

@@ -13,9 +13,13 @@ from pki.services import bootstrap as bootstrap_services
 
 
 def unavailable(error: bootstrap_services.JoinUnavailable) -> ConflictError:
-    """The 409 answer; a missing token comes with the API's way out."""
+    """The 409 answer; a missing token or certificate key comes with the API's way out."""
     if isinstance(error, bootstrap_services.NoUsableToken):
         return ConflictError(f"{error} Create a token, or ask for a new one with new_token=1.")
+    if isinstance(error, bootstrap_services.NoCertificateKey):
+        return ConflictError(
+            f"{error} Make one with POST /api/v1/clusters/{error.cluster_pk}/certificate-key/."
+        )
     return ConflictError(str(error))
 
 

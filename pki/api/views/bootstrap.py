@@ -107,7 +107,8 @@ class JoinCommandView(ClusterView):
 
     Returning it reveals a token (and for a control plane the certificate key): operator only
     for workers, admin only for control planes (403 with the reason otherwise), audited. With no
-    usable token and no ``new_token`` the answer is 409 and says so.
+    usable token and no ``new_token``, or for a control plane without a certificate key
+    (``POST …/certificate-key/`` makes one), the answer is 409 and says so.
     """
 
     method_permissions = {"GET": "reveal_tokens"}
@@ -134,3 +135,21 @@ class JoinCommandView(ClusterView):
         except bootstrap_services.JoinUnavailable as error:
             raise unavailable(error) from None
         return Response(join.as_dict())
+
+
+class CertificateKeyView(ClusterView):
+    """``POST``: the certificate key that control-plane joins and kubeadm-certs use, made when
+    none has an hour left (201, audited) or the current one (200). Ids and times only: the key
+    itself leaves the panel in a join command or a kubeadm file."""
+
+    method_permissions = {"POST": "manage_tokens"}
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: int) -> Response:
+        key, created = bootstrap_services.ensure_certificate_key(
+            self.cluster(pk), actor=Actor.from_request(request)
+        )
+        return Response(
+            {"id": key.pk, "created_at": key.created_at, "expires_at": key.expires_at},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

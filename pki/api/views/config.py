@@ -40,7 +40,10 @@ from pki.services import bootstrap as bootstrap_services
 class KubeadmConfigView(ClusterView):
     """``GET ?node=<id>[&new_token=1]``: kubeadm's configuration file for that node (YAML).
 
-    Control-plane files carry the certificate key: 403 with the reason for operators."""
+    It carries the usable token (a new one only with ``new_token``) and for a control-plane
+    node the certificate key (made with ``POST …/certificate-key/``); 409 when one is missing.
+    Control-plane files carry the certificate key: 403 with the reason for operators.
+    """
 
     method_permissions = {"GET": "reveal_tokens"}
 
@@ -72,7 +75,9 @@ class KubeadmConfigView(ClusterView):
 
 
 class KubeadmCertsView(ClusterView):
-    """``GET``: the ``kube-system/kubeadm-certs`` Secret (CA keys, AES-GCM encrypted); admins."""
+    """``GET``: the ``kube-system/kubeadm-certs`` Secret (CA keys, AES-GCM encrypted with the
+    certificate key; 409 without CAs or without a key, which ``POST …/certificate-key/`` makes);
+    admins only."""
 
     method_permissions = {"GET": "download_ca_keys"}
 

@@ -23,7 +23,7 @@ from pki.services.bootstrap.bootstrap_tokens import (
     usable_join_token,
     validate_token_request,
 )
-from pki.services.bootstrap.errors import JoinUnavailable, NoUsableToken
+from pki.services.bootstrap.errors import JoinUnavailable, NoCertificateKey, NoUsableToken
 
 # kubeadm deletes kubeadm-certs two hours after the upload; the same margin applies to the key.
 CERTIFICATE_KEY_TTL = upload_certs.CERTS_TOKEN_TTL
@@ -49,14 +49,8 @@ def require_certificate_key_access(actor: Actor, reason: str = CONTROL_PLANE_JOI
     require_permission(actor.user, "download_ca_keys", reason)
 
 
-def join_token(
-    cluster: Cluster, new_token: bool, actor: Actor, now: datetime
-) -> tuple[BootstrapToken, bool]:
-    """The token a join uses, and whether it was made now: a new one (audited) when asked
-    for, else the usable one; ``NoUsableToken`` when there is none."""
-    if new_token:
-        request = validate_token_request(description="join command")
-        return create_token(cluster, request, actor=actor, now=now), True
+def require_join_token(cluster: Cluster, now: datetime | None = None) -> BootstrapToken:
+    """The usable join token; ``NoUsableToken`` when there is none (none is made)."""
     token = usable_join_token(cluster, now)
     if token is None:
         raise NoUsableToken(
@@ -64,7 +58,17 @@ def join_token(
             "(tokens that are revoked, expired, about to expire, or lack the signing and "
             "authentication usages are not used)."
         )
-    return token, False
+    return token
+
+
+def join_token(
+    cluster: Cluster, new_token: bool, actor: Actor, now: datetime
+) -> tuple[BootstrapToken, bool]:
+    """The token a join uses, and whether it was made now: a new one (audited) when asked
+    for, else the usable one; ``NoUsableToken`` when there is none."""
+    if new_token:
+        return new_join_token(cluster, actor=actor, now=now), True
+    return require_join_token(cluster, now), False
 
 
 def ca_cert_hashes(cluster: Cluster) -> list[str]:
@@ -85,25 +89,82 @@ def ca_cert_hashes(cluster: Cluster) -> list[str]:
     return hashes
 
 
-def current_certificate_key(
-    cluster: Cluster, *, user: Any = None, now: datetime | None = None
-) -> CertificateKey:
-    """A certificate key with at least an hour left, made if there is none."""
+def usable_certificate_key(cluster: Cluster, now: datetime | None = None) -> CertificateKey | None:
+    """The certificate key with at least an hour left (the newest), or None. Writes nothing."""
     now = now or timezone.now()
-    key = (
+    return (
         cluster.certificate_keys.filter(expires_at__gte=now + MIN_CERTIFICATE_KEY_LIFETIME)
         .order_by("-expires_at", "-id")
         .first()
     )
-    if key is not None:
-        return key
-    return CertificateKey.objects.create(
-        cluster=cluster,
-        key=join_rules.generate_certificate_key(),
-        created_at=now,
-        expires_at=now + CERTIFICATE_KEY_TTL,
-        created_by=user if getattr(user, "pk", None) else None,
-    )
+
+
+def require_certificate_key(cluster: Cluster, now: datetime | None = None) -> CertificateKey:
+    """The usable certificate key; ``NoCertificateKey`` when there is none (none is made)."""
+    key = usable_certificate_key(cluster, now)
+    if key is None:
+        raise NoCertificateKey(
+            f"Cluster {cluster.name} has no certificate key with at least 1 hour left "
+            "(a key lasts 2 hours, as long as kubeadm keeps the kubeadm-certs Secret).",
+            cluster.pk,
+        )
+    return key
+
+
+def ensure_certificate_key(
+    cluster: Cluster, *, actor: Actor, now: datetime | None = None
+) -> tuple[CertificateKey, bool]:
+    """The usable certificate key, and whether it was made now: when none has an hour left a
+    new one is made, recorded as ``certificate_key.create`` (its id, never its value)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        key = usable_certificate_key(cluster, now)
+        if key is not None:
+            return key, False
+        user = actor.user
+        key = CertificateKey.objects.create(
+            cluster=cluster,
+            key=join_rules.generate_certificate_key(),
+            created_at=now,
+            expires_at=now + CERTIFICATE_KEY_TTL,
+            created_by=user if getattr(user, "pk", None) else None,
+        )
+        audit.record(
+            "certificate_key.create", actor, obj=key, details={"certificate_key_id": key.pk}
+        )
+    return key, True
+
+
+def new_join_token(
+    cluster: Cluster, *, actor: Actor, now: datetime | None = None
+) -> BootstrapToken:
+    """A fresh token for joining (kubeadm's defaults), audited as ``token.create``."""
+    request = validate_token_request(description="join command")
+    return create_token(cluster, request, actor=actor, now=now)
+
+
+# What a page shows in place of a secret until the user asks for it (an audited reveal): the
+# text is rendered with well-formed stand-ins, which are then replaced by asterisks, so that a
+# preview never reads a secret at all.
+MASK = "*"
+_PLACEHOLDER_SECRET = "0" * 16
+PLACEHOLDER_CERTIFICATE_KEY = "0" * 64
+
+
+def masked_token(token: BootstrapToken) -> str:
+    """``abcdef.****************``: the public id, the secret hidden."""
+    return f"{token.token_id}.{MASK * len(_PLACEHOLDER_SECRET)}"
+
+
+def placeholder_token(token: BootstrapToken) -> str:
+    """A well-formed token with the real id and a stand-in secret, for masked renderings."""
+    return f"{token.token_id}.{_PLACEHOLDER_SECRET}"
+
+
+def mask_placeholders(text: str, token: BootstrapToken) -> str:
+    """Text rendered with the stand-in secret and key, with both shown as asterisks."""
+    text = text.replace(placeholder_token(token), masked_token(token))
+    return text.replace(PLACEHOLDER_CERTIFICATE_KEY, MASK * len(PLACEHOLDER_CERTIFICATE_KEY))
 
 
 @dataclass(frozen=True)
@@ -116,6 +177,8 @@ class JoinCommand:
     token: BootstrapToken
     certificate_key: CertificateKey | None
     token_created: bool
+    # True for the card's preview: the token and the certificate key are shown as asterisks.
+    masked: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         key = self.certificate_key
@@ -141,6 +204,7 @@ def join_command(
     role: str = NodeRole.WORKER,
     *,
     new_token: bool = False,
+    create_key: bool = False,
     actor: Actor,
     now: datetime | None = None,
 ) -> JoinCommand:
@@ -149,20 +213,20 @@ def join_command(
     Showing it reveals a token (and for a control plane the certificate key), so it is recorded
     as ``join_command.reveal`` with their ids. A control-plane command is refused (403) to a
     role that may not see the certificate key. Raises :class:`JoinUnavailable` when there is no
-    usable token (and none was asked for) or no cluster CA yet.
+    usable token (and none was asked for), no certificate key for a control plane (and none
+    was asked for with ``create_key``) or no cluster CA yet.
     """
     now = now or timezone.now()
     role = validate_role(role)
     if role != NodeRole.WORKER:
         require_certificate_key_access(actor)
     hashes = ca_cert_hashes(cluster)
+    control_plane = role == NodeRole.CONTROL_PLANE
     with transaction.atomic():
+        if control_plane and not create_key:
+            require_certificate_key(cluster, now)  # before a new token is made for nothing
         token, created = join_token(cluster, new_token, actor, now)
-        key = (
-            current_certificate_key(cluster, user=actor.user, now=now)
-            if role != NodeRole.WORKER
-            else None
-        )
+        key = ensure_certificate_key(cluster, actor=actor, now=now)[0] if control_plane else None
         audit.record(
             "join_command.reveal",
             actor,
@@ -178,7 +242,7 @@ def join_command(
         "endpoint": cluster.normalized_endpoint,
         "token": token.value,
         "ca_cert_hashes": hashes,
-        "control_plane": role == NodeRole.CONTROL_PLANE,
+        "control_plane": control_plane,
         "certificate_key": key.key if key else None,
     }
     return JoinCommand(
@@ -191,13 +255,45 @@ def join_command(
     )
 
 
-@transaction.atomic
-def join_commands_for_card(
-    cluster: Cluster, *, new_token: bool, actor: Actor
+def join_command_preview(
+    cluster: Cluster, role: str = NodeRole.WORKER, *, now: datetime | None = None
+) -> JoinCommand:
+    """The join command with its token and certificate key masked, as the join card shows it
+    before Show or Copy. Reads only: it makes, reveals and records nothing. The key is the
+    usable one (None when there is none yet: the reveal makes it)."""
+    now = now or timezone.now()
+    role = validate_role(role)
+    hashes = ca_cert_hashes(cluster)
+    token = require_join_token(cluster, now)
+    control_plane = role == NodeRole.CONTROL_PLANE
+    key = usable_certificate_key(cluster, now) if control_plane else None
+    arguments: dict[str, Any] = {
+        "endpoint": cluster.normalized_endpoint,
+        "token": placeholder_token(token),
+        "ca_cert_hashes": hashes,
+        "control_plane": control_plane,
+        "certificate_key": PLACEHOLDER_CERTIFICATE_KEY if control_plane else None,
+    }
+    return JoinCommand(
+        role=role,
+        command=mask_placeholders(join_rules.format_join_command(**arguments), token),
+        one_line=mask_placeholders(
+            join_rules.format_join_command(**arguments, one_line=True), token
+        ),
+        token=token,
+        certificate_key=key,
+        token_created=False,
+        masked=True,
+    )
+
+
+def join_card_preview(
+    cluster: Cluster, *, actor: Actor, now: datetime | None = None
 ) -> tuple[JoinCommand, JoinCommand | None]:
-    """The worker and the control-plane command of the join card, on one token; no
+    """The worker and the control-plane command of the join card, masked, on one token; no
     control-plane command (None) for a role that may not see the certificate key."""
-    worker = join_command(cluster, NodeRole.WORKER, new_token=new_token, actor=actor)
+    now = now or timezone.now()
+    worker = join_command_preview(cluster, NodeRole.WORKER, now=now)
     if not may_see_certificate_key(actor):
         return worker, None
-    return worker, join_command(cluster, NodeRole.CONTROL_PLANE, actor=actor)
+    return worker, join_command_preview(cluster, NodeRole.CONTROL_PLANE, now=now)

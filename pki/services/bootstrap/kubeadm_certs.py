@@ -14,7 +14,7 @@ from pki.domain import kubeadm, upload_certs
 from pki.domain import tokens as token_rules
 from pki.services.bootstrap.errors import JoinUnavailable
 from pki.services.bootstrap.join_commands import (
-    current_certificate_key,
+    require_certificate_key,
     require_certificate_key_access,
 )
 
@@ -48,6 +48,10 @@ def _files_to_upload(cluster: Cluster) -> tuple[dict[str, bytes], bool]:
 
     external = cluster.etcd_topology == EtcdTopology.EXTERNAL
     available = certificate_services.shared_control_plane_files(cluster)
+    if not available:
+        raise JoinUnavailable(
+            f"Cluster {cluster.name} has no CAs yet: issue the certificates first."
+        )
     files = {
         name: available[name]
         for name in upload_certs.certs_to_transfer(external)
@@ -60,16 +64,17 @@ def _files_to_upload(cluster: Cluster) -> tuple[dict[str, bytes], bool]:
 
 def download_kubeadm_certs(cluster: Cluster, *, actor: Actor, now: datetime | None = None) -> str:
     """The ``kube-system/kubeadm-certs`` Secret that ``kubeadm init phase upload-certs`` would
-    store, encrypted with the cluster's current certificate key (made if needed).
+    store, encrypted with the cluster's current certificate key.
 
-    It carries the CA keys (encrypted with the certificate key), so it is an admin download
-    (403 otherwise), recorded as ``kubeadm_certs.download`` in the same transaction.
+    Neither the CAs nor the key are made here (``JoinUnavailable``/``NoCertificateKey`` say what
+    is missing). It carries the CA keys (encrypted with the certificate key), so it is an admin
+    download (403 otherwise), recorded as ``kubeadm_certs.download`` in the same transaction.
     """
     require_certificate_key_access(actor, KUBEADM_CERTS_REFUSED)
     now = now or timezone.now()
     files, external = _files_to_upload(cluster)
     with transaction.atomic():
-        key = current_certificate_key(cluster, user=actor.user, now=now)
+        key = require_certificate_key(cluster, now)
         try:
             payload = upload_certs.build_payload(files, key.key, external_etcd=external)
         except upload_certs.UploadCertsError as error:

@@ -15,12 +15,16 @@ from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, EtcdTopology, Node, NodeRole
 from pki.domain import kubeadm_config
 from pki.models.tokens import BootstrapToken, CertificateKey
-from pki.services.bootstrap.bootstrap_tokens import usable_join_token
 from pki.services.bootstrap.join_commands import (
+    PLACEHOLDER_CERTIFICATE_KEY,
     ca_cert_hashes,
-    current_certificate_key,
     join_token,
+    mask_placeholders,
+    placeholder_token,
+    require_certificate_key,
     require_certificate_key_access,
+    require_join_token,
+    usable_certificate_key,
 )
 from pki.services.bootstrap.kubeadm_settings import settings_for
 from pki.services.certificates.spec import apiserver_port
@@ -100,6 +104,37 @@ class KubeadmConfig:
     token: BootstrapToken | None
     certificate_key: CertificateKey | None
     token_created: bool
+    # True for the page's preview: the token and the certificate key are shown as asterisks.
+    masked: bool = False
+    # A control-plane file needs a certificate key; a preview may lack one (the download not).
+    needs_certificate_key: bool = False
+
+
+def _registration(cluster: Cluster, node: Node) -> tuple[kubeadm_config.NodeConfigInput, bool]:
+    """The node's registration inputs, and whether the node runs ``kubeadm init``."""
+    if node.cluster_id != cluster.pk:
+        raise InputError(f"node {node.name} is not in cluster {cluster.name}", "node")
+    if node.role == NodeRole.ETCD:
+        raise InputError.many(
+            {"node": [f"{node.name} is an external etcd member; kubeadm does not join it"]}
+        )
+    stored = settings_for(cluster)
+    try:
+        bind_port = apiserver_port(cluster)
+    except kubeadm_config.ConfigError as error:
+        raise InputError(str(error), "config") from None
+    registration = kubeadm_config.NodeConfigInput(
+        name=node.name,
+        advertise_address=str(node.address),
+        control_plane=node.role == NodeRole.CONTROL_PLANE,
+        bind_port=bind_port,
+        cri=str(cluster.container_runtime),  # type: ignore[arg-type]
+        taints=_taints(node),
+        kubelet_extra_args=dict(stored.kubelet_extra_args),
+        labels=dict(node.labels or {}),
+    )
+    first = init_node(cluster)
+    return registration, first is not None and first.pk == node.pk
 
 
 def kubeadm_config_for(
@@ -113,50 +148,25 @@ def kubeadm_config_for(
     """``kubeadm init --config`` for the first control-plane node, ``kubeadm join --config``
     for the others.
 
-    The init file carries a usable join token (so that the token kubeadm creates is one the
-    panel knows, and later join commands work) and the certificate key for ``--upload-certs``.
-    The file reveals both, so handing it out is recorded as ``kubeadm_config.download`` with
-    their ids (never their values) in the same transaction. Control-plane files (init and join)
-    carry the certificate key: refused (403) to a role that may not see it.
+    The init file carries the usable join token (so that the token kubeadm creates is one the
+    panel knows, and later join commands work) and a control-plane file the certificate key for
+    ``--upload-certs``. Both must exist: a new token is made only when asked for
+    (``new_token``, audited), a certificate key never (``NoUsableToken``/``NoCertificateKey``
+    say what is missing). The file reveals both, so handing it out is recorded as
+    ``kubeadm_config.download`` with their ids (never their values) in the same transaction.
+    Control-plane files (init and join) carry the certificate key: refused (403) to a role that
+    may not see it.
     """
     now = now or timezone.now()
-    if node.cluster_id != cluster.pk:
-        raise InputError(f"node {node.name} is not in cluster {cluster.name}", "node")
-    if node.role == NodeRole.ETCD:
-        raise InputError.many(
-            {"node": [f"{node.name} is an external etcd member; kubeadm does not join it"]}
-        )
-    control_plane = node.role == NodeRole.CONTROL_PLANE
-    if control_plane:
+    registration, is_init = _registration(cluster, node)
+    if registration.control_plane:
         require_certificate_key_access(actor, CONTROL_PLANE_FILE_REFUSED)
-    stored = settings_for(cluster)
-    try:
-        bind_port = apiserver_port(cluster)
-    except kubeadm_config.ConfigError as error:
-        raise InputError(str(error), "config") from None
-    registration = kubeadm_config.NodeConfigInput(
-        name=node.name,
-        advertise_address=str(node.address),
-        control_plane=control_plane,
-        bind_port=bind_port,
-        cri=str(cluster.container_runtime),  # type: ignore[arg-type]
-        taints=_taints(node),
-        kubelet_extra_args=dict(stored.kubelet_extra_args),
-        labels=dict(node.labels or {}),
-    )
-    first = init_node(cluster)
-    is_init = first is not None and first.pk == node.pk
     with transaction.atomic():
-        token: BootstrapToken | None
-        if is_init:
-            token = usable_join_token(cluster, now)
-            created = False
-            if token is None or new_token:
-                token, created = join_token(cluster, True, actor, now)
-        else:
-            token, created = join_token(cluster, new_token, actor, now)
-        key = current_certificate_key(cluster, user=actor.user, now=now) if control_plane else None
-        text = _render(cluster, registration, token, key, is_init, now)
+        key = require_certificate_key(cluster, now) if registration.control_plane else None
+        token, created = join_token(cluster, new_token, actor, now)
+        text = _render(
+            cluster, registration, token.value, token, key.key if key else None, is_init, now
+        )
         audit.record(
             "kubeadm_config.download",
             actor,
@@ -170,15 +180,44 @@ def kubeadm_config_for(
     return KubeadmConfig(text, "init" if is_init else "join", token, key, created)
 
 
+def kubeadm_config_preview(
+    cluster: Cluster, node: Node, *, actor: Actor, now: datetime | None = None
+) -> KubeadmConfig:
+    """The node's kubeadm file as the page shows it: the usable token and the certificate key
+    masked. Reads only: it makes, reveals and records nothing (``NoUsableToken`` without a
+    token; without a certificate key the preview says the download needs one). Control-plane
+    files are an admin's, masked or not: refused (403) to a role that may not see the key."""
+    now = now or timezone.now()
+    registration, is_init = _registration(cluster, node)
+    if registration.control_plane:
+        require_certificate_key_access(actor, CONTROL_PLANE_FILE_REFUSED)
+    token = require_join_token(cluster, now)
+    key = usable_certificate_key(cluster, now) if registration.control_plane else None
+    placeholder_key = PLACEHOLDER_CERTIFICATE_KEY if registration.control_plane else None
+    text = _render(
+        cluster, registration, placeholder_token(token), token, placeholder_key, is_init, now
+    )
+    return KubeadmConfig(
+        mask_placeholders(text, token),
+        "init" if is_init else "join",
+        token,
+        key,
+        False,
+        masked=True,
+        needs_certificate_key=registration.control_plane and key is None,
+    )
+
+
 def _render(
     cluster: Cluster,
     registration: kubeadm_config.NodeConfigInput,
+    token_value: str,
     token: BootstrapToken,
-    key: CertificateKey | None,
+    certificate_key: str | None,
     is_init: bool,
     now: datetime,
 ) -> str:
-    """The init or join file's text."""
+    """The init or join file's text, with the given token value and certificate key."""
     try:
         if is_init:
             left = token.time_left(now)
@@ -186,18 +225,18 @@ def _render(
                 cluster_config_input(cluster),
                 registration,
                 None,
-                bootstrap_token=token.value,
+                bootstrap_token=token_value,
                 bootstrap_token_ttl=timedelta(0)
                 if left is None
                 else timedelta(seconds=int(left.total_seconds())),
-                certificate_key=key.key if key else None,
+                certificate_key=certificate_key,
             )
         else:
             join = kubeadm_config.JoinInput(
                 api_server_endpoint=cluster.normalized_endpoint,
-                token=token.value,
+                token=token_value,
                 ca_cert_hashes=tuple(ca_cert_hashes(cluster)),
-                certificate_key=key.key if key else None,
+                certificate_key=certificate_key,
             )
             text = kubeadm_config.render_kubeadm_config(
                 cluster_config_input(cluster), registration, join

@@ -22,6 +22,7 @@ from pki.services.certificates.authorities import (
     ensure_cluster_cas,
     service_account_key,
     shared_control_plane_files,
+    stored_service_account_key,
 )
 from pki.services.certificates.bundles import (
     build_bundle,
@@ -82,5 +83,6 @@ __all__ = [
     "renew",
     "service_account_key",
     "shared_control_plane_files",
+    "stored_service_account_key",
     "user_kubeconfig",
 ]

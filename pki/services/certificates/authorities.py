@@ -65,17 +65,27 @@ def ca_certificates(cluster: Cluster) -> list[x509.Certificate]:
     ]
 
 
+def stored_service_account_key(cluster: Cluster) -> ServiceAccountKey | None:
+    """The active ``sa`` key pair, or None before the CAs exist. Writes nothing."""
+    return ServiceAccountKey.objects.filter(
+        cluster=cluster, status=CertificateStatus.ACTIVE
+    ).first()
+
+
 def shared_control_plane_files(cluster: Cluster) -> dict[str, bytes]:
     """The files ``kubeadm init phase upload-certs`` transfers, by pki-relative path.
 
     ca, front-proxy-ca and sa always; the etcd CA only with stacked etcd, as kubeadm does.
+    Nothing is generated: before the cluster's CAs and ``sa`` key exist the answer is empty.
     """
-    cas = ensure_cluster_cas(cluster)
-    sa = service_account_key(cluster)
-    files: dict[str, bytes] = {}
+    cas = active_cas(cluster)
+    sa = stored_service_account_key(cluster)
     names = [CAName.CA, CAName.FRONT_PROXY]
     if cluster.etcd_topology == kubeadm.TOPOLOGY_STACKED:
         names.append(CAName.ETCD)
+    if sa is None or any(name not in cas for name in names):
+        return {}
+    files: dict[str, bytes] = {}
     for name in names:
         ca = cas[name]
         files[f"{name}.crt"] = ca.certificate_pem.encode()

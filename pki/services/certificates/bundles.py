@@ -32,7 +32,7 @@ from pki.models.certificates import (
 )
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
 from pki.services import identities as identity_policy
-from pki.services.certificates.authorities import ensure_cluster_cas, service_account_key
+from pki.services.certificates.authorities import ensure_cluster_cas, stored_service_account_key
 from pki.services.certificates.errors import PKIInputError
 from pki.services.certificates.issuing import sign_specs, spec_of
 from pki.services.certificates.spec import cluster_spec, current_plan, node_spec
@@ -44,7 +44,16 @@ def _ca_spec(ca: CertificateAuthority) -> CertSpec:
 
 
 def _stored_tree(cluster: Cluster) -> kubeadm.IssuedTree:
-    """The stored CAs, active files and ``sa`` key as the pure module's ``IssuedTree``."""
+    """The stored CAs, active files and ``sa`` key as the pure module's ``IssuedTree``.
+
+    Nothing is generated: a cluster without its CAs and ``sa`` key has nothing to hand out.
+    """
+    sa = stored_service_account_key(cluster)
+    if sa is None:
+        raise PKIInputError(
+            f"cluster {cluster.name} has no certificates yet; issue the missing certificates first",
+            "node",
+        )
     cas = {
         name: kubeadm.Issued(_ca_spec(ca), ca.certificate, ca.private_key)
         for name, ca in active_cas(cluster).items()
@@ -54,9 +63,7 @@ def _stored_tree(cluster: Cluster) -> kubeadm.IssuedTree:
         key: kubeadm.Issued(spec_of(row, validity), row.certificate, row.private_key)
         for key, row in active_tree(cluster).items()
     }
-    return kubeadm.IssuedTree(
-        cas=cas, leaves=leaves, sa_key=service_account_key(cluster).private_key
-    )
+    return kubeadm.IssuedTree(cas=cas, leaves=leaves, sa_key=sa.private_key)
 
 
 def node_bundle_files(
@@ -67,9 +74,9 @@ def node_bundle_files(
     current_plan(cluster)  # an impossible topology is reported before anything else
     try:
         files = kubeadm.node_files(spec, _stored_tree(cluster), node_spec(node))
-    except (PKIError, KeyError) as exc:
+    except (PKIError, KeyError):
         raise PKIInputError(
-            f"the node's certificates are not all issued ({exc}); issue the missing "
+            f"the certificates of {node.name} are not all issued yet; issue the missing "
             "certificates first",
             "node",
         ) from None

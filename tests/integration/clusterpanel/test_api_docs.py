@@ -19,7 +19,16 @@ def test_swagger_ui_loads_only_local_assets(web_client: Callable[[str], Any]) ->
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert any(asset.endswith("swagger-ui-bundle.js") for asset in assets)
     assert not re.search(r"https?://", html)
+    # No inline script or style (the Content-Security-Policy forbids them): the start-up
+    # script is the page's own ?script URL.
+    assert "<script>" not in html and "<style" not in html
+    assert "/api/docs/?script=" in assets
+    script = client.get("/api/docs/?script=")
+    assert script["Content-Type"].startswith("application/javascript")
+    assert "SwaggerUIBundle" in script.content.decode()
     for asset in assets:
+        if asset == "/api/docs/?script=":
+            continue
         assert asset.startswith("/static/"), asset
         response = client.get(asset)
         assert response.status_code == 200, asset

@@ -61,6 +61,8 @@ def _with_token(ctx: Ctx) -> None:
     _with_pki(ctx)
     request = bootstrap_services.validate_token_request(token=TOKEN)
     ctx.ids["token"] = bootstrap_services.create_token(ctx.cluster, request, actor=SETUP).pk
+    # Downloads and reveals never make a certificate key: control-plane ones need one.
+    bootstrap_services.ensure_certificate_key(ctx.cluster, actor=SETUP)
 
 
 def _with_static_token(ctx: Ctx) -> None:
@@ -214,7 +216,11 @@ SCENARIOS: dict[str, tuple[Callable[[Ctx], None] | None, Request, Request]] = {
     ),
     "join_command.reveal": (
         _with_token,
-        lambda c: ("get", f"/clusters/{c.cluster.pk}/join/?role=worker", {}),
+        # The join card shows both commands masked; Show (a POST) reveals one.
+        lambda c: [
+            ("post", f"/clusters/{c.cluster.pk}/join/reveal/", {"role": role})
+            for role in ("worker", "control-plane")
+        ],
         # The join card shows both commands; the API gives one per request.
         lambda c: [
             ("get", f"/api/v1/clusters/{c.cluster.pk}/join-command/?role={role}", {})
@@ -226,8 +232,13 @@ SCENARIOS: dict[str, tuple[Callable[[Ctx], None] | None, Request, Request]] = {
         lambda c: ("get", f"/clusters/{c.cluster.pk}/config/nodes/{c.node.pk}/?download=1", {}),
         lambda c: ("get", f"/api/v1/clusters/{c.cluster.pk}/kubeadm-config/?node={c.node.pk}", {}),
     ),
-    "kubeadm_certs.download": (
+    "certificate_key.create": (
         _with_pki,
+        lambda c: ("post", f"/clusters/{c.cluster.pk}/config/certificate-key/", {}),
+        lambda c: ("post", f"/api/v1/clusters/{c.cluster.pk}/certificate-key/", {}),
+    ),
+    "kubeadm_certs.download": (
+        _with_token,
         lambda c: ("get", f"/clusters/{c.cluster.pk}/config/kubeadm-certs.yaml", {}),
         lambda c: ("get", f"/api/v1/clusters/{c.cluster.pk}/kubeadm-certs/", {}),
     ),

@@ -183,6 +183,7 @@ def _pki_rows(
             {"username": "m"},
             (LOGIN, 403, 403, 200, 200),
         ),
+        ("GET", f"/clusters/{c}/certificates/bundle/{n}/", {}, (LOGIN, 403, 403, 302, 302)),
         ("GET", f"/clusters/{c}/authorities/", {}, READ_PAGE),
         ("GET", f"/clusters/{c}/authorities/import/", {}, admin_page),
         ("GET", f"/certificates/{k}/inspect/", {}, READ_PAGE),
@@ -230,6 +231,7 @@ def _token_rows(
     s2 = bootstrap_services.add_static_token(
         cluster, token="mx-api", user="api", uid="2", actor=SETUP
     ).pk
+    bootstrap_services.ensure_certificate_key(cluster, actor=SETUP)
     c, n = cluster.pk, node.pk
     operator_page = (LOGIN, 403, 403, 200, 200)
     operator_api = (401, 403, 403, 200, 200)
@@ -237,6 +239,7 @@ def _token_rows(
     return [
         ("GET", f"/clusters/{c}/join/", {}, operator_page),
         ("POST", f"/clusters/{c}/join/new-token/", {}, operator_page),
+        ("POST", f"/clusters/{c}/join/reveal/", {"role": "worker"}, operator_page),
         ("GET", f"/clusters/{c}/tokens/", {}, READ_PAGE),
         ("POST", f"/tokens/{t}/reveal/", {}, operator_page),
         ("POST", f"/tokens/{t}/revoke/", {}, EDIT_POST),
@@ -251,6 +254,7 @@ def _token_rows(
         ("GET", f"/clusters/{c}/config/audit-policy.yaml", {}, READ_PAGE),
         ("GET", f"/clusters/{c}/config/loadbalancer/nginx/", {}, (LOGIN, 403, 302, 302, 302)),
         ("GET", f"/clusters/{c}/config/kubeadm-certs.yaml", {}, (LOGIN, 403, 403, 403, 200)),
+        ("POST", f"/clusters/{c}/config/certificate-key/", {}, EDIT_POST),
         (
             "POST",
             f"/clusters/{c}/config/static-tokens/add/",
@@ -268,6 +272,7 @@ def _token_rows(
         ("GET", f"{api}/join-command/", {}, operator_api),
         ("GET", f"{api}/kubeadm-config/", {"node": n}, operator_api),
         ("GET", f"{api}/kubeadm-certs/", {}, (401, 403, 403, 403, 200)),
+        ("POST", f"{api}/certificate-key/", {}, operator_api),
         ("GET", f"{api}/kubeadm-settings/", {}, API_READ),
         ("PATCH", f"{api}/kubeadm-settings/", {}, API_ADMIN_UPDATE),
         ("GET", f"{api}/loadbalancer/nginx/", {}, (401, 403, 400, 400, 400)),
@@ -300,6 +305,7 @@ def _key_rows() -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
         certificate_services.ensure_cluster_cas(other)
         request = bootstrap_services.validate_token_request()
         bootstrap_services.create_token(other, request, actor=SETUP)
+        bootstrap_services.ensure_certificate_key(other, actor=SETUP)
     cp = Node.objects.filter(cluster=other).first() or make_node(other, "control-plane")
     o, n = other.pk, cp.pk
     admin_api = (401, 403, 403, 403, 200)

@@ -37,7 +37,9 @@ def test_unset_taints_give_the_control_plane_default_and_an_empty_list_gives_non
     assert created.status_code == 201, created.content
     assert created.json()["taints"] is None
     node_id = created.json()["id"]
-    admin = api_client("admin")  # a control-plane kubeadm file carries the certificate key
+    # A control-plane file carries the certificate key: an admin's, made first as the API asks.
+    admin = api_client("admin")
+    assert admin.post(f"/api/v1/clusters/{cluster.pk}/certificate-key/").status_code == 201
     assert _registration(admin, cluster, node_id)["taints"] == [CONTROL_PLANE_TAINT]
 
     api.patch(f"/api/v1/nodes/{node_id}/", {"taints": []}, format="json")

@@ -25,7 +25,8 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 @pytest.fixture
 def keys_cluster(db: Any) -> Cluster:
-    """Two control-plane nodes and a worker, the tree issued (ECDSA: instant), a usable token."""
+    """Two control-plane nodes and a worker, the tree issued (ECDSA: instant), a usable token
+    and a certificate key (downloads never make one)."""
     cluster = make_cluster(
         "keys", control_plane_endpoint="lb.example.internal", key_algorithm="ECDSA-P256"
     )
@@ -41,6 +42,7 @@ def keys_cluster(db: Any) -> Cluster:
     bootstrap_services.create_token(
         cluster, bootstrap_services.validate_token_request(), actor=SETUP
     )
+    bootstrap_services.ensure_certificate_key(cluster, actor=SETUP)
     return cluster
 
 
@@ -173,7 +175,7 @@ KEY_ROUTES = (
     KeyRoute(
         "config-page-worker",
         _config_page("w-1"),
-        lambda nodes: {},
+        lambda nodes: {"download": "1"},
         200,
         200,
         action="kubeadm_config.download",
@@ -182,7 +184,7 @@ KEY_ROUTES = (
     KeyRoute(
         "config-page-init",
         _config_page("cp-1"),
-        lambda nodes: {},
+        lambda nodes: {"download": "1"},
         403,
         200,
         CP_FILE,
@@ -257,6 +259,8 @@ def _operator_answers(client: Any, cluster: Cluster, nodes: dict[str, Node]) -> 
         client.get(f"/clusters/{c}/join/", **HTMX),
         client.get(f"/clusters/{c}/join/"),
         client.post(f"/clusters/{c}/join/new-token/", **HTMX),
+        client.post(f"/clusters/{c}/join/reveal/", {"role": "worker"}, **HTMX),
+        client.post(f"/clusters/{c}/join/reveal/", {"role": "control-plane"}, **HTMX),
         client.get(f"/clusters/{c}/config/"),
         client.get(f"/clusters/{c}/certificates/"),
     ]
@@ -269,7 +273,8 @@ def test_no_operator_page_renders_a_certificate_key(
 ) -> None:
     """Not even hidden: the key an admin's join uses never reaches an operator's HTML."""
     admin = web_client("admin")
-    admin_card = admin.get(f"/clusters/{keys_cluster.pk}/join/", **HTMX).content.decode()
+    url = f"/clusters/{keys_cluster.pk}/join/reveal/"
+    admin_card = admin.post(url, {"role": "control-plane"}, **HTMX).content.decode()
     key = CertificateKey.objects.get(cluster=keys_cluster).key
     assert f"--certificate-key {key}" in admin_card
     reveals = AuditEvent.objects.filter(action="join_command.reveal").count()
@@ -282,18 +287,19 @@ def test_no_operator_page_renders_a_certificate_key(
     assert 'id="join-worker"' in card and "kubeadm join lb.example.internal:6443" in card
     assert 'id="join-control-plane"' not in card and "--control-plane" not in card
     assert "Control-plane joins carry the certificate key" in card
-    # Only the worker commands were revealed (card, card page, card with a new token).
-    new = AuditEvent.objects.filter(action="join_command.reveal").order_by("-pk")[:3]
-    assert AuditEvent.objects.filter(action="join_command.reveal").count() == reveals + 3
-    assert {event.details["role"] for event in new} == {"worker"}
+    # The card shows commands masked; only the operator's worker Show was a reveal, and the
+    # control-plane Show was refused (403).
+    new = AuditEvent.objects.filter(action="join_command.reveal").order_by("-pk")
+    assert new.count() == reveals + 1 and new[0].details["role"] == "worker"
+    assert "control-plane joins carry the certificate key" in answers[4]
     assert CertificateKey.objects.filter(cluster=keys_cluster).count() == 1
     # The tabs offer operators no link to what they may not download.
-    config, certificates = answers[3], answers[4]
+    config, certificates = answers[5], answers[6]
     for name in ("cp-1", "cp-2"):
         assert f"/config/nodes/{nodes[name].pk}/" not in config
-        assert f"?node={nodes[name].pk}" not in certificates
+        assert f"/certificates/bundle/{nodes[name].pk}/" not in certificates
     assert f"/config/nodes/{nodes['w-1'].pk}/" in config
-    assert f"?node={nodes['w-1'].pk}" in certificates
+    assert f"/certificates/bundle/{nodes['w-1'].pk}/" in certificates
     assert "kubeadm-certs.yaml" not in config
     # Admins see them all.
     admin_config = admin.get(f"/clusters/{keys_cluster.pk}/config/").content.decode()
@@ -301,4 +307,4 @@ def test_no_operator_page_renders_a_certificate_key(
     assert "kubeadm-certs.yaml" in admin_config
     for node in nodes.values():
         assert f"/config/nodes/{node.pk}/" in admin_config
-        assert f"?node={node.pk}" in admin_certificates
+        assert f"/certificates/bundle/{node.pk}/" in admin_certificates

@@ -88,6 +88,14 @@ def test_the_control_plane_command_carries_a_two_hour_certificate_key(
     api = api_client("admin")  # the certificate key is an admin's to see
     token = new_token(api, cluster)
     start = datetime.now(UTC)
+    # Reading never makes a certificate key: the 409 names the way to make one.
+    refused = api.get(URL.format(cluster.pk), {"role": "control-plane"})
+    assert refused.status_code == 409
+    assert f"POST /api/v1/clusters/{cluster.pk}/certificate-key/" in refused.json()["detail"]
+    assert not CertificateKey.objects.exists()
+    made = api.post(f"/api/v1/clusters/{cluster.pk}/certificate-key/")
+    assert made.status_code == 201
+    assert api.post(f"/api/v1/clusters/{cluster.pk}/certificate-key/").json() == made.json()
     body = api.get(URL.format(cluster.pk), {"role": "control-plane"}).json()
     key = body["certificate_key"]
     assert re.fullmatch(r"[0-9a-f]{64}", key)
@@ -102,6 +110,7 @@ def test_the_control_plane_command_carries_a_two_hour_certificate_key(
     again = api.get(URL.format(cluster.pk), {"role": "control-plane"}).json()
     assert again["certificate_key"] == key
     assert CertificateKey.objects.get().key == key
+    assert AuditEvent.objects.filter(action="certificate_key.create").count() == 1
 
 
 def test_revoked_expired_and_nearly_expired_tokens_never_appear(

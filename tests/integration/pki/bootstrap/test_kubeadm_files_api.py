@@ -33,6 +33,12 @@ def documents(text: str) -> dict[str, dict[str, Any]]:
     return {document["kind"]: document for document in yaml.safe_load_all(text)}
 
 
+def make_certificate_key(api: Any, cluster: Cluster) -> None:
+    """Control-plane files carry the certificate key; the API makes it only on a POST."""
+    response = api.post(f"/api/v1/clusters/{cluster.pk}/certificate-key/")
+    assert response.status_code in (200, 201), response.content
+
+
 def test_the_first_control_plane_gets_init_and_cluster_configuration(
     api_client: Callable[[str], Any], cluster: Cluster, nodes: dict[str, Node]
 ) -> None:
@@ -51,7 +57,14 @@ def test_the_first_control_plane_gets_init_and_cluster_configuration(
         format="json",
     )
     assert patch.status_code == 200, patch.json()
-    response = api.get(CONFIG.format(cluster.pk), {"node": nodes["cp-1"].pk})
+    # The init file carries a token and the certificate key; reading it makes neither.
+    refused = api.get(CONFIG.format(cluster.pk), {"node": nodes["cp-1"].pk})
+    assert refused.status_code == 409 and "certificate-key/" in refused.json()["detail"]
+    make_certificate_key(api, cluster)
+    refused = api.get(CONFIG.format(cluster.pk), {"node": nodes["cp-1"].pk})
+    assert refused.status_code == 409 and "new_token=1" in refused.json()["detail"]
+    assert not cluster.bootstrap_tokens.exists()
+    response = api.get(CONFIG.format(cluster.pk), {"node": nodes["cp-1"].pk, "new_token": "1"})
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("application/yaml")
     docs = documents(response.content.decode())
@@ -107,6 +120,7 @@ def test_other_nodes_get_a_join_configuration(
 ) -> None:
     certificate_services.ensure_cluster_cas(cluster)
     api = api_client("operator")
+    make_certificate_key(api, cluster)
     no_token = api.get(CONFIG.format(cluster.pk), {"node": nodes["w-1"].pk})
     assert no_token.status_code == 409
     worker = api.get(CONFIG.format(cluster.pk), {"node": nodes["w-1"].pk, "new_token": "1"})
@@ -170,6 +184,7 @@ def test_every_node_attribute_reaches_its_kubeadm_file(
         taints=["dedicated=gpu:NoSchedule", "spot:PreferNoSchedule"],
     )
     certificate_services.ensure_cluster_cas(cluster)
+    make_certificate_key(api_client("operator"), cluster)
     expected = {
         "cp-1": (
             "InitConfiguration",
@@ -219,7 +234,9 @@ def test_versions_before_1_31_get_v1beta3_maps(
         {"apiserver_extra_args": {"max-requests-inflight": "800"}},
         format="json",
     )
-    text = api.get(CONFIG.format(cluster.pk), {"node": nodes["cp-1"].pk}).content.decode()
+    make_certificate_key(api, cluster)
+    query = {"node": nodes["cp-1"].pk, "new_token": "1"}
+    text = api.get(CONFIG.format(cluster.pk), query).content.decode()
     config = documents(text)["ClusterConfiguration"]
     assert config["apiVersion"] == "kubeadm.k8s.io/v1beta3"
     assert config["apiServer"]["extraArgs"]["max-requests-inflight"] == "800"
@@ -270,7 +287,16 @@ def test_the_kubeadm_certs_secret_decrypts_with_the_certificate_key(
     api_client: Callable[[str], Any], cluster: Cluster
 ) -> None:
     api = api_client("admin")
-    response = api.get(f"/api/v1/clusters/{cluster.pk}/kubeadm-certs/")
+    url = f"/api/v1/clusters/{cluster.pk}/kubeadm-certs/"
+    # Downloading makes neither the CAs nor the key: each 409 says what is missing.
+    no_ca = api.get(url)
+    assert no_ca.status_code == 409 and "no CAs yet" in no_ca.json()["detail"]
+    certificate_services.ensure_cluster_cas(cluster)
+    no_key = api.get(url)
+    assert no_key.status_code == 409 and "certificate-key/" in no_key.json()["detail"]
+    assert not cluster.certificate_keys.exists()
+    make_certificate_key(api, cluster)
+    response = api.get(url)
     assert response.status_code == 200, response.content
     secret = yaml.safe_load(response.content)
     assert secret["metadata"] == {"name": "kubeadm-certs", "namespace": "kube-system"}
@@ -357,6 +383,7 @@ def test_a_secure_port_in_the_apiserver_arguments_is_the_apiserver_port_everywhe
     )
     assert patch.status_code == 200, patch.content
     certificate_services.issue_missing(cluster, actor=SETUP)
+    make_certificate_key(api, cluster)
 
     def config(node: str) -> dict[str, dict[str, Any]]:
         response = api.get(CONFIG.format(cluster.pk), {"node": nodes[node].pk, "new_token": "1"})
@@ -452,9 +479,11 @@ def test_with_external_etcd_the_payload_carries_the_etcd_client_files(
     make_node(external, "etcd", name="etcd-1", address="10.2.0.31")
     api = api_client("admin")
     url = f"/api/v1/clusters/{external.pk}/kubeadm-certs/"
+    certificate_services.ensure_cluster_cas(external)
     before = api.get(url)
     assert before.status_code == 409 and "apiserver-etcd-client" in before.json()["detail"]
     certificate_services.issue_missing(external, actor=SETUP)
+    make_certificate_key(api, external)
     secret = yaml.safe_load(api.get(url).content)
     assert set(secret["data"]) == {
         "ca.crt",
@@ -473,7 +502,7 @@ def test_with_external_etcd_the_payload_carries_the_etcd_client_files(
     # The kubeadm configuration points at the same files and the etcd member.
     text = api.get(
         f"/api/v1/clusters/{external.pk}/kubeadm-config/",
-        {"node": external.nodes.get(name="cp-1").pk},
+        {"node": external.nodes.get(name="cp-1").pk, "new_token": "1"},
     ).content.decode()
     etcd = documents(text)["ClusterConfiguration"]["etcd"]["external"]
     assert etcd["endpoints"] == ["https://10.2.0.31:2379"]

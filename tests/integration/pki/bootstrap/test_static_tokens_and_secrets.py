@@ -105,6 +105,7 @@ def test_the_database_file_holds_no_token_secret_or_certificate_key(
     certificate_services.ensure_cluster_cas(cluster)
     api = api_client("admin")  # the certificate key is an admin's to see
     token = api.post("/api/v1/tokens/", {"cluster": cluster.pk}, format="json").json()["token"]
+    api.post(f"/api/v1/clusters/{cluster.pk}/certificate-key/")
     join = api.get(f"/api/v1/clusters/{cluster.pk}/join-command/", {"role": "control-plane"})
     key = join.json()["certificate_key"]
     static = "s3cr3t-static-token-value-0001"

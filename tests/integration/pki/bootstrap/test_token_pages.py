@@ -9,7 +9,7 @@ import pytest
 
 from clusterpanel.models import AuditEvent
 from nodes.models import Cluster, Node
-from pki.models.tokens import BootstrapToken, StaticToken
+from pki.models.tokens import BootstrapToken, CertificateKey, StaticToken
 from pki.services import certificates as certificate_services
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_the_cluster_page_loads_the_join_card_lazily_without_revealing(
     assert "operators can see them" in viewer and 'hx-get="/clusters' not in viewer
 
 
-def test_the_join_card_shows_both_commands_and_is_audited(
+def test_the_join_card_masks_the_token_until_show_which_is_the_audited_reveal(
     web_client: Callable[[str], Any], cluster: Cluster
 ) -> None:
     certificate_services.ensure_cluster_cas(cluster)
@@ -40,15 +40,67 @@ def test_the_join_card_shows_both_commands_and_is_audited(
     assert 'id="join-error"' in empty and "no valid bootstrap token" in empty
     card = client.post(f"/clusters/{cluster.pk}/join/new-token/", **HTMX).content.decode()
     token = BootstrapToken.objects.get()
-    assert f"kubeadm join lb.example.internal:6443 --token {token.value} \\\n" in card
-    assert "--control-plane --certificate-key" in card
+    masked = f"{token.token_id}.{'*' * 16}"
+    assert f"kubeadm join lb.example.internal:6443 --token {masked} \\\n" in card
+    assert f"--control-plane --certificate-key {'*' * 64}" in card
+    assert token.secret not in card
     assert 'data-copy="#join-worker"' in card and 'class="countdown"' in card
-    assert AuditEvent.objects.filter(action="join_command.reveal").count() == 2
+    assert "No certificate key yet" in card
+    # Browsing the card again reveals and records nothing, and makes no certificate key.
+    again = client.get(f"/clusters/{cluster.pk}/join/", **HTMX).content.decode()
+    assert token.secret not in again and masked in again
+    assert not AuditEvent.objects.filter(action="join_command.reveal").exists()
     assert AuditEvent.objects.filter(action="token.create").count() == 1
-    # Without htmx the link opens a page holding the card.
+    assert not CertificateKey.objects.exists()
+
+    # Show: one command in clear, one reveal event naming the token.
+    shown = client.post(f"/clusters/{cluster.pk}/join/reveal/", {"role": "worker"}, **HTMX)
+    text = shown.content.decode()
+    assert shown.status_code == 200 and 'id="join-worker" data-revealed' in text
+    assert f"--token {token.value} \\\n" in text and "<section" not in text
+    reveal = AuditEvent.objects.get(action="join_command.reveal")
+    assert reveal.details == {
+        "role": "worker",
+        "token_id": token.token_id,
+        "certificate_key_id": None,
+    }
+    # The control-plane command makes the certificate key it carries (audited) and shows it.
+    control = client.post(
+        f"/clusters/{cluster.pk}/join/reveal/", {"role": "control-plane"}, **HTMX
+    ).content.decode()
+    key = CertificateKey.objects.get()
+    assert f"--control-plane --certificate-key {key.key}" in control
+    assert AuditEvent.objects.filter(action="certificate_key.create").count() == 1
+    assert AuditEvent.objects.filter(action="join_command.reveal").count() == 2
+    after = client.get(f"/clusters/{cluster.pk}/join/", **HTMX).content.decode()
+    assert key.key not in after and "The certificate key expires in" in after
+    bad = client.post(f"/clusters/{cluster.pk}/join/reveal/", {"role": "master"}, **HTMX)
+    assert bad.status_code == 400
+
+    # Without htmx the link opens a page holding the card, and Show a page with the command.
     page = client.get(f"/clusters/{cluster.pk}/join/")
     assert page.status_code == 200 and "<html" in page.content.decode()
+    assert token.secret not in page.content.decode()
+    full = client.post(f"/clusters/{cluster.pk}/join/reveal/", {"role": "worker"})
+    assert "<html" in full.content.decode() and token.value in full.content.decode()
     assert web_client("viewer").get(f"/clusters/{cluster.pk}/join/").status_code == 403
+    viewer_reveal = web_client("viewer").post(
+        f"/clusters/{cluster.pk}/join/reveal/", {"role": "worker"}
+    )
+    assert viewer_reveal.status_code == 403
+
+
+def test_a_reveal_of_a_token_revoked_meanwhile_shows_the_card_again(
+    web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    certificate_services.ensure_cluster_cas(cluster)
+    client = web_client("operator")
+    client.post(f"/clusters/{cluster.pk}/join/new-token/", **HTMX)
+    BootstrapToken.objects.get().revoke()
+    response = client.post(f"/clusters/{cluster.pk}/join/reveal/", {"role": "worker"}, **HTMX)
+    assert response["HX-Retarget"] == "#join-card"
+    assert 'id="join-error"' in response.content.decode()
+    assert not AuditEvent.objects.filter(action="join_command.reveal").exists()
 
 
 def test_the_tokens_tab_creates_shows_once_reveals_and_revokes(
@@ -117,12 +169,35 @@ def test_the_configuration_tab_edits_settings_and_previews_node_files(
         {"apiserver_extra_args": "v=4\nprofiling=false", "audit_policy": policy},
     )
     assert good.status_code == 302
-    preview = admin.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/")
+    # The operator may not open a control-plane file at all: it would carry the key.
+    assert client.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/").status_code == 403
+    cp_1 = f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/"
+    # No token yet: the page says so and offers one; opening it made nothing.
+    missing = admin.get(cp_1)
+    assert missing.status_code == 409 and "Create a new token and render" in missing.text
+    assert not BootstrapToken.objects.exists()
+    assert admin.post(cp_1, {"new_token": "1"})["Location"] == cp_1
+    token = BootstrapToken.objects.get()
+    preview = admin.get(cp_1)
     text = preview.content.decode()
     assert "kind: InitConfiguration" in text and "name: profiling" in text
     assert "audit-policy-file" not in text  # audit was switched off by the checkbox
-    download = admin.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['cp-1'].pk}/?download=1")
+    assert f"token: {token.token_id}.{'*' * 16}" in text and token.secret not in text
+    # A control-plane file needs a certificate key: no download link until there is one.
+    assert "Make a certificate key" in text and "kubeadm-config-download" not in text
+    refused = admin.get(f"{cp_1}?download=1")
+    assert refused.status_code == 409 and "Make a certificate key" in refused.text
+    assert not AuditEvent.objects.filter(action="kubeadm_config.download").exists()
+    made = admin.post(f"/clusters/{cluster.pk}/config/certificate-key/", {"node": nodes["cp-1"].pk})
+    assert made["Location"] == cp_1
+    key = CertificateKey.objects.get()
+    preview = admin.get(cp_1).content.decode()
+    assert key.key not in preview and f"certificateKey: &quot;{'*' * 64}&quot;" in preview
+    assert "kubeadm-config-download" in preview
+    download = admin.get(f"{cp_1}?download=1")
     assert download["Content-Disposition"] == 'attachment; filename="kubeadm-cp-1.yaml"'
+    assert token.value in download.content.decode() and key.key in download.content.decode()
+    assert AuditEvent.objects.filter(action="kubeadm_config.download").count() == 1
     worker = client.get(f"/clusters/{cluster.pk}/config/nodes/{nodes['w-1'].pk}/")
     assert worker.status_code in {200, 409}  # 409 until the cluster has a CA
     certificate_services.ensure_cluster_cas(cluster)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from clusterpanel.models import AuditEvent
 from nodes.models import Cluster
 from pki.models import Certificate
 from pki.services import certificates as certificate_services
@@ -88,3 +89,46 @@ def test_the_admin_lists_days_left_filters_by_band_and_hides_keys(issued, web_cl
     assert ca_page.status_code == 200 and b"PRIVATE KEY" not in ca_page.content
     expired = client.get("/admin/pki/certificate/", {"band": "expired"})
     assert f"/admin/pki/certificate/{cert.pk}/change/".encode() not in expired.content
+
+
+def test_a_node_bundle_before_the_pki_exists_is_a_sentence_with_the_way_out(web_client) -> None:
+    """The tab links its own bundle download, which never answers with the API's JSON: before
+    the certificates exist the tab says so, and a followed link comes back with the reason."""
+    cluster = make_cluster("fresh", key_algorithm="ECDSA-P256")
+    make_node(cluster)  # cp-1: issuing needs a control plane
+    node = make_node(cluster, "worker")  # an operator's download: a worker's bundle
+    client = web_client("operator")
+    tab = client.get(f"/clusters/{cluster.pk}/certificates/").content.decode()
+    assert "No certificates are issued yet" in tab and "Issue missing certificates" in tab
+    assert f"/clusters/{cluster.pk}/certificates/bundle/" not in tab
+    assert "/api/v1/" not in tab.split('id="bundles"')[1]
+    response = client.get(f"/clusters/{cluster.pk}/certificates/bundle/{node.pk}/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/clusters/{cluster.pk}/certificates/#bundles"
+    assert response["Content-Type"].startswith("text/html")
+    text = response.content.decode()
+    assert "The bundle of w-1 holds all of its certificates" in text
+    assert "Issue the missing certificates" in text
+    assert not certificate_services.active_cas(cluster)  # nothing was generated on the way
+    assert not AuditEvent.objects.filter(action="pki.bundle.download").exists()
+
+    certificate_services.issue_missing(cluster, actor=SETUP)
+    tab = client.get(f"/clusters/{cluster.pk}/certificates/").content.decode()
+    link = f'href="/clusters/{cluster.pk}/certificates/bundle/{node.pk}/"'
+    assert link in tab and "No certificates are issued yet" not in tab
+    bundle = client.get(f"/clusters/{cluster.pk}/certificates/bundle/{node.pk}/")
+    assert bundle.status_code == 200 and bundle["Content-Type"] == "application/gzip"
+    assert bundle["Content-Disposition"].endswith('-w-1-etc-kubernetes.tar.gz"')
+    assert AuditEvent.objects.filter(action="pki.bundle.download").count() == 1
+    viewer = web_client("viewer").get(f"/clusters/{cluster.pk}/certificates/bundle/{node.pk}/")
+    assert viewer.status_code == 403
+
+
+def test_a_damaged_pem_is_explained_in_a_sentence(web_client, api_client) -> None:
+    damaged = "-----BEGIN CERTIFICATE-----\nMIIB!!not*base64\n-----END CERTIFICATE-----\n"
+    page = web_client("viewer").post("/pki/inspect/", {"pem": damaged}).content.decode()
+    assert "the base64 text between the BEGIN and END lines is damaged" in page
+    assert "cryptography.io" not in page and "InvalidData" not in page
+    api = api_client("viewer").post("/api/v1/pki/inspect/", {"pem": damaged}, format="json")
+    assert api.status_code == 400
+    assert "cryptography.io" not in api.content.decode()
+    assert "base64 text" in api.json()["errors"]["pem"][0]
