@@ -46,11 +46,13 @@ class BootstrapTokenSerializer(StrictModelSerializer):  # type: ignore[type-arg]
 
     status = serializers.SerializerMethodField()
     ttl = TtlField(read_only=True)
+    # Null for tokens made by a command on the panel's host, or whose creator was deleted.
     created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
+    # Null until the token is revoked (and when the revoking user has been deleted).
     revoked_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:

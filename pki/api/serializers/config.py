@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 
 class KubeadmSettingsSerializer(StrictModelSerializer):  # type: ignore[type-arg]
-    """Extra args per component (flag name without dashes → value) and the audit policy."""
+    """Extra args per component (flag name without dashes → value) and the audit policy.
+
+    ``updated_at`` is null while the cluster still has kubeadm's defaults (never saved)."""
+
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = ClusterKubeadmSettings

@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
@@ -36,6 +36,17 @@ from pki.api.views.base import (
 from pki.models.tokens import StaticToken
 from pki.services import bootstrap as bootstrap_services
 
+# YAML files sent as attachments (``application/yaml; charset=utf-8``, Content-Disposition
+# attachment), not JSON strings. kubeadm's configuration is a stream of several documents, which
+# no single schema value describes: a file. kubeadm-certs is one document, a Secret manifest.
+YAML_FILE = OpenApiResponse(
+    OpenApiTypes.BINARY, description="A YAML stream, sent as an attachment (UTF-8)."
+)
+SECRET_MANIFEST = OpenApiResponse(
+    {"type": "object", "additionalProperties": True},
+    description="A Kubernetes Secret manifest in YAML, sent as an attachment (UTF-8).",
+)
+
 
 class KubeadmConfigView(ClusterView):
     """``GET ?node=<id>[&new_token=1]``: kubeadm's configuration file for that node (YAML).
@@ -52,7 +63,7 @@ class KubeadmConfigView(ClusterView):
             OpenApiParameter("node", OpenApiTypes.INT, required=True),
             OpenApiParameter("new_token", OpenApiTypes.BOOL, description="create a fresh token"),
         ],
-        responses={(200, "application/yaml"): OpenApiTypes.STR},
+        responses={(200, "application/yaml"): YAML_FILE},
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
@@ -81,7 +92,7 @@ class KubeadmCertsView(ClusterView):
 
     method_permissions = {"GET": "download_ca_keys"}
 
-    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR})
+    @extend_schema(responses={(200, "application/yaml"): SECRET_MANIFEST})
     def get(self, request: Request, pk: int) -> HttpResponse:
         cluster = self.cluster(pk)
         try:
