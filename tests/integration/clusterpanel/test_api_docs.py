@@ -138,3 +138,20 @@ def test_a_busy_database_is_a_503_page_for_the_html_views(rf: Any, personas: Any
     assert response.status_code == 503
     assert b"Nothing was saved" in response.content
     assert middleware.process_exception(request, OperationalError("disk I/O error")) is None
+
+
+@pytest.mark.django_db
+def test_the_schema_declares_what_the_responses_hold(web_client: Callable[[str], Any]) -> None:
+    """Nulls that responses carry are declared nullable; kubeadm downloads are YAML attachments,
+    not JSON strings (found by the schema fuzz test)."""
+    schema = yaml.safe_load(web_client("viewer").get("/api/schema/").content)
+    components = schema["components"]["schemas"]
+    token = components["BootstrapToken"]["properties"]
+    assert token["revoked_by"]["nullable"] is True
+    assert token["created_by"]["nullable"] is True
+    assert components["KubeadmSettings"]["properties"]["updated_at"]["nullable"] is True
+    paths = schema["paths"]
+    config = paths["/api/v1/clusters/{id}/kubeadm-config/"]["get"]["responses"]["200"]
+    assert config["content"]["application/yaml"]["schema"] == {"type": "string", "format": "binary"}
+    certs = paths["/api/v1/clusters/{id}/kubeadm-certs/"]["get"]["responses"]["200"]
+    assert certs["content"]["application/yaml"]["schema"]["type"] == "object"

@@ -270,6 +270,8 @@ def test_settings_show_the_default_audit_policy_to_viewers(
 ) -> None:
     body = api_client("viewer").get(SETTINGS.format(cluster.pk)).json()
     assert body["audit_policy"] == DEFAULT_AUDIT_POLICY and body["audit_enabled"] is True
+    # Never saved: no time of the last change (the schema declares it nullable).
+    assert body["updated_at"] is None
     assert api_client("viewer").patch(SETTINGS.format(cluster.pk), {}).status_code == 403
 
 
