@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
+from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from clusterpanel.jobs import views as job_views
@@ -30,3 +32,14 @@ urlpatterns = [
     path("", include("nodes.urls")),
     path("", include("pki.urls")),
 ]
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404s of URLs that match no route: the API's error shape under ``/api/`` (an id that is
+    no number, say), the panel's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "errors": {}}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+handler404 = not_found

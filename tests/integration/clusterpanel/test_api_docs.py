@@ -155,3 +155,17 @@ def test_the_schema_declares_what_the_responses_hold(web_client: Callable[[str],
     assert config["content"]["application/yaml"]["schema"] == {"type": "string", "format": "binary"}
     certs = paths["/api/v1/clusters/{id}/kubeadm-certs/"]["get"]["responses"]["200"]
     assert certs["content"]["application/yaml"]["schema"]["type"] == "object"
+
+
+@pytest.mark.django_db
+def test_an_api_url_that_matches_no_route_is_a_json_404(
+    api_client: Callable[[str], Any], web_client: Callable[[str], Any]
+) -> None:
+    """An id that is no number matches no route: still the API's error shape, not a page."""
+    for url in ("/api/v1/clusters/AAA/", "/api/v1/clusters/0.5/kubeadm-certs/", "/api/v1/nope/"):
+        response = api_client("admin").get(url)
+        assert response.status_code == 404, url
+        assert response["Content-Type"] == "application/json", url
+        assert response.json() == {"detail": "Not found.", "errors": {}}
+    page = web_client("admin").get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
