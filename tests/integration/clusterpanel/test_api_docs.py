@@ -155,6 +155,12 @@ def test_the_schema_declares_what_the_responses_hold(web_client: Callable[[str],
     assert config["content"]["application/yaml"]["schema"] == {"type": "string", "format": "binary"}
     certs = paths["/api/v1/clusters/{id}/kubeadm-certs/"]["get"]["responses"]["200"]
     assert certs["content"]["application/yaml"]["schema"]["type"] == "object"
+    # Every operation declares the API's one error shape for its 4xx answers.
+    assert components["Error"]["required"] == ["detail", "errors"]
+    for operations in paths.values():
+        for operation in operations.values():
+            error = operation["responses"]["4XX"]["content"]["application/json"]["schema"]
+            assert error == {"$ref": "#/components/schemas/Error"}
 
 
 @pytest.mark.django_db
