@@ -13,6 +13,7 @@ from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils import timezone
 
+from clusterpanel.errors import Conflict
 from clusterpanel.security.fields import EncryptedTextField
 from clusterpanel.validators import ListLimit
 from nodes import validators
@@ -356,9 +357,22 @@ class Node(models.Model):
             return "password"
         return "none"
 
+    def _cluster_or_conflict(self) -> Cluster | None:
+        """The node's cluster; Conflict when it was deleted by a concurrent request.
+
+        Validation reads the cluster lazily, so a cluster deleted between loading
+        the node and validating the change surfaces here first.
+        """
+        if not self.cluster_id:
+            return None
+        try:
+            return self.cluster
+        except Cluster.DoesNotExist:
+            raise Conflict(f"{self} was deleted while it was being changed.") from None
+
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
-        cluster = getattr(self, "cluster", None) if self.cluster_id else None
+        cluster = self._cluster_or_conflict()
         if (
             cluster is not None
             and self.role == NodeRole.ETCD
