@@ -1,0 +1,65 @@
+"""Job kinds are registered by the apps; the runner knows none of them.
+
+An app calls :func:`register` from its ``AppConfig.ready``. A kind validates its
+parameters, previews its plan without connecting to any host, and runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from clusterpanel.errors import InputError
+
+if TYPE_CHECKING:
+    from clusterpanel.jobs.models import Job
+    from clusterpanel.jobs.reporting import JobReporter
+
+RunStatus = Literal["succeeded", "failed", "cancelled"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: RunStatus
+    explanation: str
+
+
+class JobFailed(Exception):
+    """A domain failure: the job ends ``failed`` with this sentence as its explanation."""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of job.
+
+    ``mutating`` kinds change machines: one at a time per cluster. ``preview`` and
+    ``run`` get the Job row (unsaved for a preview: its cluster, ``params`` and the
+    node ids in ``job.target_node_ids``).
+    """
+
+    name: str
+    label: str
+    mutating: bool
+    validate_params: Callable[[Mapping[str, Any]], dict[str, Any]]
+    preview: Callable[[Job], dict[str, Any]]
+    run: Callable[[Job, JobReporter], RunResult]
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> None:
+    _KINDS[kind.name] = kind
+
+
+def get(name: str) -> JobKind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        known = ", ".join(sorted(_KINDS)) or "none"
+        raise InputError(f"unknown job kind {name!r}; known kinds: {known}", "kind") from None
+
+
+def kinds() -> list[JobKind]:
+    return sorted(_KINDS.values(), key=lambda kind: kind.name)
