@@ -8,9 +8,14 @@ have timeouts, and a command can be cancelled (its whole process group on the ho
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import paramiko
 
 
 class SSHError(Exception):
@@ -99,11 +104,87 @@ class Result:
 OnOutput = Callable[[str, bytes], None]
 
 
+def fingerprint(key_blob: bytes) -> str:
+    """``SHA256:…`` as ``ssh-keygen -lf`` prints it: unpadded base64 of the blob's SHA-256."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key_blob).digest()).decode().rstrip("=")
+
+
+def _host_key(key: paramiko.PKey) -> HostKey:
+    blob = key.asbytes()
+    return HostKey(key.get_name(), base64.b64encode(blob).decode(), fingerprint(blob))
+
+
+def _where(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _socket(
+    address: str, port: int, timeout: float, bastion: Session | None
+) -> socket.socket | paramiko.Channel:
+    """A byte stream to the host's SSH port: TCP, or a ``direct-tcpip`` channel via a bastion."""
+    where = _where(address, port)
+    if bastion is not None:
+        return bastion._tunnel(address, port, timeout)
+    try:
+        return socket.create_connection((address, port), timeout=timeout)
+    except TimeoutError:
+        raise SSHError(f"could not connect to {where}: no answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise SSHError(f"could not connect to {where}: {exc.strerror or exc}") from None
+
+
+def _negotiate(
+    sock: socket.socket | paramiko.Channel, where: str, timeouts: Timeouts, key_type: str = ""
+) -> tuple[paramiko.Transport, HostKey]:
+    """Run the key exchange (which proves the host holds the key it shows) and return its key.
+
+    Nothing is authenticated yet: the caller decides whether the key is the pinned one.
+    """
+    transport = paramiko.Transport(sock)
+    transport.banner_timeout = timeouts.banner
+    transport.handshake_timeout = timeouts.banner
+    transport.auth_timeout = timeouts.auth
+    if key_type:
+        # Ask for the pinned key's type, so that a host holding several keys shows that one.
+        wanted = _KEY_TYPES.get(key_type, (key_type,))
+        options = transport.get_security_options()
+        offered = tuple(k for k in options.key_types if k in wanted)
+        if offered:
+            options.key_types = offered
+    try:
+        transport.start_client(timeout=timeouts.banner)
+        key = transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        transport.close()
+        raise SSHError(f"the SSH handshake with {where} failed: {_reason(exc)}") from None
+    return transport, _host_key(key)
+
+
+# A key type as stored (``ssh-rsa``) and the signature algorithms that prove it.
+_KEY_TYPES = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, EOFError) or not text:
+        return "the host closed the connection"
+    return text
+
+
 def scan_host_key(
     address: str, port: int, *, timeout: float = 10.0, bastion: Target | None = None
 ) -> HostKey:
     """The key the host presents, fetched without authenticating."""
-    raise NotImplementedError
+    timeouts = Timeouts(connect=timeout, banner=timeout, auth=timeout)
+    jump = Session.open(bastion) if bastion is not None else None
+    try:
+        sock = _socket(address, port, timeout, jump)
+        transport, key = _negotiate(sock, _where(address, port), timeouts)
+        transport.close()
+        return key
+    finally:
+        if jump is not None:
+            jump.close()
 
 
 class Session:
@@ -136,6 +217,10 @@ class Session:
         raise NotImplementedError
 
     def close(self) -> None:
+        raise NotImplementedError
+
+    def _tunnel(self, address: str, port: int, timeout: float) -> paramiko.Channel:
+        """A ``direct-tcpip`` channel from this host (a bastion) to ``address:port``."""
         raise NotImplementedError
 
     def __enter__(self) -> Session:
