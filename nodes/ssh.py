@@ -291,9 +291,17 @@ class Session:
         bastion = cls.open(target.bastion) if target.bastion is not None else None
         transport: paramiko.Transport | None = None
         try:
-            sock = _socket(target.address, target.port, target.timeouts.connect, bastion)
             pinned_type = target.host_key.key_type if target.host_key is not None else ""
-            transport, presented = _negotiate(sock, where, target.timeouts, pinned_type)
+            sock = _socket(target.address, target.port, target.timeouts.connect, bastion)
+            try:
+                transport, presented = _negotiate(sock, where, target.timeouts, pinned_type)
+            except SSHError:
+                if not pinned_type:
+                    raise
+                # The host no longer has a key of the pinned type: take the key it does show,
+                # which the check below reports as a changed key.
+                sock = _socket(target.address, target.port, target.timeouts.connect, bastion)
+                transport, presented = _negotiate(sock, where, target.timeouts)
             learned = _check_host_key(target, presented)
             _authenticate(transport, target)
             transport.set_keepalive(max(1, int(target.timeouts.keepalive)))
@@ -415,6 +423,11 @@ class Session:
             exit_code = channel.recv_exit_status() if channel.exit_status_ready() else None
             if exit_code == -1:
                 exit_code = None  # ended by a signal: there is no exit code
+        except BaseException:
+            # on_output failed, or we were interrupted: the command must not run on unwatched.
+            if killer is None and self._transport.is_active():
+                killer = self._kill_group(pidfile)
+            raise
         finally:
             channel.close()
             if killer is not None:

@@ -255,12 +255,19 @@ class TestHost:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 break
-            if _ssh_banner(self.address):
+            # sshd writes its pid file once it listens; an older sshd's banner proves nothing.
+            if self._pidfile_is_ours() and _ssh_banner(self.address):
                 return
             time.sleep(0.02)
         output = (self.hostdir / "unshare.log").read_text(errors="replace")
         sshd_log = self.sshd_log.read_text(errors="replace") if self.sshd_log.exists() else ""
         raise RuntimeError(f"test host {self.name} did not come up:\n{output}\n{sshd_log}")
+
+    def _pidfile_is_ours(self) -> bool:
+        try:
+            return self.process is not None and int(self.pidfile.read_text()) == self.process.pid
+        except (OSError, ValueError):
+            return False
 
     def stop(self) -> None:
         """Kill the host at once, as a power cut would: sshd, every session and every command

@@ -301,3 +301,30 @@ def test_a_bastion_carries_the_connection_and_its_key_is_checked_too(
         ssh.Session.open(host.target(root, bastion=changed))
     assert bastion_host.host_key_fingerprint in str(refused.value)
     assert (bastion_host.accepted_logins(), host.accepted_logins()) == (logins, behind)
+
+
+def test_a_pinned_key_of_a_type_the_host_no_longer_has_is_a_changed_key(
+    test_hosts: list[TestHost], root: ssh.Credential
+) -> None:
+    host = test_hosts[3]
+    logins = host.accepted_logins()
+    gone = ssh.HostKey("ssh-rsa", "AAAAB3NzaC1yc2E=", "SHA256:" + "r" * 43)
+    target = ssh.Target(host.name, host.address, host.port, root, host_key=gone)
+    with pytest.raises(ssh.HostKeyMismatch) as refused:
+        ssh.Session.open(target)
+    assert refused.value.presented == host.host_key_fingerprint
+    assert host.accepted_logins() == logins
+
+
+def test_a_failing_output_reader_kills_the_command(
+    test_hosts: list[TestHost], root: ssh.Credential
+) -> None:
+    duration = _unique_sleep()
+
+    def reader(stream: str, data: bytes) -> None:
+        raise RuntimeError("the log store is down")
+
+    session = ssh.Session.open(test_hosts[4].target(root))
+    with session, pytest.raises(RuntimeError, match="log store"):
+        session.run(f"echo started; sleep {duration}", timeout=60, on_output=reader)
+    _wait_gone(f"sleep {duration}", within=5)
