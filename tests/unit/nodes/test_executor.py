@@ -23,7 +23,7 @@ import pytest
 
 from nodes import ssh
 from nodes.executor import CANCELLED_REASON, PREVIOUS_REASON, Execution, execute
-from nodes.recipes import facts
+from nodes.recipes import facts, preflight
 from nodes.recipes.plan import (
     ClusterSpec,
     Command,
@@ -455,3 +455,19 @@ def test_the_facts_plan_runs_end_to_end_through_the_executor(hosts: Hosts) -> No
     assert result.explanation == "facts succeeded on 2 nodes"
     data = result.outcomes[("facts", "gather facts", "n1")].data
     assert data["hostname"] == Path("/proc/sys/kernel/hostname").read_text().strip()
+
+
+def test_the_preflight_plan_ends_in_one_sentence_from_its_verdict(hosts: Hosts) -> None:
+    cluster = ClusterSpec("c", "v1.31.2", "10.244.0.0/16", "10.96.0.0/12", "containerd")
+    nodes = [NodeTarget(n, f"192.168.7.{i}", "worker") for i, n in enumerate(("n1", "n2"), 1)]
+    result = run(preflight.plan(cluster, nodes, {}), ("n1", "n2"), hosts, Recorder())
+    # Both "nodes" are this machine: one hostname and one set of MACs, so the verdict fails.
+    assert result.status == "failed"
+    assert result.explanation.startswith("preflight failed: ")
+    hostname = Path("/proc/sys/kernel/hostname").read_text().strip().lower()
+    assert f"duplicate hostname {hostname} on n1 and n2" in result.explanation
+    verdict = result.outcomes[("verdict", "verdict", None)]
+    assert (
+        verdict.status == "failed" and result.explanation == f"preflight failed: {verdict.message}"
+    )
+    assert {check.node for check in preflight.checks_of(result.outcomes)} == {"n1", "n2", None}
