@@ -2,20 +2,50 @@
 
 No Django here: the job runner hands in a ``Reporter`` (it records steps and output
 in the database) and the SSH targets; this module decides what runs when.
+
+How a plan runs:
+
+1. ``reporter.planned(plan)``, then the phases in order. A phase whose predecessor failed is
+   skipped, unless that predecessor has ``continue_on_failure``.
+2. Inside a phase the node steps are grouped by node; each node's steps run in plan order in one
+   thread, at most ``max_parallel`` nodes at once. Then the phase's worker steps (``node`` None)
+   run here, in order, with every outcome so far in ``earlier``.
+3. Each host gets one SSH session, opened at its first step and kept for the whole execution;
+   every session is closed at the end, whatever happened. An ``ssh.SSHError`` fails its step
+   and skips the node's later steps; the other nodes go on.
+4. A step that succeeded in the attempt being retried (``reporter.previous``) is skipped and its
+   outcome reused. Once the cancel event is set or the deadline passed, no step starts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from nodes import ssh
-from nodes.recipes.plan import Outcome, Plan
+from nodes.recipes.plan import (
+    Command,
+    CommandOutput,
+    FileWrite,
+    Outcome,
+    Phase,
+    Plan,
+    Step,
+    StepContext,
+)
 
 ExecutionStatus = Literal["succeeded", "failed", "cancelled"]
 StepKey = tuple[str, str, "str | None"]
+
+PREVIOUS_REASON = "succeeded in the earlier attempt"
+CANCELLED_REASON = "cancelled"
+DEADLINE_REASON = "the job deadline passed"
 
 
 class StepHandle(Protocol):
@@ -29,7 +59,13 @@ class StepHandle(Protocol):
 
 
 class Reporter(Protocol):
-    """What the executor tells the job (implemented by ``clusterpanel.jobs``)."""
+    """What the executor tells the job (implemented by ``clusterpanel.jobs``).
+
+    Thread safety: the executor calls the reporter and the step handles from several threads at
+    once (one per node being worked on, plus the calling thread), so an implementation must
+    serialise its own state (the jobs reporter holds a lock). Calls for one step are ordered:
+    ``start_step``, then its ``output`` calls, then ``finish``.
+    """
 
     cancel_event: threading.Event
 
@@ -48,11 +84,16 @@ class Reporter(Protocol):
 
 @dataclass(frozen=True)
 class Execution:
-    """How a plan ended, with one sentence for the operator."""
+    """How a plan ended, with one sentence for the operator.
+
+    ``learned_host_keys``: per node, the key trust on first use accepted during this execution
+    (the caller pins it).
+    """
 
     status: ExecutionStatus
     explanation: str
     outcomes: Mapping[tuple[str, str, str | None], Outcome]
+    learned_host_keys: Mapping[str, ssh.HostKey] = field(default_factory=dict)
 
 
 Connect = Callable[[ssh.Target], ssh.Session]
@@ -67,5 +108,308 @@ def execute(
     deadline: float | None = None,
     connect: Connect = ssh.Session.open,
 ) -> Execution:
-    """Run ``plan``; ``targets`` maps node names to where and how to reach them."""
-    raise NotImplementedError
+    """Run ``plan``; ``targets`` maps node names to where and how to reach them.
+
+    ``deadline`` is a ``time.monotonic()`` value: no step starts after it, and commands running
+    then are cut by their timeout.
+    """
+    return _Run(plan, targets, reporter, max(1, max_parallel), deadline, connect).run()
+
+
+class _Run:
+    """The state of one execution, shared by the node threads under ``_lock``."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        targets: Mapping[str, ssh.Target],
+        reporter: Reporter,
+        max_parallel: int,
+        deadline: float | None,
+        connect: Connect,
+    ) -> None:
+        self.plan, self.targets, self.reporter = plan, targets, reporter
+        self.max_parallel, self.deadline, self.connect = max_parallel, deadline, connect
+        self.budget = None if deadline is None else deadline - time.monotonic()
+        self._lock = threading.Lock()
+        self.outcomes: dict[StepKey, Outcome] = {}
+        self.sessions: dict[str, ssh.Session] = {}
+        self.learned: dict[str, ssh.HostKey] = {}
+        self.unreachable: dict[str, str] = {}  # node -> the SSH error that stopped it
+        self.not_run = 0  # steps skipped by cancel or deadline
+        self.cancelled = False
+        self.deadline_hit = False
+
+    # 1. The phases.
+    def run(self) -> Execution:
+        self.reporter.planned(self.plan)
+        try:
+            blocked_by: str | None = None
+            with ThreadPoolExecutor(self.max_parallel, thread_name_prefix="plan") as pool:
+                for phase in self.plan.phases:
+                    if blocked_by is not None:
+                        for step in phase.steps:
+                            reason = f"the {blocked_by} phase failed"
+                            self.reporter.skip_step(phase.name, step.name, step.node, reason)
+                        continue
+                    self._run_phase(phase, pool)
+                    if not phase.continue_on_failure and self._phase_failed(phase):
+                        blocked_by = phase.name
+        finally:
+            self._close_sessions()
+        return self._result()
+
+    # 2. One phase: node steps fanned out, then worker steps.
+    def _run_phase(self, phase: Phase, pool: ThreadPoolExecutor) -> None:
+        by_node: dict[str, list[Step]] = {}
+        for step in phase.steps:
+            if step.node is not None:
+                by_node.setdefault(step.node, []).append(step)
+        with self._lock:
+            before = dict(self.outcomes)
+        futures = [
+            pool.submit(self._run_node_steps, phase, node, steps, before)
+            for node, steps in by_node.items()
+        ]
+        for future in futures:
+            future.result()  # a reporter that raises ends the job (errored), after the others
+        for step in phase.steps:
+            if step.node is None:
+                with self._lock:
+                    earlier = dict(self.outcomes)
+                self._run_step(phase, step, earlier)
+
+    def _run_node_steps(
+        self, phase: Phase, node: str, steps: Sequence[Step], before: Mapping[StepKey, Outcome]
+    ) -> None:
+        # A node's step sees the earlier phases and its own earlier steps of this phase, never
+        # the other nodes' steps of this phase: what it reads does not depend on thread timing.
+        earlier = dict(before)
+        for step in steps:
+            outcome = self._run_step(phase, step, earlier)
+            if outcome is not None:
+                earlier[(phase.name, step.name, node)] = outcome
+
+    def _phase_failed(self, phase: Phase) -> bool:
+        with self._lock:
+            return any(
+                (outcome := self.outcomes.get((phase.name, step.name, step.node))) is None
+                or outcome.status == "failed"
+                for step in phase.steps
+            )
+
+    # 3. One step.
+    def _run_step(
+        self, phase: Phase, step: Step, earlier: Mapping[StepKey, Outcome]
+    ) -> Outcome | None:
+        key: StepKey = (phase.name, step.name, step.node)
+        reporter = self.reporter
+        previous = reporter.previous(*key)
+        if previous is not None and previous.status == "succeeded":
+            reporter.skip_step(*key, PREVIOUS_REASON)
+            self._record(key, previous)
+            return previous
+        if step.node is not None and step.node in self.unreachable:
+            why = self.unreachable[step.node]
+            reason = f"not run: an earlier step on {step.node} failed ({why})"
+            reporter.skip_step(*key, reason)
+            return None
+        if reporter.cancel_event.is_set():
+            reporter.skip_step(*key, CANCELLED_REASON)
+            with self._lock:
+                self.cancelled, self.not_run = True, self.not_run + 1
+            return None
+        if self._remaining() == 0.0:
+            reporter.skip_step(*key, DEADLINE_REASON)
+            with self._lock:
+                self.deadline_hit, self.not_run = True, self.not_run + 1
+            return None
+        handle = reporter.start_step(*key)
+        outcome, exit_code = self._perform(step, handle, earlier)
+        handle.finish(outcome, exit_code)
+        self._record(key, outcome)
+        return outcome
+
+    def _perform(
+        self, step: Step, handle: StepHandle, earlier: Mapping[StepKey, Outcome]
+    ) -> tuple[Outcome, int | None]:
+        outputs: list[CommandOutput] = []
+        exit_code: int | None = None
+        if step.actions and step.node is None:
+            return Outcome("failed", "a step on the worker cannot run commands (plan error)"), None
+        if step.actions:
+            assert step.node is not None
+            try:
+                session = self._session(step.node)
+                for action in step.actions:
+                    if self.reporter.cancel_event.is_set():
+                        self._mark_cancelled()
+                        return Outcome("failed", "cancelled"), exit_code
+                    remaining = self._remaining()
+                    if remaining == 0.0:
+                        self._mark_deadline()
+                        return Outcome("failed", DEADLINE_REASON), exit_code
+                    if isinstance(action, Command):
+                        output, cancelled = self._command(session, action, handle, remaining)
+                        exit_code = output.exit_code
+                        if cancelled:
+                            self._mark_cancelled()
+                            return Outcome("failed", "cancelled while running"), exit_code
+                        outputs.append(output)
+                        if output.timed_out and self._remaining() == 0.0:
+                            self._mark_deadline()
+                        if output.timed_out or output.exit_code not in action.ok_exit_codes:
+                            break  # like ``set -e``: the step's read judges what ran
+                    else:
+                        timeout = 60.0 if remaining is None else min(60.0, remaining)
+                        session.upload(
+                            action.path, action.content, mode=action.mode, owner=action.owner,
+                            group=action.group, timeout=timeout,
+                        )  # fmt: skip
+                        handle.output("panel", _written(action))
+            except ssh.SSHError as error:
+                self._mark_unreachable(step.node, str(error))
+                return Outcome("failed", str(error)), exit_code
+            except Exception as error:  # an SSH-layer bug fails the step, not the job
+                message = f"unexpected error talking to {step.node}: {type(error).__name__}"
+                self._mark_unreachable(step.node, message)
+                return Outcome("failed", message), exit_code
+        try:
+            outcome = step.read(StepContext(step.node, tuple(outputs), earlier))
+        except Exception as error:  # a parser bug fails its step, not the job
+            detail = f": {error}" if str(error) else ""
+            message = f"could not read the answer ({type(error).__name__}{detail})"
+            return Outcome("failed", message), exit_code
+        if not isinstance(outcome, Outcome):
+            return Outcome("failed", "could not read the answer (no outcome)"), exit_code
+        return outcome, exit_code
+
+    def _command(
+        self, session: ssh.Session, command: Command, handle: StepHandle, remaining: float | None
+    ) -> tuple[CommandOutput, bool]:
+        timeout = command.timeout if remaining is None else min(command.timeout, remaining)
+        result = session.run(
+            command.line,
+            timeout=timeout,
+            stdin=command.stdin,
+            on_output=handle.output,
+            cancel=self.reporter.cancel_event,
+        )
+        output = CommandOutput(
+            exit_code=result.exit_code,
+            stdout=result.stdout.decode("utf-8", "replace"),
+            stderr=result.stderr.decode("utf-8", "replace"),
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            timed_out=result.timed_out,
+        )
+        return output, result.cancelled
+
+    def _session(self, node: str) -> ssh.Session:
+        # Only the thread working on ``node`` opens or uses its session (phases run one after
+        # another), so the lock guards the dictionary, not the connection.
+        with self._lock:
+            session = self.sessions.get(node)
+        if session is not None:
+            return session
+        target = self.targets.get(node)
+        if target is None:
+            raise ssh.SSHError(f"no SSH target for the node {node}")
+        session = self.connect(target)
+        with self._lock:
+            self.sessions[node] = session
+            learned = getattr(session, "learned_host_key", None)
+            if learned is not None:
+                self.learned[node] = learned
+        return session
+
+    def _close_sessions(self) -> None:
+        with self._lock:
+            sessions, self.sessions = list(self.sessions.values()), {}
+        for session in sessions:
+            with contextlib.suppress(Exception):  # a dead connection is closed anyway
+                session.close()
+
+    # Shared bookkeeping.
+    def _record(self, key: StepKey, outcome: Outcome) -> None:
+        with self._lock:
+            self.outcomes[key] = outcome
+
+    def _remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def _mark_cancelled(self) -> None:
+        with self._lock:
+            self.cancelled = True
+
+    def _mark_deadline(self) -> None:
+        with self._lock:
+            self.deadline_hit = True
+
+    def _mark_unreachable(self, node: str, reason: str) -> None:
+        with self._lock:
+            self.unreachable.setdefault(node, reason)
+
+    # 4. The sentence.
+    def _result(self) -> Execution:
+        kind = self.plan.kind
+        outcomes = dict(self.outcomes)
+        keys = [(p.name, s.name, s.node) for p in self.plan.phases for s in p.steps]
+        failed = [key for key in keys if key in outcomes and outcomes[key].status == "failed"]
+        learned = dict(self.learned)
+        if self.cancelled:
+            explanation = "cancelled"
+            if self.not_run:
+                explanation += f"; {_steps(self.not_run)} did not run"
+            return Execution("cancelled", explanation, outcomes, learned)
+        if self.deadline_hit:
+            explanation = f"{kind} failed: the job deadline of {_duration(self.budget)} passed"
+            if self.not_run:
+                explanation += f"; {_steps(self.not_run)} did not run"
+            return Execution("failed", explanation, outcomes, learned)
+        if failed:
+            first = failed[0]
+            message = outcomes[first].message or "the step failed"
+            where = f" on {first[2]}" if first[2] is not None else ""
+            explanation = f"{kind} failed{where}: {message}"
+            if len(failed) > 1:
+                more = len(failed) - 1
+                explanation += f"; {more} more {'step' if more == 1 else 'steps'} failed"
+            return Execution("failed", explanation, outcomes, learned)
+        return Execution("succeeded", self._success(outcomes), outcomes, learned)
+
+    def _success(self, outcomes: Mapping[StepKey, Outcome]) -> str:
+        # A plan that ends with one worker step (a verdict) summarises itself best.
+        if self.plan.phases:
+            last = self.plan.phases[-1].steps
+            if len(last) == 1 and last[0].node is None:
+                outcome = outcomes.get((self.plan.phases[-1].name, last[0].name, None))
+                if outcome is not None and outcome.message:
+                    return outcome.message
+        nodes = {step.node for phase in self.plan.phases for step in phase.steps if step.node}
+        count = len(nodes)
+        return f"{self.plan.kind} succeeded on {count} {'node' if count == 1 else 'nodes'}"
+
+
+def _written(action: FileWrite) -> bytes:
+    """What the job log says about a file written: never its content."""
+    digest = hashlib.sha256(action.content).hexdigest()
+    return (
+        f"wrote {action.path} mode {action.mode:04o} owner {action.owner}:{action.group} "
+        f"{len(action.content)} bytes sha256 {digest}\n"
+    ).encode()
+
+
+def _steps(count: int) -> str:
+    return f"{count} {'step' if count == 1 else 'steps'}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "the job"
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
