@@ -181,8 +181,12 @@ class Plan:
                         {
                             "name": step.name,
                             "node": step.node,
-                            "commands": [a.preview() for a in step.actions if isinstance(a, Command)],
-                            "files": [a.preview() for a in step.actions if isinstance(a, FileWrite)],
+                            "commands": [
+                                a.preview() for a in step.actions if isinstance(a, Command)
+                            ],
+                            "files": [
+                                a.preview() for a in step.actions if isinstance(a, FileWrite)
+                            ],
                         }
                         for step in phase.steps
                     ],
