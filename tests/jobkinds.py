@@ -13,6 +13,9 @@ reporter is exercised from several threads. It uses the real plan types of ``nod
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import threading
 from collections.abc import Mapping
@@ -72,6 +75,7 @@ def _run_step(job: Any, reporter: Any, phase: str, spec: dict[str, Any]) -> str:
         ["/bin/sh", "-c", spec.get("command", "true")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # so that a cancel stops the shell's children too
     )
     pumps = [
         threading.Thread(target=_pump, args=(process.stdout, "stdout", handle)),
@@ -81,7 +85,8 @@ def _run_step(job: Any, reporter: Any, phase: str, spec: dict[str, Any]) -> str:
         pump.start()
     while process.poll() is None:
         if reporter.cancel_event.wait(0.1):
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
     for pump in pumps:
         pump.join()
     code = process.wait()

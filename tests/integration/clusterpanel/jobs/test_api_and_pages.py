@@ -165,7 +165,7 @@ def ended_job(prod: Any) -> Job:
     job = Job.objects.create(kind=SHELL, cluster=prod, status=JobStatus.ERRORED,
                              explanation="the job hit an internal error: ValueError; the "
                              "traceback is kept for administrators",
-                             traceback="Traceback (most recent call last):\n  secret-internal-path")  # fmt: skip
+                             traceback="Traceback:\n  secret-internal-path")  # fmt: skip
     step = JobStep.objects.create(job=job, position=1, phase="check", name="swap",
                                   node_name="cp-1", status=StepStatus.FAILED, exit_code=3,
                                   result={"data": {}, "checks": [
