@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
@@ -251,7 +250,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     )
     @action(detail=True, methods=["get"])
     def log(self, request: Request, pk: str | None = None) -> Response:
-        job = get_object_or_404(Job, pk=pk)
+        job = self.get_object()
         after = query_int(request, "after", 0, 2**31 - 1) or 0
         return Response(JobLogSerializer(read_log(job, after)).data)
 

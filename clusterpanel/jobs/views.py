@@ -143,4 +143,3 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("job_detail", pk=job.pk)
     messages.success(request, f"Job #{retry.pk} retries job #{job.pk}.")
     return redirect("job_detail", pk=retry.pk)
-
