@@ -16,6 +16,7 @@ class ClusterpanelConfig(AppConfig):
         # stays importable without Celery; shared tasks bind to it in every Django process.
         from clusterpanel import celery  # noqa: F401
         from clusterpanel.api import schema  # noqa: F401 - registers the OpenAPI extension
+        from clusterpanel.jobs import signals as job_signals
         from clusterpanel.security import signals
 
         # After every app's migrations, not only this app's: the permissions of nodes and pki
@@ -24,3 +25,4 @@ class ClusterpanelConfig(AppConfig):
             signals.grant_admin_site_permissions,
             dispatch_uid="clusterpanel.grant_admin_site_permissions",
         )
+        job_signals.connect()

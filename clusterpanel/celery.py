@@ -14,4 +14,6 @@ app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "clusterpanel.tasks.heartbeat", "schedule": 30.0},
+    # Ends running jobs whose worker stopped heartbeating (clusterpanel/jobs/runner.py).
+    "reap-jobs": {"task": "clusterpanel.jobs.reap_jobs", "schedule": 30.0},
 }

@@ -148,3 +148,9 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The jobs' models live in their own module; importing them here registers them with the app.
+from clusterpanel.jobs.models import Job, JobLogChunk, JobStep  # noqa: E402
+
+__all__ = ["ApiToken", "AuditEvent", "Job", "JobLogChunk", "JobStep", "WorkerHeartbeat"]

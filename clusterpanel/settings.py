@@ -232,12 +232,30 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Jobs (clusterpanel/jobs): a worker heartbeats every INTERVAL seconds; a running job without
+# a heartbeat for TIMEOUT seconds is ended by the reaper. A kind's deadline defaults to
+# DEADLINE and is capped at DEADLINE_MAX. A step's log keeps its first HEAD and last TAIL bytes.
+CLUSTERPANEL_JOB_HEARTBEAT_INTERVAL = env_int("CLUSTERPANEL_JOB_HEARTBEAT_INTERVAL", 10, minimum=1)
+CLUSTERPANEL_JOB_HEARTBEAT_TIMEOUT = env_int("CLUSTERPANEL_JOB_HEARTBEAT_TIMEOUT", 120, minimum=2)
+CLUSTERPANEL_JOB_DEADLINE = env_int("CLUSTERPANEL_JOB_DEADLINE", 3600, minimum=10)
+CLUSTERPANEL_JOB_DEADLINE_MAX = env_int(
+    "CLUSTERPANEL_JOB_DEADLINE_MAX", max(6 * 3600, CLUSTERPANEL_JOB_DEADLINE), minimum=10
+)
+# A queued job nobody claimed for this long gets its task message sent once more.
+CLUSTERPANEL_JOB_REDISPATCH_AFTER = env_int("CLUSTERPANEL_JOB_REDISPATCH_AFTER", 300, minimum=10)
+CLUSTERPANEL_JOB_LOG_HEAD_BYTES = env_int("CLUSTERPANEL_JOB_LOG_HEAD_BYTES", 64 * 1024, minimum=0)
+CLUSTERPANEL_JOB_LOG_TAIL_BYTES = env_int("CLUSTERPANEL_JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=0)
+
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport with
 # atomic writes and claimed, recoverable reads (clusterpanel/broker.py).
+# Tasks are acknowledged late, so a broker that redelivers unacknowledged messages after a
+# visibility timeout (Redis) must not do so while the longest job may still run; the job's
+# atomic claim makes a redelivery harmless anyway, but it should not be routine.
+_VISIBILITY_TIMEOUT = CLUSTERPANEL_JOB_DEADLINE_MAX + 2 * CLUSTERPANEL_JOB_HEARTBEAT_TIMEOUT + 600
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": _VISIBILITY_TIMEOUT}
 else:
     _broker_dir = _needs.broker_dir
     CELERY_BROKER_URL = f"{FILESYSTEM_BROKER_SCHEME}://localhost//"
@@ -249,6 +267,9 @@ else:
         # Claimed messages until acknowledged, and files that are not messages.
         "unacked_folder": str(_broker_dir / "unacked"),
         "quarantine_folder": str(_broker_dir / "quarantine"),
+        # Claims are recovered when their reader dies, not after a timeout (broker.py); kept
+        # here so that no kombu default shorter than a job ever applies.
+        "visibility_timeout": _VISIBILITY_TIMEOUT,
     }
 # The database is the record of truth; Celery results are not kept.
 CELERY_TASK_IGNORE_RESULT = True

@@ -8,6 +8,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.utils import timezone
 
+from clusterpanel.jobs import tasks as job_tasks  # noqa: F401 - the jobs' tasks, for the worker
 from clusterpanel.models import WorkerHeartbeat
 
 

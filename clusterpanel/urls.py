@@ -9,7 +9,6 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from clusterpanel.jobs import views as job_views
 from clusterpanel.web import healthz
 
 admin.site.site_header = "clusterpanel administration"
@@ -19,7 +18,7 @@ urlpatterns = [
     path("healthz", healthz.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("jobs/", job_views.jobs, name="jobs"),
+    path("", include("clusterpanel.jobs.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI with its start-up script served apart (?script): no inline script for the CSP.

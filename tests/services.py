@@ -73,9 +73,13 @@ def celery_worker(
     name: str,
     log: Path,
     options: tuple[str, ...] = ("--pool", "solo", "--without-mingle", "--without-gossip"),
+    include: tuple[str, ...] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real ``celery -A clusterpanel worker`` with the given environment."""
+    """A real ``celery -A clusterpanel worker`` with the given environment; ``include`` names
+    more modules it imports at start (test-only job kinds: ``tests.jobkinds``)."""
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    if include:
+        options = (*options, "--include", ",".join(include))
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "clusterpanel", "worker", "--loglevel", "INFO",

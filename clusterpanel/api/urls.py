@@ -6,10 +6,11 @@ from django.urls import include, path
 from rest_framework.routers import APIRootView
 
 # The browsable root lists the inventory's collections, as a DefaultRouter would.
-ROOT_LINKS = {"clusters": "cluster-list", "nodes": "node-list"}
+ROOT_LINKS = {"clusters": "cluster-list", "nodes": "node-list", "jobs": "job-list"}
 
 urlpatterns = [
     path("", APIRootView.as_view(api_root_dict=ROOT_LINKS), name="api-root"),
     path("", include("pki.api.urls")),
     path("", include("nodes.api.urls")),
+    path("", include("clusterpanel.jobs.api")),
 ]

@@ -36,6 +36,11 @@ class JobKind:
     ``mutating`` kinds change machines: one at a time per cluster. ``preview`` and
     ``run`` get the Job row (unsaved for a preview: its cluster, ``params`` and the
     node ids in ``job.target_node_ids``).
+
+    ``deadline`` is the job's overall limit in seconds (a number, or a function of the
+    validated params); None means ``CLUSTERPANEL_JOB_DEADLINE``. It is capped at
+    ``CLUSTERPANEL_JOB_DEADLINE_MAX`` and stored as ``job.deadline_seconds``; the reporter
+    sets its ``cancel_event`` when it passes (``reporter.seconds_left()`` tells the rest).
     """
 
     name: str
@@ -44,6 +49,7 @@ class JobKind:
     validate_params: Callable[[Mapping[str, Any]], dict[str, Any]]
     preview: Callable[[Job], dict[str, Any]]
     run: Callable[[Job, JobReporter], RunResult]
+    deadline: int | Callable[[Mapping[str, Any]], int] | None = None
 
 
 _KINDS: dict[str, JobKind] = {}

@@ -1,14 +1,145 @@
-"""The jobs pages."""
+"""The jobs pages: the list (all, or one cluster's), a job's page with its live log, and the
+Cancel and Retry buttons. Thin: access check, one service call, render."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
 
-from clusterpanel.web.access import require
+from django.apps import apps
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from clusterpanel.errors import Conflict
+from clusterpanel.jobs import registry, services
+from clusterpanel.jobs.api import is_admin, job_checks, read_log
+from clusterpanel.jobs.models import Job, JobStatus
+from clusterpanel.security.audit import Actor
+from clusterpanel.web.access import get_for_user, require
+from clusterpanel.web.tables import DESC, Column, Table
+
+JOB_COLUMNS = [
+    Column("Job", "id", ("id",)),
+    Column("Kind", "kind", ("kind",)),
+    Column("Cluster", "cluster", ("cluster_name",)),
+    Column("Status", "status", ("status",)),
+    Column("Launched by", "launched_by", ("launched_by_name",), css="nowrap"),
+    Column("Created", "created", ("created_at",)),
+    Column("Explanation", ""),
+]
+
+
+def _list(request: HttpRequest, cluster: Any = None) -> HttpResponse:
+    jobs = Job.objects.all()
+    if cluster is not None:
+        jobs = jobs.filter(cluster=cluster)
+    else:
+        wanted_cluster = request.GET.get("cluster", "")
+        if wanted_cluster.isascii() and wanted_cluster.isdigit():
+            jobs = jobs.filter(cluster_id=int(wanted_cluster))
+    kind = request.GET.get("kind", "")
+    if kind:
+        jobs = jobs.filter(kind=kind[:64])
+    status = request.GET.get("status", "")
+    if status in JobStatus.values:
+        jobs = jobs.filter(status=status)
+    table = Table(request, JOB_COLUMNS, default="id", default_dir=DESC)
+    page = table.paginate(table.order(jobs))
+    context = {
+        "jobs": page,
+        "table": table,
+        "cluster": cluster,
+        "clusters": apps.get_model("nodes", "Cluster").objects.order_by("name"),
+        "kinds": registry.kinds(),
+        "statuses": JobStatus.choices,
+        "chosen": {"cluster": request.GET.get("cluster", ""), "kind": kind, "status": status},
+    }
+    return render(request, "jobs/list.html", context)
 
 
 def jobs(request: HttpRequest) -> HttpResponse:
-    """The jobs list (empty until the engine runs jobs)."""
+    """Every job, newest first; filters by cluster, kind and status."""
     require(request, "view")
-    return render(request, "jobs.html", {})
+    return _list(request)
+
+
+def cluster_jobs(request: HttpRequest, pk: int) -> HttpResponse:
+    """One cluster's jobs."""
+    cluster = get_for_user(request, apps.get_model("nodes", "Cluster"), pk)
+    return _list(request, cluster)
+
+
+def _summary(job: Job) -> dict[str, Any]:
+    steps = list(job.steps.all())
+    phases: dict[str, list[Any]] = {}
+    for step in steps:
+        phases.setdefault(step.phase, []).append(step)
+    checks = job_checks(job)
+    names = list(dict.fromkeys(check["name"] for check in checks))
+    rows: dict[str, dict[str, Any]] = {}
+    for check in checks:
+        rows.setdefault(check["node"] or "cluster", {})[check["name"]] = check
+    grid = [(node, [cells.get(name) for name in names]) for node, cells in rows.items()]
+    return {
+        "phases": phases,
+        "done": sum(1 for step in steps if step.is_done),
+        "total": len(steps),
+        "check_names": names,
+        "check_grid": grid,
+    }
+
+
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_for_user(request, Job.objects.select_related("cluster", "retry_of"), pk)
+    log = read_log(job, 0, limit=10_000)
+    context = {
+        "job": job,
+        **_summary(job),
+        "chunks": log["chunks"],
+        "next": log["next"],
+        "show_traceback": is_admin(request.user),
+    }
+    return render(request, "jobs/detail.html", context)
+
+
+def job_log(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live part of a job's page, polled by htmx: new log chunks after ``?after=``, the
+    steps and the status. An ended job answers 286, which stops the polling."""
+    job = get_for_user(request, Job, pk)
+    after = request.GET.get("after", "0")
+    log = read_log(job, int(after) if after.isascii() and after.isdigit() else 0)
+    job.refresh_from_db()
+    context = {"job": job, **_summary(job), "chunks": log["chunks"], "next": log["next"]}
+    body = render(request, "jobs/_live.html", context).content
+    if log["done"]:
+        return HttpResponseStopPolling(body)
+    return HttpResponse(body)
+
+
+@require_POST
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_for_user(request, Job, pk, "launch_jobs")
+    try:
+        job = services.cancel_job(Actor.from_request(request), job)
+    except Conflict as exc:
+        messages.error(request, str(exc))
+    else:
+        if job.status == JobStatus.CANCELLED:
+            messages.success(request, f"Job #{job.pk} cancelled.")
+        else:
+            messages.success(request, f"Job #{job.pk} will stop at its next heartbeat.")
+    return redirect("job_detail", pk=job.pk)
+
+
+@require_POST
+def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_for_user(request, Job, pk, "launch_jobs")
+    try:
+        retry = services.retry_job(Actor.from_request(request), job)
+    except Conflict as exc:
+        messages.error(request, str(exc))
+        return redirect("job_detail", pk=job.pk)
+    messages.success(request, f"Job #{retry.pk} retries job #{job.pk}.")
+    return redirect("job_detail", pk=retry.pk)

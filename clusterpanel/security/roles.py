@@ -35,6 +35,8 @@ PERMISSIONS: dict[str, Role] = {
     "view": Role.VIEWER,
     "edit_inventory": Role.OPERATOR,
     "run_jobs": Role.OPERATOR,
+    # Launching, cancelling and retrying jobs (viewers read jobs and their logs).
+    "launch_jobs": Role.OPERATOR,
     "manage_tokens": Role.OPERATOR,
     "reveal_tokens": Role.OPERATOR,
     "download_bundle": Role.OPERATOR,

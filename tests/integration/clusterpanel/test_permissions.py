@@ -46,6 +46,7 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         ("GET", f"/clusters/{c}/", {}, READ_PAGE),
         ("GET", f"/nodes/{n}/row/", {}, READ_PAGE),
         ("GET", "/jobs/", {}, READ_PAGE),
+        *_job_rows(),
         *_pki_rows(cluster, node),
         *_token_rows(cluster, node),
         *_key_rows(),
@@ -148,6 +149,33 @@ def test_every_route_is_in_the_matrix(cluster: Cluster) -> None:
     covered = {resolver.resolve(url).url_name for _, url, _, _ in matrix(cluster, _node(cluster))}
     missing = _route_names(resolver.url_patterns) - covered
     assert not missing, f"routes missing from the permission matrix: {sorted(missing)}"
+
+
+def _job_rows() -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    """Job routes, on a cluster of their own (a queued job would keep the matrix's cluster from
+    being deleted). Cancel ends the queued job; retry then starts a new attempt of it."""
+    from clusterpanel.jobs.models import Job
+    from tests.factories import make_cluster
+    from tests.jobkinds import READ_ONLY
+
+    other = make_cluster("jobs-matrix")
+    job = Job.objects.create(kind=READ_ONLY, cluster=other, cluster_name=other.name)
+    j = job.pk
+    launch = {"cluster": other.pk, "kind": READ_ONLY, "params": {"phases": []}}
+    return [
+        ("GET", f"/jobs/{j}/", {}, READ_PAGE),
+        ("GET", f"/jobs/{j}/log/", {}, READ_PAGE),
+        ("GET", f"/clusters/{other.pk}/jobs/", {}, READ_PAGE),
+        ("GET", "/api/v1/jobs/", {}, API_READ),
+        ("GET", f"/api/v1/jobs/{j}/", {}, API_READ),
+        ("GET", f"/api/v1/jobs/{j}/log/", {}, API_READ),
+        ("POST", "/api/v1/jobs/plan/", launch, (401, 403, 403, 200, 200)),
+        ("POST", f"/api/v1/jobs/{j}/cancel/", {}, (401, 403, 403, 200, 200)),
+        ("POST", f"/api/v1/jobs/{j}/retry/", {}, API_CREATE),
+        ("POST", "/api/v1/jobs/", launch, API_CREATE),
+        ("POST", f"/jobs/{j}/cancel/", {}, EDIT_POST),
+        ("POST", f"/jobs/{j}/retry/", {}, EDIT_POST),
+    ]
 
 
 def _pki_rows(
