@@ -47,8 +47,8 @@ def _lock_node(node: Node) -> Node:
 def _read_key(address: str, port: int, bastion: ssh.Target | None) -> ssh.HostKey:
     try:
         key = ssh.scan_host_key(address, port, timeout=timeouts().connect, bastion=bastion)
-    except ssh.SSHError as error:
-        raise Conflict(f"could not read the host key of {address}:{port}: {error}") from None
+    except ssh.SSHError as error:  # its message names the host and says what failed
+        raise Conflict(f"{error}; no host key was read") from None
     except OSError as error:  # the SSH layer wraps these; a stray one is still the host's fault
         reason = error.strerror or type(error).__name__
         raise Conflict(f"could not reach {address}:{port}: {reason}") from None
