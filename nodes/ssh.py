@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import io
+import re
+import secrets
+import select
+import shlex
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 
 class SSHError(Exception):
@@ -187,14 +196,143 @@ def scan_host_key(
             jump.close()
 
 
+def _private_key(credential: Credential, host: str) -> paramiko.PKey:
+    """The credential's key as paramiko wants it: RSA, ECDSA or Ed25519, OpenSSH or PEM."""
+    data = credential.private_key.strip().encode() + b"\n"
+    password = credential.passphrase.encode() if credential.passphrase else None
+    try:
+        key: object = (
+            serialization.load_ssh_private_key(data, password=password)
+            if b"BEGIN OPENSSH PRIVATE KEY" in data
+            else serialization.load_pem_private_key(data, password=password)
+        )
+    except (TypeError, ValueError):
+        # The cause may quote the key's bytes: it is dropped, only the sentence stays.
+        raise SSHError(
+            f"the private key for {credential.user}@{host} cannot be read: wrong passphrase, "
+            "or the key is damaged"
+        ) from None
+    except Exception:
+        raise SSHError(f"the private key for {credential.user}@{host} is malformed") from None
+    if isinstance(key, rsa.RSAPrivateKey):
+        return paramiko.RSAKey(key=key)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return paramiko.ECDSAKey(vals=(key, key.public_key()))
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        # paramiko reads Ed25519 only from OpenSSH text; re-encode it in memory, unencrypted.
+        text = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+        return paramiko.Ed25519Key(file_obj=io.StringIO(text.decode()))
+    raise SSHError(f"the private key for {credential.user}@{host} is not RSA, ECDSA or Ed25519")
+
+
+def _check_host_key(target: Target, presented: HostKey) -> HostKey | None:
+    """Compare the presented key with the pinned one; returns the key learned on first use."""
+    if target.host_key is not None and target.host_key.fingerprint:
+        if not hmac.compare_digest(target.host_key.fingerprint, presented.fingerprint):
+            raise HostKeyMismatch(target.name, target.host_key.fingerprint, presented.fingerprint)
+        return None
+    if not target.trust_on_first_use:
+        raise HostKeyUnknown(target.name, presented.fingerprint)
+    return presented
+
+
+# How often the read loop wakes up when nothing arrives: the bound on noticing cancel/timeout.
+_POLL = 0.05
+_CHUNK = 1 << 16
+# After TERM, how long the process group has before KILL; after that, how long to wait for the
+# channel to close before giving up on it.
+_KILL_GRACE = 2.0
+_CLOSE_WAIT = 5.0
+_PIDFILE_DIR = "/run"
+
+
+class _Capture:
+    """One stream's output: the first ``limit`` bytes kept, every byte counted."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.kept, self.count = limit, bytearray(), 0
+
+    def add(self, data: bytes) -> None:
+        self.count += len(data)
+        room = self.limit - len(self.kept)
+        if room > 0:
+            self.kept += data[:room]
+
+
 class Session:
     """One authenticated connection to one host, reused by every command of a job."""
 
     learned_host_key: HostKey | None = None  # set when trust on first use accepted a key
 
+    def __init__(
+        self, target: Target, transport: paramiko.Transport, bastion: Session | None
+    ) -> None:
+        self.target = target
+        self._transport = transport
+        self._bastion = bastion
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        t = self.target
+        return f"<Session {t.credential.user}@{t.name} ({_where(t.address, t.port)})>"
+
     @classmethod
     def open(cls, target: Target) -> Session:
-        raise NotImplementedError
+        """Connect, check the host key (before anything is sent), then authenticate.
+
+        With a bastion, the bastion's session is opened first (its own key checked the same way)
+        and this host's SSH runs inside a ``direct-tcpip`` channel of it.
+        """
+        where = _where(target.address, target.port)
+        bastion = cls.open(target.bastion) if target.bastion is not None else None
+        transport: paramiko.Transport | None = None
+        try:
+            pinned_type = target.host_key.key_type if target.host_key is not None else ""
+            sock = _socket(target.address, target.port, target.timeouts.connect, bastion)
+            try:
+                transport, presented = _negotiate(sock, where, target.timeouts, pinned_type)
+            except SSHError:
+                if not pinned_type:
+                    raise
+                # The host no longer has a key of the pinned type: take the key it does show,
+                # which the check below reports as a changed key.
+                sock = _socket(target.address, target.port, target.timeouts.connect, bastion)
+                transport, presented = _negotiate(sock, where, target.timeouts)
+            learned = _check_host_key(target, presented)
+            _authenticate(transport, target)
+            transport.set_keepalive(max(1, int(target.timeouts.keepalive)))
+            session = cls(target, transport, bastion)
+            session.learned_host_key = learned
+            return session
+        except BaseException:
+            if transport is not None:
+                transport.close()
+            if bastion is not None:
+                bastion.close()
+            raise
+
+    # Commands
+
+    def _as_root(self, script: str) -> tuple[str, bytes]:
+        """The command line that runs ``script`` as root, and what goes first on its stdin.
+
+        A sudo password travels on stdin, never on a command line, followed by a marker line:
+        the script reads up to the marker, so the command's own stdin starts right after it
+        whether sudo read the password or (with cached or NOPASSWD rights) did not.
+        """
+        credential = self.target.credential
+        if credential.user == "root":
+            return script, b""
+        if not credential.sudo_password:
+            return f"sudo -n -- sh -c {shlex.quote(script)}", b""
+        marker = f"clusterpanel-stdin-{secrets.token_hex(8)}"
+        skip = f'IFS= read -r _l; [ "$_l" = {marker} ] || IFS= read -r _l; unset _l\n'
+        prefix = credential.sudo_password.encode() + b"\n" + marker.encode() + b"\n"
+        return f"sudo -S -p '' -- sh -c {shlex.quote(skip + script)}", prefix
 
     def run(
         self,
@@ -206,25 +344,230 @@ class Session:
         cancel: threading.Event | None = None,
         capture_limit: int = 1 << 20,
     ) -> Result:
-        """Run ``line`` as root (sudo when needed) in its own process group."""
-        raise NotImplementedError
+        """Run ``line`` as root (sudo when needed) in its own process group.
+
+        stdout and stderr are read together as they arrive and passed to ``on_output``; on
+        timeout or cancel the whole process group is killed (TERM, then KILL) over a second
+        channel, and the result says so.
+        """
+        if "\0" in line:
+            raise SSHError("a command line cannot contain a NUL byte")
+        pidfile = f"{_PIDFILE_DIR}/clusterpanel-run-{secrets.token_hex(8)}.pgid"
+        q = shlex.quote
+        # The group leader writes its pgid first; the kill channel reads it.
+        leader = 'echo "$$" > "$1" && exec /bin/sh -c "$2"'
+        script = (
+            f"setsid -w /bin/sh -c {q(leader)} sh {q(pidfile)} {q(line)}\n"
+            f"rc=$?; rm -f {q(pidfile)}; exit $rc"
+        )
+        command, prefix = self._as_root(script)
+        channel = self._channel(command)
+        started = time.time()
+        deadline = time.monotonic() + timeout
+        pending = memoryview(prefix + (stdin or b""))
+        out, err = _Capture(capture_limit), _Capture(capture_limit)
+        timed_out = cancelled = False
+        killer: paramiko.Channel | None = None
+        give_up_at: float | None = None
+        try:
+            if not pending:
+                channel.shutdown_write()
+            while True:
+                if killer is None:
+                    if cancel is not None and cancel.is_set():
+                        cancelled = True
+                    elif time.monotonic() >= deadline:
+                        timed_out = True
+                    if cancelled or timed_out:
+                        killer = self._kill_group(pidfile)
+                        give_up_at = time.monotonic() + _KILL_GRACE + _CLOSE_WAIT
+                if give_up_at is not None and time.monotonic() >= give_up_at:
+                    break
+                if pending and channel.send_ready():
+                    sent = channel.send(bytes(pending[:_CHUNK]))
+                    pending = pending[sent:]
+                    if not pending:
+                        channel.shutdown_write()
+                got = False
+                while channel.recv_ready():
+                    data = channel.recv(_CHUNK)
+                    got = True
+                    out.add(data)
+                    if on_output is not None:
+                        on_output("stdout", data)
+                while channel.recv_stderr_ready():
+                    data = channel.recv_stderr(_CHUNK)
+                    got = True
+                    err.add(data)
+                    if on_output is not None:
+                        on_output("stderr", data)
+                if got:
+                    continue
+                if channel.exit_status_ready() or channel.closed:
+                    # paramiko handles packets in order: all data came before the exit status.
+                    if channel.recv_ready() or channel.recv_stderr_ready():
+                        continue
+                    # A host that hung up without its EOF (paramiko then marks the channel done
+                    # with status -1): the connection was lost, the command's end is unknown.
+                    if not channel.eof_received and not self._transport.is_active():
+                        raise SSHError(
+                            f"the connection to {self.target.name} was lost while running a "
+                            "command: the host went away or the network failed"
+                        )
+                    break
+                if not self._transport.is_active():
+                    raise SSHError(
+                        f"the connection to {self.target.name} was lost while running a command"
+                    )
+                select.select([channel], [], [], _POLL)
+            exit_code = channel.recv_exit_status() if channel.exit_status_ready() else None
+            if exit_code == -1:
+                exit_code = None  # ended by a signal: there is no exit code
+        except BaseException:
+            # on_output failed, or we were interrupted: the command must not run on unwatched.
+            if killer is None and self._transport.is_active():
+                killer = self._kill_group(pidfile)
+            raise
+        finally:
+            channel.close()
+            if killer is not None:
+                _finish(killer, _KILL_GRACE + 1)
+        return Result(
+            exit_code=exit_code,
+            stdout=bytes(out.kept),
+            stderr=bytes(err.kept),
+            stdout_bytes=out.count,
+            stderr_bytes=err.count,
+            started_at=started,
+            finished_at=time.time(),
+            timed_out=timed_out,
+            cancelled=cancelled,
+        )
+
+    def _channel(self, command: str) -> paramiko.Channel:
+        try:
+            channel = self._transport.open_session(timeout=self.target.timeouts.connect)
+            channel.exec_command(command)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise SSHError(
+                f"could not start a command on {self.target.name}: {_reason(exc)}"
+            ) from None
+        return channel
+
+    def _kill_group(self, pidfile: str) -> paramiko.Channel | None:
+        """Start killing the command's process group (TERM, then KILL); returns the channel
+        doing it, or None when the connection is gone (the host will hang up on the command)."""
+        q = shlex.quote(pidfile)
+        grace = int(_KILL_GRACE * 10)
+        script = (
+            # The command may not have written its pgid yet: wait for it a little.
+            f"i=0; while [ ! -s {q} ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done\n"
+            f"[ -s {q} ] || exit 0\n"
+            f"pg=$(cat {q})\n"
+            'case "$pg" in ""|*[!0-9]*) exit 0 ;; esac\n'
+            # "kill -TERM -<pgid>": dash's kill takes neither "--" nor "-s TERM -<pgid>".
+            'kill -TERM "-$pg" 2>/dev/null || exit 0\n'
+            f'i=0; while kill -0 "-$pg" 2>/dev/null && [ $i -lt {grace} ]; do'
+            " sleep 0.1; i=$((i+1)); done\n"
+            f'kill -KILL "-$pg" 2>/dev/null; rm -f {q}; exit 0'
+        )
+        command, prefix = self._as_root(script)
+        try:
+            channel = self._channel(command)
+            if prefix:
+                channel.sendall(prefix)
+            channel.shutdown_write()
+        except (SSHError, OSError, paramiko.SSHException):
+            return None
+        return channel
 
     def upload(
         self, path: str, content: bytes, *, mode: int, owner: str = "root", group: str = "root",
         timeout: float = 60.0,
     ) -> None:  # fmt: skip
-        """Write ``path`` atomically: a temp file beside it, chmod/chown, then rename."""
-        raise NotImplementedError
+        """Write ``path`` atomically: a temp file beside it, chmod/chown, then rename.
+
+        The content goes over stdin (never on a command line); the parent directory is created
+        when missing. A failure removes the temp file and raises ``SSHError``.
+        """
+        _check_path(path)
+        for name, value in (("owner", owner), ("group", group)):
+            if not _ACCOUNT.match(value):
+                raise SSHError(f"the file {name} '{value}' is not a valid user or group name")
+        if not 0 <= mode <= 0o7777:
+            raise SSHError(f"the file mode {mode:o} is not a valid mode")
+        directory, _, base = path.rpartition("/")
+        directory = directory or "/"
+        temp = f"{directory.rstrip('/')}/.{base}.clusterpanel-{secrets.token_hex(6)}.tmp"
+        q = shlex.quote
+        script = (
+            f"umask 077; mkdir -p {q(directory)} && cat > {q(temp)} && "
+            f"chown {q(owner)}:{q(group)} {q(temp)} && chmod {mode:04o} {q(temp)} && "
+            f"mv -f {q(temp)} {q(path)} || {{ rc=$?; rm -f {q(temp)}; exit $rc; }}"
+        )
+        result = self.run(script, timeout=timeout, stdin=content)
+        if result.exit_code != 0:
+            why = "timed out" if result.timed_out else result.stderr.decode(errors="replace")
+            raise SSHError(f"writing {path} on {self.target.name} failed: {why.strip()}")
 
     def close(self) -> None:
-        raise NotImplementedError
+        self._transport.close()
+        if self._bastion is not None:
+            self._bastion.close()
 
     def _tunnel(self, address: str, port: int, timeout: float) -> paramiko.Channel:
         """A ``direct-tcpip`` channel from this host (a bastion) to ``address:port``."""
-        raise NotImplementedError
+        try:
+            return self._transport.open_channel(
+                "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout
+            )
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise SSHError(
+                f"the bastion {self.target.name} could not reach {_where(address, port)}: "
+                f"{_reason(exc)}"
+            ) from None
 
     def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_ACCOUNT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$|^[0-9]{1,10}$")
+
+
+def _check_path(path: str) -> None:
+    if not path.startswith("/") or "\0" in path or "\n" in path or path.endswith("/"):
+        raise SSHError(f"{path!r} is not an absolute file path on one line")
+
+
+def _authenticate(transport: paramiko.Transport, target: Target) -> None:
+    """Log in with the credential's key or password; nothing from ~/.ssh or an agent."""
+    credential = target.credential
+    try:
+        if credential.private_key:
+            transport.auth_publickey(credential.user, _private_key(credential, target.name))
+        elif credential.password:
+            transport.auth_password(credential.user, credential.password)
+        else:
+            raise SSHError(f"no private key or password to log in to {target.name} with")
+    except paramiko.AuthenticationException:
+        how = "key" if credential.private_key else "password"
+        raise SSHError(
+            f"{target.name} refused the {how} of {credential.user}: authentication failed"
+        ) from None
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise SSHError(f"logging in to {target.name} failed: {_reason(exc)}") from None
+    if not transport.is_authenticated():
+        raise SSHError(f"{target.name} did not accept the login of {credential.user}")
+
+
+def _finish(channel: paramiko.Channel, wait: float) -> None:
+    """Wait (bounded) for a helper channel's command to end, then close it."""
+    deadline = time.monotonic() + wait
+    while not channel.exit_status_ready() and time.monotonic() < deadline:
+        if channel.closed:
+            break
+        time.sleep(_POLL)
+    channel.close()

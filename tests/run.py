@@ -32,6 +32,11 @@ REQUIRED_COMMANDS = {
     "haproxy": "haproxy",
     "kubectl": "kubernetes-client",
     "unshare": "util-linux",
+    # The test hosts: their non-root users' sudo, run_local's nsenter, the remote setsid, ps.
+    "sudo": "sudo",
+    "nsenter": "util-linux",
+    "setsid": "util-linux",
+    "ps": "procps",
 }
 # Files that come in packages no command reveals.
 REQUIRED_FILES = {

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import itertools
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests import services
+from tests import hosts, services
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +44,74 @@ def redis_worker(
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with services.celery_worker({**worker_env, "REDIS_URL": redis_url}, "redis", log):
         yield redis_url
+
+
+# Test hosts: real sshd "machines" on loopback (tests/hosts.py). One address block per xdist
+# worker, so that two workers never bind the same address; throwaway hosts use block + 100.
+
+
+@pytest.fixture(scope="session")
+def test_hosts_dir() -> Iterator[Path]:
+    """A world-traversable directory for the hosts' files: their non-root users read it too
+    (pytest's own temp directories are private to root)."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"clusterpanel-hosts-{hosts.xdist_block()}-"))
+    workdir.chmod(0o755)
+    yield workdir
+    hosts.remove_workdir(workdir)
+
+
+@pytest.fixture(scope="session")
+def ssh_client_key_pair(test_hosts_dir: Path) -> tuple[str, str]:
+    """The session's Ed25519 client key: (private key text, public key line)."""
+    return hosts.client_key(test_hosts_dir / "client-keys", "clusterpanel-tests")
+
+
+@pytest.fixture(scope="session")
+def ssh_client_key(ssh_client_key_pair: tuple[str, str]) -> str:
+    """The private key (OpenSSH text) that logs in to every test host as every user."""
+    return ssh_client_key_pair[0]
+
+
+@pytest.fixture(scope="session")
+def test_hosts(
+    test_hosts_dir: Path, ssh_client_key_pair: tuple[str, str]
+) -> Iterator[list[hosts.TestHost]]:
+    """Five hosts, node-1 … node-5 on 127.0.<block>.1-5, shared by every integration test:
+    do not stop them or change their keys (use ``make_test_hosts`` for that)."""
+    specs = [hosts.HostSpec(f"node-{i}") for i in range(1, 6)]
+    with hosts.start_hosts(
+        specs,
+        test_hosts_dir / "shared",
+        hosts.xdist_block(),
+        client_public_key=ssh_client_key_pair[1],
+    ) as started:
+        yield started
+
+
+_throwaway_numbers = itertools.count()
+
+
+@pytest.fixture
+def make_test_hosts(
+    test_hosts_dir: Path, ssh_client_key_pair: tuple[str, str]
+) -> Iterator[Callable[[Sequence[hosts.HostSpec]], list[hosts.TestHost]]]:
+    """Throwaway hosts for destructive tests (stop, key swap): ``make_test_hosts([HostSpec(…)])``
+    starts them on 127.0.<block + 100>.x; all are stopped after the test."""
+    with contextlib.ExitStack() as stack:
+
+        def make(specs: Sequence[hosts.HostSpec]) -> list[hosts.TestHost]:
+            # Fresh addresses every time: a stopped host's sockets may still linger.
+            first = next(_throwaway_numbers) % 200 + 1
+            for _ in specs[1:]:
+                next(_throwaway_numbers)
+            return stack.enter_context(
+                hosts.start_hosts(
+                    specs,
+                    test_hosts_dir / "throwaway",
+                    hosts.xdist_block() + 100,
+                    client_public_key=ssh_client_key_pair[1],
+                    first=first,
+                )
+            )
+
+        yield make
