@@ -1,10 +1,11 @@
 """Scanning and approving host keys, trust on first use and what jobs report, through the API,
-the pages and the services; scans go to a real sshd on loopback (tests/integration/nodes/sshd.py).
+the pages and the services; scans go to the real sshd test hosts (tests/hosts.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from nodes import host_keys, ssh
 from nodes.models import Cluster, Node, host_key_fingerprint
 from nodes.targets import target_for
 from tests.factories import make_cluster, make_node
-from tests.integration.nodes.sshd import Sshd, sshd
+from tests.hosts import TestHost
 from tests.services import free_port
 
 KEY_A = "AAAAC3NzaC1lZDI1NTE5AAAAILmpzIxqNVUITri3uGshuMOlsapTTq6Zlg28MYhRwMXy"
@@ -26,14 +27,13 @@ KEY_B = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 FP_A, FP_B = host_key_fingerprint(KEY_A), host_key_fingerprint(KEY_B)
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    with sshd(tmp_path_factory.mktemp("sshd")) as server:
-        yield server
+@pytest.fixture
+def host(test_hosts: list[TestHost]) -> TestHost:
+    return test_hosts[0]
 
 
 @pytest.fixture
-def node(cluster: Cluster, host: Sshd) -> Node:
+def node(cluster: Cluster, host: TestHost) -> Node:
     return make_node(cluster, "worker", "w-1", host.address, ssh_port=host.port)
 
 
@@ -45,6 +45,17 @@ def _pending(node: Node, key: str = KEY_A) -> Node:
     return node
 
 
+def _keygen_fingerprint(host: TestHost) -> str:
+    """The fingerprint an operator reads on the machine: ``ssh-keygen -lf`` of its public key."""
+    listing = subprocess.run(
+        ["ssh-keygen", "-lf", f"{host.host_key_path}.pub"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return listing.stdout.split()[1]
+
+
 def _events(action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action).order_by("pk"))
 
@@ -53,45 +64,47 @@ def _events(action: str) -> list[AuditEvent]:
 
 
 def test_an_operator_scans_a_real_host_and_approves_its_key(
-    api_client: Callable[[str], APIClient], node: Node, host: Sshd
+    api_client: Callable[[str], APIClient], node: Node, host: TestHost
 ) -> None:
     client = api_client("operator")
     scanned = client.post(f"/api/v1/nodes/{node.pk}/host-key/scan/")
     assert scanned.status_code == 200, scanned.content
     body = scanned.json()
     assert body["host_key_state"] == "pending"
-    assert body["pending_host_key_fingerprint"] == host.fingerprint  # what ssh-keygen -lf says
-    assert body["scanned_fingerprint"] == host.fingerprint
+    assert body["pending_host_key_fingerprint"] == _keygen_fingerprint(host)
+    assert body["scanned_fingerprint"] == host.host_key_fingerprint
     assert body["matches_pinned"] is False
     assert body["host_key_fingerprint"] == ""
     [scan] = _events("node.host_key.scan")
-    assert scan.details["fingerprint"] == host.fingerprint
+    assert scan.details["fingerprint"] == host.host_key_fingerprint
     assert scan.actor.username == "operator" and scan.via == "api"
 
     approved = client.post(
         f"/api/v1/nodes/{node.pk}/host-key/approve/",
-        {"fingerprint": host.fingerprint},
+        {"fingerprint": host.host_key_fingerprint},
         format="json",
     )
     assert approved.status_code == 200, approved.content
     assert approved.json()["host_key_state"] == "pinned"
     assert approved.json()["pending_host_key_fingerprint"] == ""
     node.refresh_from_db()
-    assert (node.host_key_type, node.host_key) == (host.key_type, host.key_base64)
-    assert node.host_key_fingerprint == host.fingerprint
+    assert (node.host_key_type, node.host_key) == (host.host_key_type, host.host_key_base64)
+    assert node.host_key_fingerprint == host.host_key_fingerprint
     assert node.host_key_approved_by is not None
     assert node.host_key_approved_by.username == "operator"
     [approve] = _events("node.host_key.approve")
-    assert approve.details == {"old": "", "new": host.fingerprint}
+    assert approve.details == {"old": "", "new": host.host_key_fingerprint}
     # Jobs now connect with exactly that key.
     target = target_for(node)
-    assert target.host_key == ssh.HostKey(host.key_type, host.key_base64, host.fingerprint)
+    assert target.host_key == ssh.HostKey(
+        host.host_key_type, host.host_key_base64, host.host_key_fingerprint
+    )
 
 
 def test_scanning_the_pinned_key_again_leaves_the_node_pinned(
-    api_client: Callable[[str], APIClient], node: Node, host: Sshd
+    api_client: Callable[[str], APIClient], node: Node, host: TestHost
 ) -> None:
-    node.pin_host_key(host.key_type, host.key_base64, None)
+    node.pin_host_key(host.host_key_type, host.host_key_base64, None)
     node.save()
     answer = api_client("operator").post(f"/api/v1/nodes/{node.pk}/host-key/scan/").json()
     assert answer["matches_pinned"] is True
@@ -100,14 +113,14 @@ def test_scanning_the_pinned_key_again_leaves_the_node_pinned(
 
 
 def test_a_host_that_presents_another_key_is_pending_beside_the_pinned_one(
-    api_client: Callable[[str], APIClient], node: Node, host: Sshd
+    api_client: Callable[[str], APIClient], node: Node, host: TestHost
 ) -> None:
     node.pin_host_key("ssh-ed25519", KEY_A, None)
     node.save()
     answer = api_client("admin").post(f"/api/v1/nodes/{node.pk}/host-key/scan/").json()
     assert answer["host_key_state"] == "pending"
     assert answer["host_key_fingerprint"] == FP_A
-    assert answer["pending_host_key_fingerprint"] == host.fingerprint
+    assert answer["pending_host_key_fingerprint"] == host.host_key_fingerprint
 
 
 def test_an_unreachable_host_is_a_409_that_names_it(
@@ -316,14 +329,14 @@ def test_a_wrong_fingerprint_on_the_page_is_shown_and_kept(
 
 
 def test_scanning_on_the_page_keeps_the_key_pending(
-    web_client: Callable[[str], Client], node: Node, host: Sshd
+    web_client: Callable[[str], Client], node: Node, host: TestHost
 ) -> None:
     client = web_client("operator")
     response = client.post(f"/nodes/{node.pk}/host-key/scan/")
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
-    assert f'id="pending-fingerprint">{host.fingerprint}</code>' in page
-    assert f"presents {host.fingerprint}" in page
+    assert f'id="pending-fingerprint">{host.host_key_fingerprint}</code>' in page
+    assert f"presents {host.host_key_fingerprint}" in page
     [event] = _events("node.host_key.scan")
     assert event.via == "web"
 
@@ -342,7 +355,7 @@ def test_an_unreachable_host_on_the_page_says_why(
 
 
 def test_an_admin_scans_and_approves_the_bastion_key(
-    api_client: Callable[[str], APIClient], host: Sshd
+    api_client: Callable[[str], APIClient], host: TestHost
 ) -> None:
     cluster = make_cluster(
         "jump", bastion_address=host.address, bastion_port=host.port, bastion_password="pw"
@@ -352,7 +365,7 @@ def test_an_admin_scans_and_approves_the_bastion_key(
     client = api_client("admin")
     scanned = client.post(f"/api/v1/clusters/{cluster.pk}/bastion-host-key/scan/").json()
     assert scanned["bastion_host_key_state"] == "pending"
-    assert scanned["bastion_pending_host_key_fingerprint"] == host.fingerprint
+    assert scanned["bastion_pending_host_key_fingerprint"] == host.host_key_fingerprint
     wrong = client.post(
         f"/api/v1/clusters/{cluster.pk}/bastion-host-key/approve/",
         {"fingerprint": FP_A},
@@ -361,7 +374,7 @@ def test_an_admin_scans_and_approves_the_bastion_key(
     assert wrong.status_code == 400 and "fingerprint" in wrong.json()["errors"]
     approved = client.post(
         f"/api/v1/clusters/{cluster.pk}/bastion-host-key/approve/",
-        {"fingerprint": host.fingerprint},
+        {"fingerprint": host.host_key_fingerprint},
         format="json",
     )
     assert approved.json()["bastion_host_key_state"] == "pinned"
@@ -369,9 +382,9 @@ def test_an_admin_scans_and_approves_the_bastion_key(
     node = make_node(cluster, "worker", "w-1", "10.0.0.21")
     bastion = target_for(node).bastion
     assert bastion is not None and bastion.host_key is not None
-    assert bastion.host_key.key_base64 == host.key_base64
+    assert bastion.host_key.key_base64 == host.host_key_base64
     assert [e.details["new"] for e in _events("cluster.bastion_host_key.approve")] == [
-        host.fingerprint
+        host.host_key_fingerprint
     ]
 
 
