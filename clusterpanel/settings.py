@@ -288,3 +288,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("CLUSTERPANEL_LOG_LEVEL", "INFO")},
 }
+
+# SSH to the nodes: seconds to wait for the TCP connection, the server's banner, authentication,
+# and between keepalives; nothing the panel sends to a host can hang longer than these allow.
+CLUSTERPANEL_SSH_CONNECT_TIMEOUT = env_int("CLUSTERPANEL_SSH_CONNECT_TIMEOUT", 10, minimum=1)
+CLUSTERPANEL_SSH_BANNER_TIMEOUT = env_int("CLUSTERPANEL_SSH_BANNER_TIMEOUT", 10, minimum=1)
+CLUSTERPANEL_SSH_AUTH_TIMEOUT = env_int("CLUSTERPANEL_SSH_AUTH_TIMEOUT", 15, minimum=1)
+CLUSTERPANEL_SSH_KEEPALIVE = env_int("CLUSTERPANEL_SSH_KEEPALIVE", 15, minimum=1)

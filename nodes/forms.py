@@ -7,9 +7,13 @@ from typing import Any
 
 from django import forms
 
-from nodes.models import CLUSTER_SETTINGS, Cluster, Node
+from nodes.models import CLUSTER_SECURITY_SETTINGS, CLUSTER_SETTINGS, Cluster, Node
 from nodes.rules import validation
-from nodes.rules.credentials import CredentialError, credential_changes
+from nodes.rules.credentials import (
+    CredentialError,
+    bastion_credential_changes,
+    credential_changes,
+)
 
 # A text box of list entries: room for the most entries the model takes, at their longest.
 _LIST_TEXT = 64 * 1024
@@ -30,7 +34,21 @@ def _lines(text: str) -> list[str]:
     return items
 
 
+def _secret_input(max_length: int, label: str, help_text: str = "") -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        strip=False,
+        max_length=max_length,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        label=label,
+        help_text=help_text,
+    )
+
+
 class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A cluster's settings. How the panel reaches the hosts (trust on first use, the bastion)
+    is shown to everyone but editable only with ``edit_cluster_security``."""
+
     extra_sans = forms.CharField(
         required=False,
         max_length=_LIST_TEXT,
@@ -38,10 +56,32 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
         help_text="Extra API server certificate names or IPs, one per line.",
         label="Extra certificate SANs",
     )
+    bastion_private_key = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=validation.MAX_PRIVATE_KEY,
+        widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off"}),
+        label="Bastion private key",
+    )
+    bastion_key_passphrase = _secret_input(validation.MAX_SECRET, "Bastion key passphrase")
+    bastion_password = _secret_input(
+        validation.MAX_SECRET, "Bastion password", "Used only when no private key is set."
+    )
+    clear_bastion_credential = forms.BooleanField(
+        required=False, label="Remove the stored bastion credential"
+    )
+
+    SECURITY_FIELDS = (
+        *CLUSTER_SECURITY_SETTINGS,
+        "bastion_private_key",
+        "bastion_key_passphrase",
+        "bastion_password",
+        "clear_bastion_credential",
+    )
 
     class Meta:
         model = Cluster
-        fields = CLUSTER_SETTINGS
+        fields = [*CLUSTER_SETTINGS, *CLUSTER_SECURITY_SETTINGS]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
         # Acronyms and program names as they are written, not as Django capitalises field names.
         labels = {
@@ -49,15 +89,48 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
             "dns_domain": "DNS domain",
             "etcd_topology": "etcd topology",
             "ca_validity_days": "CA validity days",
+            "bastion_address": "Bastion address",
+            "bastion_port": "Bastion SSH port",
+            "bastion_user": "Bastion SSH user",
+            "bastion_host_key_fingerprint": "Bastion host key fingerprint",
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, edit_security: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.edit_security = edit_security
         if self.instance.pk and not self.is_bound:
             self.initial["extra_sans"] = "\n".join(self.instance.extra_sans)
+        if self.instance.pk:
+            for name in ("bastion_private_key", "bastion_password"):
+                self.fields[name].help_text += " Leave empty to keep the stored one."
+        else:
+            del self.fields["clear_bastion_credential"]
+        if not edit_security:
+            # Shown, not editable: posted values are ignored in favour of the stored ones.
+            for name in self.SECURITY_FIELDS:
+                if name in self.fields:
+                    self.fields[name].disabled = True
 
     def clean_extra_sans(self) -> list[str]:
         return _lines(self.cleaned_data.get("extra_sans") or "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.edit_security:
+            return data
+        try:
+            changes = bastion_credential_changes(
+                data.get("bastion_private_key") or "",
+                data.get("bastion_key_passphrase") or "",
+                data.get("bastion_password") or "",
+                clear=bool(data.get("clear_bastion_credential")),
+            )
+        except CredentialError as error:
+            self.add_error(error.field, str(error))
+            return data
+        for name, value in changes.items():
+            setattr(self.instance, name, value)
+        return data
 
 
 class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -106,6 +179,14 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
         help_text="Used only when no private key is set.",
     )
     clear_credentials = forms.BooleanField(required=False, label="Remove the stored credential")
+    sudo_password = _secret_input(
+        validation.MAX_SECRET,
+        "Sudo password",
+        "The password sudo asks the SSH user for. Empty: sudo must not ask (sudo -n).",
+    )
+    clear_sudo_password = forms.BooleanField(
+        required=False, label="Remove the stored sudo password"
+    )
 
     class Meta:
         model = Node
@@ -127,8 +208,10 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
             # Only a stored node has a credential to keep or remove.
             self.fields["ssh_private_key"].help_text += " Leave empty to keep the stored key."
             self.fields["ssh_password"].help_text += " Leave empty to keep the stored one."
+            self.fields["sudo_password"].help_text += " Leave empty to keep the stored one."
         else:
             del self.fields["clear_credentials"]
+            del self.fields["clear_sudo_password"]
         if self.instance.pk and not self.is_bound:
             self.initial["labels"] = "\n".join(f"{k}={v}" for k, v in self.instance.labels.items())
             self.initial["taints"] = "\n".join(self.instance.taints or [])
@@ -176,6 +259,10 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
         except CredentialError as error:
             self.add_error(error.field, str(error))
             return data
+        if data.get("clear_sudo_password"):
+            changes["sudo_password"] = ""
+        if data.get("sudo_password"):
+            changes["sudo_password"] = data["sudo_password"]
         for name, value in changes.items():
             setattr(node, name, value)
         self.credential_changed = bool(changes)
@@ -203,3 +290,10 @@ class ClusterDeleteForm(forms.Form):
         if typed != self.cluster.name:
             raise forms.ValidationError(self.refusal)
         return typed
+
+
+class ApproveHostKeyForm(forms.Form):
+    """Approving a scanned key: the fingerprint the operator saw, sent back as a hidden field so
+    that a key scanned again in between is not approved by mistake."""
+
+    fingerprint = forms.CharField(max_length=60, widget=forms.HiddenInput)

@@ -18,7 +18,7 @@ from clusterpanel.security.fields import EncryptedTextField
 from clusterpanel.validators import ListLimit
 from nodes import validators
 from nodes.rules import validation
-from nodes.rules.credentials import CredentialError, check_private_key
+from nodes.rules.credentials import BASTION_FIELDS, CredentialError, check_private_key
 
 
 class KeyAlgorithm(models.TextChoices):
@@ -123,6 +123,54 @@ class Cluster(models.Model):
         max_length=validation.MAX_DESCRIPTION,
         validators=[MaxLengthValidator(validation.MAX_DESCRIPTION)],
     )
+
+    # How the panel reaches the cluster's hosts: settings an admin decides (edit_cluster_security),
+    # since they decide which machine the panel trusts and through which one it connects.
+    trust_on_first_use = models.BooleanField(
+        "trust host keys on first use",
+        default=False,
+        help_text="Pin the key a node presents at its first connection instead of refusing it "
+        "until an operator approves a scanned key. A changed key is always refused.",
+    )
+    bastion_address = models.CharField(
+        max_length=253,
+        blank=True,
+        validators=[validators.validate_host],
+        help_text="Jump host the panel connects through (IP address or DNS name); empty: none.",
+    )
+    bastion_port = models.PositiveIntegerField(default=22, validators=[validators.validate_port])
+    bastion_user = models.CharField(
+        max_length=32, default="root", validators=[validators.validate_ssh_user]
+    )
+    bastion_private_key = EncryptedTextField(
+        blank=True,
+        max_length=validation.MAX_PRIVATE_KEY,
+        validators=[MaxLengthValidator(validation.MAX_PRIVATE_KEY)],
+    )
+    bastion_key_passphrase = EncryptedTextField(
+        blank=True,
+        max_length=validation.MAX_SECRET,
+        validators=[MaxLengthValidator(validation.MAX_SECRET)],
+    )
+    bastion_password = EncryptedTextField(
+        blank=True,
+        max_length=validation.MAX_SECRET,
+        validators=[MaxLengthValidator(validation.MAX_SECRET)],
+    )
+    bastion_host_key_type = models.CharField(max_length=64, blank=True)
+    bastion_host_key = models.TextField(blank=True)
+    bastion_host_key_fingerprint = models.CharField(
+        "pinned bastion host key fingerprint",
+        max_length=60,
+        blank=True,
+        validators=[validators.validate_fingerprint],
+        help_text="SHA256:… of the bastion's host key; connections presenting another are refused.",
+    )
+    bastion_pending_host_key_type = models.CharField(max_length=64, blank=True)
+    bastion_pending_host_key = models.TextField(blank=True)
+    bastion_pending_host_key_fingerprint = models.CharField(max_length=60, blank=True)
+    bastion_host_key_scanned_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -201,8 +249,58 @@ class Cluster(models.Model):
         if isinstance(self.extra_sans, list):
             with contextlib.suppress(ValueError, AttributeError):
                 self.extra_sans = [validation.subject_alt_name(s) for s in self.extra_sans]
+        self._check_bastion(errors)
         if errors:
             raise ValidationError(errors)
+
+    def _check_bastion(self, errors: dict[str, list[str]]) -> None:
+        """The bastion's credential follows the nodes' rules; one is needed to use a bastion."""
+        with contextlib.suppress(ValueError):  # reported by the field validator
+            if self.bastion_address:
+                self.bastion_address = validation.host(self.bastion_address)
+        if self.bastion_private_key:
+            try:
+                check_private_key(self.bastion_private_key, self.bastion_key_passphrase or "")
+            except CredentialError as exc:
+                errors.setdefault(BASTION_CREDENTIAL_FIELDS[exc.field], []).append(str(exc))
+        elif self.bastion_key_passphrase:
+            errors.setdefault("bastion_key_passphrase", []).append(
+                "a passphrase was given without a private key"
+            )
+        if self.bastion_address and not (self.bastion_private_key or self.bastion_password):
+            errors.setdefault("bastion_private_key", []).append(
+                "a bastion needs a private key or a password to log in with"
+            )
+
+    def pin_bastion_fingerprint(self) -> None:
+        """A fingerprint typed by hand replaces a bastion key scanned earlier."""
+        fingerprint = self.bastion_host_key_fingerprint
+        if fingerprint and fingerprint == self.bastion_pending_host_key_fingerprint:
+            self.bastion_host_key_type = self.bastion_pending_host_key_type
+            self.bastion_host_key = self.bastion_pending_host_key
+        elif not fingerprint or (
+            self.bastion_host_key and host_key_fingerprint(self.bastion_host_key) != fingerprint
+        ):
+            self.bastion_host_key_type = self.bastion_host_key = ""
+
+    @property
+    def has_bastion(self) -> bool:
+        return bool(self.bastion_address)
+
+    @property
+    def bastion_credential_kind(self) -> str:
+        if self.bastion_private_key:
+            return "private key"
+        if self.bastion_password:
+            return "password"
+        return "none"
+
+    @property
+    def bastion_host_key_state(self) -> str:
+        """``unknown``, ``pending`` (a scanned key waits for approval) or ``pinned``."""
+        return _host_key_state(
+            self.bastion_host_key_fingerprint, self.bastion_pending_host_key_fingerprint, ""
+        )
 
     def _check_downgrade(self, errors: dict[str, list[str]]) -> None:
         """kubeadm only ever upgrades a control plane; files rendered for an older version than
@@ -221,6 +319,18 @@ class Cluster(models.Model):
                 "downgrades are refused (kubeadm only upgrades a cluster)"
             )
 
+
+# The node credential's field names (nodes.rules.credentials) and the bastion's matching ones.
+BASTION_CREDENTIAL_FIELDS = BASTION_FIELDS
+# How the panel connects to the cluster's hosts: editable only with edit_cluster_security.
+CLUSTER_SECURITY_SETTINGS = [
+    "trust_on_first_use",
+    "bastion_address",
+    "bastion_port",
+    "bastion_user",
+    "bastion_host_key_fingerprint",
+]
+CLUSTER_SECRETS = list(BASTION_CREDENTIAL_FIELDS.values())
 
 # The settings an operator edits, in display order; forms and the API share them.
 CLUSTER_SETTINGS = [
@@ -323,6 +433,22 @@ class Node(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # A scanned key waiting for an operator to compare its fingerprint and approve it.
+    pending_host_key_type = models.CharField(max_length=64, blank=True)
+    pending_host_key = models.TextField(blank=True)
+    pending_host_key_fingerprint = models.CharField(max_length=60, blank=True)
+    host_key_scanned_at = models.DateTimeField(null=True, blank=True)
+    # The key a job was last presented when it differed from the pinned one (the job stopped).
+    presented_host_key_fingerprint = models.CharField(max_length=60, blank=True)
+    presented_at = models.DateTimeField(null=True, blank=True)
+
+    sudo_password = EncryptedTextField(
+        blank=True,
+        max_length=validation.MAX_SECRET,
+        validators=[MaxLengthValidator(validation.MAX_SECRET)],
+        help_text="Password sudo asks for; empty: sudo must not ask (sudo -n).",
+    )
+    facts_read_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -356,6 +482,16 @@ class Node(models.Model):
         if self.ssh_password:
             return "password"
         return "none"
+
+    @property
+    def host_key_state(self) -> str:
+        """``unknown`` (nothing pinned or scanned), ``pending`` (a scanned key waits for
+        approval), ``pinned``, or ``changed`` (a job met another key than the pinned one)."""
+        return _host_key_state(
+            self.host_key_fingerprint,
+            self.pending_host_key_fingerprint,
+            self.presented_host_key_fingerprint,
+        )
 
     def _cluster_or_conflict(self) -> Cluster | None:
         """The node's cluster; Conflict when it was deleted by a concurrent request.
@@ -456,6 +592,15 @@ class Node(models.Model):
         self.host_key_fingerprint = host_key_fingerprint(key_base64)
         self.host_key_approved_at = timezone.now()
         self.host_key_approved_by = user if getattr(user, "pk", None) else None
+
+
+def _host_key_state(pinned: str, pending: str, presented: str) -> str:
+    # A changed key outranks everything: the host may not be the machine it was.
+    if pinned and presented and presented != pinned:
+        return "changed"
+    if pending and pending != pinned:
+        return "pending"
+    return "pinned" if pinned else "unknown"
 
 
 def host_key_fingerprint(key_base64: str) -> str:

@@ -22,12 +22,13 @@ from django.db import DatabaseError, IntegrityError, models, transaction
 from clusterpanel.errors import Conflict, InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
-from nodes.models import Cluster, Node
+from clusterpanel.security.roles import require_permission
+from nodes.models import CLUSTER_SECRETS, CLUSTER_SECURITY_SETTINGS, Cluster, Node
 
 # Never compared into audit details by value: credentials (recorded as a credential change) and
 # what the panel sets itself.
-_UNTRACKED = {"ssh_private_key", "ssh_key_passphrase", "ssh_password", "created_at", "updated_at"}
-_CREDENTIALS = ("ssh_private_key", "ssh_key_passphrase", "ssh_password")
+_CREDENTIALS = ("ssh_private_key", "ssh_key_passphrase", "ssh_password", "sudo_password")
+_UNTRACKED = {*_CREDENTIALS, *CLUSTER_SECRETS, "created_at", "updated_at"}
 
 
 def lock_cluster(cluster: Cluster | int | None) -> Cluster:
@@ -85,18 +86,52 @@ def _save(row: Cluster | Node, created: bool) -> None:
         raise Conflict(f"{row} was deleted while it was being changed.") from error
 
 
+def _check_security(cluster: Cluster, stored: Cluster, actor: Actor) -> bool:
+    """Refuse (403) a change of how the panel reaches the hosts (trust on first use, the
+    bastion and its credential) by a role without ``edit_cluster_security``; True if the
+    bastion's credential changes."""
+    security = [name for name in CLUSTER_SECURITY_SETTINGS if name in _changed(cluster, stored)]
+    secrets = [n for n in CLUSTER_SECRETS if getattr(cluster, n) != getattr(stored, n)]
+    if security or secrets:
+        require_permission(
+            actor.user,
+            "edit_cluster_security",
+            "Only an admin may change trust on first use, the bastion or its credential.",
+        )
+    return bool(secrets)
+
+
+def _bastion_credential_audit(cluster: Cluster, actor: Actor) -> None:
+    audit.record(
+        "cluster.bastion_credential_change",
+        actor,
+        obj=cluster,
+        details={"credential": cluster.bastion_credential_kind},
+    )
+
+
 @transaction.atomic
 def create_cluster(cluster: Cluster, actor: Actor) -> Cluster:
+    credential_changed = _check_security(cluster, Cluster(), actor)
+    cluster.pin_bastion_fingerprint()
     _save(cluster, created=True)
     audit.record("cluster.create", actor, obj=cluster)
+    if credential_changed:
+        _bastion_credential_audit(cluster, actor)
     return cluster
 
 
 @transaction.atomic
 def update_cluster(cluster: Cluster, actor: Actor) -> Cluster:
-    changed = _changed(cluster, lock_cluster(cluster))
+    stored = lock_cluster(cluster)
+    changed = _changed(cluster, stored)
+    credential_changed = _check_security(cluster, stored, actor)
+    if cluster.bastion_host_key_fingerprint != stored.bastion_host_key_fingerprint:
+        cluster.pin_bastion_fingerprint()
     _save(cluster, created=False)
     audit.record("cluster.update", actor, obj=cluster, details={"fields": changed})
+    if credential_changed:
+        _bastion_credential_audit(cluster, actor)
     return cluster
 
 

@@ -12,6 +12,13 @@ urlpatterns = [
     path("clusters/<int:pk>/edit/", views.cluster_edit, name="cluster_edit"),
     path("clusters/<int:pk>/delete/", views.cluster_delete, name="cluster_delete"),
     path("clusters/<int:pk>/nodes/new/", views.node_create, name="node_create"),
+    path("nodes/<int:pk>/", views.node_detail, name="node_detail"),
+    path("nodes/<int:pk>/host-key/scan/", views.node_host_key_scan, name="node_host_key_scan"),
+    path(
+        "nodes/<int:pk>/host-key/approve/",
+        views.node_host_key_approve,
+        name="node_host_key_approve",
+    ),
     path("nodes/<int:pk>/edit/", views.node_edit, name="node_edit"),
     path("nodes/<int:pk>/row/", views.node_row, name="node_row"),
     path("nodes/<int:pk>/delete/", views.node_delete, name="node_delete"),

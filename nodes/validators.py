@@ -47,6 +47,7 @@ validate_ssh_user = _Check("ssh_user")
 validate_port = _Check("port")
 validate_fingerprint = _Check("host_key_fingerprint")
 validate_validity_days = _Check("validity_days")
+validate_host = _Check("host")
 
 
 def validate_sans(value: Any) -> None:

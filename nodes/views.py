@@ -18,14 +18,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
-from clusterpanel.errors import InputError
+from clusterpanel.errors import Conflict, InputError
 from clusterpanel.security.audit import Actor
+from clusterpanel.security.roles import can
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.forms import add_errors
 from clusterpanel.web.htmx import HtmxHttpRequest
 from clusterpanel.web.tables import Column, Table
-from nodes import services
-from nodes.forms import ClusterDeleteForm, ClusterForm, NodeForm
+from nodes import host_keys, services
+from nodes.forms import ApproveHostKeyForm, ClusterDeleteForm, ClusterForm, NodeForm
 from nodes.models import Cluster, EtcdTopology, Node
 from pki.domain import expiry
 
@@ -88,7 +89,9 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
 
 def cluster_create(request: HttpRequest) -> HttpResponse:
     require(request, "edit_inventory")
-    form = ClusterForm(request.POST or None)
+    form = ClusterForm(
+        request.POST or None, edit_security=can(request.user, "edit_cluster_security")
+    )
     if request.method == "POST" and form.is_valid():
         actor = Actor.from_request(request)
         created = _saved(form, lambda: services.create_cluster(form.save(commit=False), actor))
@@ -100,7 +103,11 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
 
 def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_for_user(request, Cluster, pk, "edit_inventory")
-    form = ClusterForm(request.POST or None, instance=cluster)
+    form = ClusterForm(
+        request.POST or None,
+        instance=cluster,
+        edit_security=can(request.user, "edit_cluster_security"),
+    )
     if request.method == "POST" and form.is_valid():
         actor = Actor.from_request(request)
         if _saved(form, lambda: services.update_cluster(form.save(commit=False), actor)):
@@ -242,3 +249,108 @@ def node_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         # The row goes; only the message comes back (out of band).
         return render(request, "_messages.html", {"oob": True})
     return redirect("cluster_detail", pk=cluster.pk)
+
+
+def _node_page(
+    request: HttpRequest,
+    node: Node,
+    approve_form: ApproveHostKeyForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "node": node,
+        "cluster": node.cluster,
+        "approve_form": approve_form
+        or ApproveHostKeyForm(initial={"fingerprint": node.pending_host_key_fingerprint}),
+        "facts": facts_summary(node.facts),
+    }
+    return render(request, "nodes/node_detail.html", context, status=status)
+
+
+def node_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A node: how it is reached, its host key (scan, approve) and the facts last read."""
+    node = get_for_user(request, Node.objects.select_related("cluster"), pk)
+    return _node_page(request, node)
+
+
+@require_POST
+def node_host_key_scan(request: HttpRequest, pk: int) -> HttpResponse:
+    node = get_for_user(request, Node.objects.select_related("cluster"), pk, "approve_host_keys")
+    try:
+        scan = host_keys.scan_host_key(Actor.from_request(request), node)
+    except Conflict as error:
+        messages.error(request, str(error))
+        return _node_page(request, node, status=409)
+    if scan.matches_pinned:
+        messages.success(request, f"{node.name} presents its pinned key {scan.key.fingerprint}.")
+    else:
+        messages.success(
+            request,
+            f"{node.name} presents {scan.key.fingerprint}. Compare it with the fingerprint on "
+            "the machine's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) before "
+            "approving it.",
+        )
+    return redirect("node_detail", pk=node.pk)
+
+
+@require_POST
+def node_host_key_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    node = get_for_user(request, Node.objects.select_related("cluster"), pk, "approve_host_keys")
+    form = ApproveHostKeyForm(request.POST)
+    if form.is_valid():
+        fingerprint = form.cleaned_data["fingerprint"]
+        try:
+            host_keys.approve_host_key(Actor.from_request(request), node, fingerprint)
+        except InputError as error:
+            add_errors(form, error)
+        except Conflict as error:
+            messages.error(request, str(error))
+            return _node_page(request, node, form, status=409)
+        else:
+            messages.success(request, f"Host key {fingerprint} of {node.name} approved.")
+            return redirect("node_detail", pk=node.pk)
+    node.refresh_from_db()
+    return _node_page(request, node, form, status=400)
+
+
+@dataclass(frozen=True)
+class FactsSummary:
+    """What the node page shows of the facts a job read (missing values are None)."""
+
+    os: str | None
+    kernel: str | None
+    cpus: Any
+    memory: str | None
+    product_uuid: str | None
+    macs: list[str]
+    hostname: str | None
+
+
+def _memory(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value) if value else None
+    return f"{value / 2**30:.1f} GiB"
+
+
+def facts_summary(facts: Any) -> FactsSummary | None:
+    """The facts a job stored (``nodes.recipes.facts``), read defensively: they come from the
+    host, not from the panel."""
+    if not isinstance(facts, dict) or not facts:
+        return None
+    os_name = " ".join(str(facts[k]) for k in ("os_id", "os_version") if facts.get(k)) or None
+    macs = facts.get("mac_addresses") or {}
+    if isinstance(macs, dict):
+        mac_list = [f"{name} {mac}" for name, mac in sorted(macs.items())]
+    elif isinstance(macs, list):
+        mac_list = [str(mac) for mac in macs]
+    else:
+        mac_list = [str(macs)]
+    return FactsSummary(
+        os=os_name,
+        kernel=facts.get("kernel"),
+        cpus=facts.get("cpus"),
+        memory=_memory(facts.get("memory_bytes")),
+        product_uuid=facts.get("product_uuid"),
+        macs=mac_list,
+        hostname=facts.get("hostname"),
+    )

@@ -41,6 +41,8 @@ PERMISSIONS: dict[str, Role] = {
     "reveal_tokens": Role.OPERATOR,
     "download_bundle": Role.OPERATOR,
     "issue_certificates": Role.OPERATOR,
+    # Scanning a node's SSH host key and pinning it after comparing its fingerprint.
+    "approve_host_keys": Role.OPERATOR,
     "delete_cluster": Role.ADMIN,
     "manage_ca": Role.ADMIN,
     "download_super_admin": Role.ADMIN,

@@ -12,9 +12,27 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from clusterpanel.api.fields import StrictCharField, StrictModelSerializer
-from nodes.models import CLUSTER_SETTINGS, Cluster, Node, NodeRole
+from nodes.models import CLUSTER_SECURITY_SETTINGS, CLUSTER_SETTINGS, Cluster, Node, NodeRole
 from nodes.rules import validation
-from nodes.rules.credentials import CredentialError, credential_changes
+from nodes.rules.credentials import (
+    CredentialError,
+    bastion_credential_changes,
+    credential_changes,
+)
+
+HOST_KEY_STATES = ["unknown", "pending", "pinned", "changed"]
+
+
+def _secret(max_length: int, **kwargs: Any) -> StrictCharField:
+    """A write-only secret: accepted, never answered."""
+    return StrictCharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=max_length,
+        **kwargs,
+    )
 
 
 def _model_clean(instance: Any, attrs: dict[str, Any], exclude: list[str]) -> None:
@@ -29,11 +47,41 @@ def _model_clean(instance: Any, attrs: dict[str, Any], exclude: list[str]) -> No
 class ClusterSerializer(StrictModelSerializer):  # type: ignore[type-arg]
     extra_sans = serializers.ListField(child=StrictCharField(), required=False)
     node_counts = serializers.SerializerMethodField()
+    bastion_host_key_fingerprint = StrictCharField(required=False, allow_blank=True)
+    bastion_private_key = _secret(validation.MAX_PRIVATE_KEY)
+    bastion_key_passphrase = _secret(validation.MAX_SECRET)
+    bastion_password = _secret(validation.MAX_SECRET)
+    bastion_credential_kind = serializers.ChoiceField(
+        choices=["private key", "password", "none"], read_only=True
+    )
+    bastion_host_key_state = serializers.ChoiceField(
+        choices=["unknown", "pending", "pinned"], read_only=True
+    )
 
     class Meta:
         model = Cluster
-        fields = ["id", *CLUSTER_SETTINGS, "node_counts", "created_at", "updated_at"]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        fields = [
+            "id",
+            *CLUSTER_SETTINGS,
+            *CLUSTER_SECURITY_SETTINGS,
+            "bastion_private_key",
+            "bastion_key_passphrase",
+            "bastion_password",
+            "bastion_credential_kind",
+            "bastion_host_key_state",
+            "bastion_pending_host_key_fingerprint",
+            "bastion_host_key_scanned_at",
+            "node_counts",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "id",
+            "bastion_pending_host_key_fingerprint",
+            "bastion_host_key_scanned_at",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_node_counts(self, cluster: Cluster) -> dict[str, int]:
         counts = {role.value: 0 for role in NodeRole}
@@ -48,7 +96,19 @@ class ClusterSerializer(StrictModelSerializer):  # type: ignore[type-arg]
             **{f.attname: getattr(instance, f.attname) for f in Cluster._meta.fields}
         )
         candidate._state.adding = instance._state.adding
+        try:
+            attrs.update(
+                bastion_credential_changes(
+                    attrs.pop("bastion_private_key", ""),
+                    attrs.pop("bastion_key_passphrase", ""),
+                    attrs.pop("bastion_password", ""),
+                )
+            )
+        except CredentialError as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
         _model_clean(candidate, attrs, exclude=[])
+        if candidate.bastion_address:
+            attrs["bastion_address"] = candidate.bastion_address
         attrs["kubernetes_version"] = candidate.kubernetes_version
         attrs["extra_sans"] = candidate.extra_sans
         return attrs
@@ -84,9 +144,22 @@ class NodeSerializer(StrictModelSerializer):  # type: ignore[type-arg]
         trim_whitespace=False,
         max_length=validation.MAX_SECRET,
     )
+    sudo_password = _secret(
+        validation.MAX_SECRET,
+        allow_null=True,
+        help_text="The password sudo asks for. Omitted or empty: keep the stored one; null: "
+        "remove it (sudo then must not ask: sudo -n).",
+    )
     has_credential = serializers.BooleanField(read_only=True)
     credential_kind = serializers.CharField(read_only=True)
+    has_sudo_password = serializers.SerializerMethodField()
     host_key_fingerprint = StrictCharField(required=False, allow_blank=True)
+    host_key_state = serializers.ChoiceField(
+        choices=HOST_KEY_STATES,
+        read_only=True,
+        help_text="unknown: nothing pinned or scanned; pending: a scanned key waits for "
+        "approval; pinned; changed: a job met another key than the pinned one.",
+    )
 
     class Meta:
         model = Node
@@ -105,10 +178,18 @@ class NodeSerializer(StrictModelSerializer):  # type: ignore[type-arg]
             "ssh_private_key",
             "ssh_key_passphrase",
             "ssh_password",
+            "sudo_password",
             "has_credential",
             "credential_kind",
+            "has_sudo_password",
+            "host_key_state",
             "host_key_fingerprint",
             "host_key_approved_at",
+            "pending_host_key_fingerprint",
+            "host_key_scanned_at",
+            "presented_host_key_fingerprint",
+            "presented_at",
+            "facts_read_at",
             "created_at",
             "updated_at",
         ]
@@ -119,9 +200,17 @@ class NodeSerializer(StrictModelSerializer):  # type: ignore[type-arg]
             "status",
             "facts",
             "host_key_approved_at",
+            "pending_host_key_fingerprint",
+            "host_key_scanned_at",
+            "presented_host_key_fingerprint",
+            "presented_at",
+            "facts_read_at",
             "created_at",
             "updated_at",
         ]
+
+    def get_has_sudo_password(self, node: Node) -> bool:
+        return bool(node.sudo_password)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if (
@@ -141,6 +230,12 @@ class NodeSerializer(StrictModelSerializer):  # type: ignore[type-arg]
         except CredentialError as exc:
             raise serializers.ValidationError({exc.field: [str(exc)]}) from None
         attrs.update(changes)
+        if "sudo_password" in attrs:
+            sudo_password = attrs.pop("sudo_password")
+            if sudo_password is None:
+                attrs["sudo_password"] = ""
+            elif sudo_password:
+                attrs["sudo_password"] = sudo_password
         instance = self.instance
         candidate = (
             Node(**{f.attname: getattr(instance, f.attname) for f in Node._meta.fields})
@@ -151,3 +246,42 @@ class NodeSerializer(StrictModelSerializer):  # type: ignore[type-arg]
             candidate._state.adding = False
         _model_clean(candidate, attrs, exclude=[])
         return attrs
+
+
+class HostKeyStateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """A node's host keys: the pinned one, a scanned one waiting, one a job was presented."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    host_key_state = serializers.ChoiceField(choices=HOST_KEY_STATES, read_only=True)
+    host_key_type = serializers.CharField(read_only=True)
+    host_key_fingerprint = serializers.CharField(read_only=True)
+    host_key_approved_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    pending_host_key_type = serializers.CharField(read_only=True)
+    pending_host_key_fingerprint = serializers.CharField(read_only=True)
+    host_key_scanned_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    presented_host_key_fingerprint = serializers.CharField(read_only=True)
+    presented_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class ScanAnswerSerializer(HostKeyStateSerializer):
+    scanned_fingerprint = serializers.CharField(read_only=True)
+    matches_pinned = serializers.BooleanField(read_only=True)
+
+
+class ApproveHostKeySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    fingerprint = StrictCharField(
+        max_length=60, help_text="SHA256:… of the scanned key, exactly as the scan answered it."
+    )
+
+
+class BastionHostKeyStateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    bastion_address = serializers.CharField(read_only=True)
+    bastion_host_key_state = serializers.ChoiceField(
+        choices=["unknown", "pending", "pinned"], read_only=True
+    )
+    bastion_host_key_fingerprint = serializers.CharField(read_only=True)
+    bastion_pending_host_key_fingerprint = serializers.CharField(read_only=True)
+    bastion_host_key_scanned_at = serializers.DateTimeField(read_only=True, allow_null=True)

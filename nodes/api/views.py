@@ -5,19 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from clusterpanel.api.instances import unsaved_instance
 from clusterpanel.api.params import query_id
 from clusterpanel.security.audit import Actor
-from nodes import services
-from nodes.api.serializers import ClusterSerializer, NodeSerializer
+from nodes import host_keys, services
+from nodes.api.serializers import (
+    ApproveHostKeySerializer,
+    BastionHostKeyStateSerializer,
+    ClusterSerializer,
+    HostKeyStateSerializer,
+    NodeSerializer,
+    ScanAnswerSerializer,
+)
 from nodes.models import Cluster, Node
 
 
 class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     serializer_class = ClusterSerializer
-    action_permissions = {"destroy": "delete_cluster"}
+    action_permissions = {
+        "destroy": "delete_cluster",
+        "scan_bastion_host_key": "edit_cluster_security",
+        "approve_bastion_host_key": "edit_cluster_security",
+    }
 
     def get_queryset(self) -> QuerySet[Cluster]:
         return Cluster.objects.prefetch_related("nodes").order_by("name")
@@ -31,9 +46,33 @@ class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def perform_destroy(self, instance: Cluster) -> None:
         services.delete_cluster(instance, Actor.from_request(self.request))
 
+    @extend_schema(request=None, responses=BastionHostKeyStateSerializer)
+    @action(detail=True, methods=["post"], url_path="bastion-host-key/scan")
+    def scan_bastion_host_key(self, request: Request, pk: str | None = None) -> Response:
+        """Read the bastion's host key and keep it pending (409 when it cannot be reached)."""
+        cluster = self.get_object()
+        host_keys.scan_bastion_host_key(Actor.from_request(request), cluster)
+        return Response(BastionHostKeyStateSerializer(cluster).data)
+
+    @extend_schema(request=ApproveHostKeySerializer, responses=BastionHostKeyStateSerializer)
+    @action(detail=True, methods=["post"], url_path="bastion-host-key/approve")
+    def approve_bastion_host_key(self, request: Request, pk: str | None = None) -> Response:
+        """Pin the bastion's scanned key: 400 naming ``fingerprint`` unless it is exactly the
+        scanned key's, 409 when no scanned key waits."""
+        cluster = self.get_object()
+        body = ApproveHostKeySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        fingerprint = body.validated_data["fingerprint"]
+        host_keys.approve_bastion_host_key(Actor.from_request(request), cluster, fingerprint)
+        return Response(BastionHostKeyStateSerializer(cluster).data)
+
 
 class NodeViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     serializer_class = NodeSerializer
+    action_permissions = {
+        "scan_host_key": "approve_host_keys",
+        "approve_host_key": "approve_host_keys",
+    }
 
     def get_queryset(self) -> QuerySet[Node]:
         queryset = Node.objects.select_related("cluster").order_by("cluster__name", "name")
@@ -50,3 +89,27 @@ class NodeViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
 
     def perform_destroy(self, instance: Node) -> None:
         services.delete_node(instance, Actor.from_request(self.request))
+
+    @extend_schema(request=None, responses=ScanAnswerSerializer)
+    @action(detail=True, methods=["post"], url_path="host-key/scan")
+    def scan_host_key(self, request: Request, pk: str | None = None) -> Response:
+        """Read the key the node presents and keep it pending for approval (409 when the host
+        cannot be reached). A key equal to the pinned one leaves the node pinned."""
+        node = self.get_object()
+        scan = host_keys.scan_host_key(Actor.from_request(request), node)
+        data = dict(HostKeyStateSerializer(node).data)
+        data.update(scanned_fingerprint=scan.key.fingerprint, matches_pinned=scan.matches_pinned)
+        return Response(data)
+
+    @extend_schema(request=ApproveHostKeySerializer, responses=HostKeyStateSerializer)
+    @action(detail=True, methods=["post"], url_path="host-key/approve")
+    def approve_host_key(self, request: Request, pk: str | None = None) -> Response:
+        """Pin the scanned key: 400 naming ``fingerprint`` unless it is exactly the scanned
+        key's, 409 when no scanned key waits."""
+        node = self.get_object()
+        body = ApproveHostKeySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        host_keys.approve_host_key(
+            Actor.from_request(request), node, body.validated_data["fingerprint"]
+        )
+        return Response(HostKeyStateSerializer(node).data)

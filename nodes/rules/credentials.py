@@ -88,3 +88,22 @@ def credential_changes(
     if password:
         changes.update(ssh_password=password, ssh_private_key="", ssh_key_passphrase="")
     return changes
+
+
+# The bastion's fields for each of the node credential's (``Cluster`` in nodes.models).
+BASTION_FIELDS = {
+    "ssh_private_key": "bastion_private_key",
+    "ssh_key_passphrase": "bastion_key_passphrase",
+    "ssh_password": "bastion_password",
+}
+
+
+def bastion_credential_changes(
+    private_key: str = "", passphrase: str = "", password: str = "", *, clear: bool = False
+) -> dict[str, str]:
+    """``credential_changes`` for a cluster's bastion, under the bastion's field names."""
+    try:
+        changes = credential_changes(private_key, passphrase, password, clear=clear)
+    except CredentialError as error:
+        raise CredentialError(BASTION_FIELDS[error.field], str(error)) from None
+    return {BASTION_FIELDS[name]: value for name, value in changes.items()}

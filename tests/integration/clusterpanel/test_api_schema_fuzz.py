@@ -9,6 +9,7 @@ token), so destructive operations (deleting the cluster) cannot spoil the others
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,12 +46,21 @@ def in_process(db: Any) -> Iterator[None]:
 @pytest.fixture
 def admin_key(in_process: None) -> str:
     cluster = make_cluster("prod")
-    make_node(cluster, NodeRole.CONTROL_PLANE, "cp-1", "10.0.0.11")
-    make_node(cluster, NodeRole.WORKER, "worker-1", "10.0.0.21")
+    # Loopback addresses on a port nothing listens on: scanning a host key is refused at once
+    # and never leaves the machine.
+    port = _closed_port()
+    make_node(cluster, NodeRole.CONTROL_PLANE, "cp-1", "127.0.9.11", ssh_port=port)
+    make_node(cluster, NodeRole.WORKER, "worker-1", "127.0.9.21", ssh_port=port)
     issue_missing(cluster, actor=SETUP)
     bootstrap_services.ensure_certificate_key(cluster, actor=SETUP)
     _, key = ApiToken.issue(make_user("fuzz-admin", "admin"), name="schema fuzz")
     return key
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _schema() -> dict[str, Any]:

@@ -20,7 +20,13 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from clusterpanel.models import AuditEvent
-from nodes.models import CLUSTER_SETTINGS, Cluster, Node
+from nodes.models import (
+    CLUSTER_SECURITY_SETTINGS,
+    CLUSTER_SETTINGS,
+    Cluster,
+    Node,
+    host_key_fingerprint,
+)
 from pki.models import Certificate
 from pki.services import bootstrap as bootstrap_services
 from pki.services import certificates as certificate_services
@@ -30,6 +36,8 @@ from tests.factories import make_cluster, make_node
 TOKEN = "abcdef.0123456789abcdef"
 FINGERPRINT = "SHA256:" + "A" * 43
 VOLATILE = {"token_id", "certificate_key_id", "serial", "authorities"}
+# An Ed25519 public key blob (the key itself matters not: only its fingerprint is compared).
+PENDING_KEY = "AAAAC3NzaC1lZDI1NTE5AAAAILmpzIxqNVUITri3uGshuMOlsapTTq6Zlg28MYhRwMXy"
 CA_CSR = json.dumps(
     {"CN": "front-proxy-ca", "key": {"algo": "ecdsa", "size": 256}, "names": [{"O": "lab"}]}
 )
@@ -72,6 +80,13 @@ def _with_static_token(ctx: Ctx) -> None:
     ctx.ids["static"] = row.pk
 
 
+def _with_pending_host_key(ctx: Ctx) -> None:
+    ctx.node.pending_host_key_type = "ssh-ed25519"
+    ctx.node.pending_host_key = PENDING_KEY
+    ctx.node.pending_host_key_fingerprint = host_key_fingerprint(PENDING_KEY)
+    ctx.node.save()
+
+
 def _with_stale_apiserver(ctx: Ctx) -> None:
     _with_pki(ctx)
     ctx.cluster.extra_sans = ["api.example.internal"]
@@ -79,7 +94,11 @@ def _with_stale_apiserver(ctx: Ctx) -> None:
 
 
 def _cluster_form(cluster: Cluster, **changes: Any) -> dict[str, Any]:
-    data = {name: getattr(cluster, name) for name in CLUSTER_SETTINGS}
+    data = {
+        name: getattr(cluster, name) for name in [*CLUSTER_SETTINGS, *CLUSTER_SECURITY_SETTINGS]
+    }
+    if not data["trust_on_first_use"]:
+        del data["trust_on_first_use"]  # an unticked box is not sent
     data["extra_sans"] = "\n".join(cluster.extra_sans)
     data.update(changes)
     return data
@@ -157,6 +176,32 @@ SCENARIOS: dict[str, tuple[Callable[[Ctx], None] | None, Request, Request]] = {
             "patch",
             f"/api/v1/nodes/{c.node.pk}/",
             {"host_key_fingerprint": FINGERPRINT},
+        ),
+    ),
+    "node.host_key.approve": (
+        _with_pending_host_key,
+        lambda c: (
+            "post",
+            f"/nodes/{c.node.pk}/host-key/approve/",
+            {"fingerprint": host_key_fingerprint(PENDING_KEY)},
+        ),
+        lambda c: (
+            "post",
+            f"/api/v1/nodes/{c.node.pk}/host-key/approve/",
+            {"fingerprint": host_key_fingerprint(PENDING_KEY)},
+        ),
+    ),
+    "cluster.bastion_credential_change": (
+        None,
+        lambda c: (
+            "post",
+            f"/clusters/{c.cluster.pk}/edit/",
+            _cluster_form(c.cluster, bastion_address="10.0.0.5", bastion_password="jump-pw"),
+        ),
+        lambda c: (
+            "patch",
+            f"/api/v1/clusters/{c.cluster.pk}/",
+            {"bastion_address": "10.0.0.5", "bastion_password": "jump-pw"},
         ),
     ),
     "node.create": (
@@ -421,5 +466,13 @@ def test_every_audited_action_of_pages_and_api_is_compared() -> None:
         "pki.import.cfssl",
         # Written together with node.create in its scenario.
         "node.credential_change",
+        # Reach a host (compared in tests/integration/nodes/test_host_keys.py) or, for the
+        # bastion, only the API offers them.
+        "node.host_key.scan",
+        "cluster.bastion_host_key.scan",
+        "cluster.bastion_host_key.approve",
+        # Written by jobs only, which have no page or API door.
+        "node.host_key.changed",
+        "node.host_key.trust_on_first_use",
     }
     assert recorded - not_compared - set(SCENARIOS) == set()

@@ -25,7 +25,14 @@ TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 
 # Written by the panel, never typed: parsed certificates, generated secrets, job results, audit.
 SET_BY_THE_PANEL = {
-    "nodes.Node": {"status", "facts", "host_key_type", "host_key"},
+    "nodes.Node": {
+        "status", "facts", "host_key_type", "host_key", "pending_host_key_type", "pending_host_key",
+        "pending_host_key_fingerprint", "presented_host_key_fingerprint",
+    },
+    "nodes.Cluster": {
+        "bastion_host_key_type", "bastion_host_key", "bastion_pending_host_key_type",
+        "bastion_pending_host_key", "bastion_pending_host_key_fingerprint",
+    },
     "pki.BootstrapToken": {"token_id", "secret"},  # from a token matching kubeadm's pattern
     "pki.CertificateKey": {"key"},
     "pki.Certificate": {
@@ -121,7 +128,9 @@ REACHABLE: dict[str, dict[str, tuple[Door, Callable[[int], Any]]]] = {
         for field in (
             "name", "kubernetes_version", "control_plane_endpoint", "cluster_name",
             "pod_subnet", "service_subnet", "dns_domain", "etcd_topology", "key_algorithm",
-            "container_runtime", "description",
+            "container_runtime", "description", "bastion_address", "bastion_user",
+            "bastion_host_key_fingerprint", "bastion_private_key", "bastion_key_passphrase",
+            "bastion_password",
         )
     }
     | {"extra_sans": (CLUSTER, lambda n: _many(n + 1, lambda i: f"h{i}.example.com"))},
@@ -129,7 +138,7 @@ REACHABLE: dict[str, dict[str, tuple[Door, Callable[[int], Any]]]] = {
         field: (NODE, lambda n: "a" * (n + 1))
         for field in (
             "name", "ssh_user", "role", "host_key_fingerprint", "ssh_private_key",
-            "ssh_key_passphrase", "ssh_password",
+            "ssh_key_passphrase", "ssh_password", "sudo_password",
         )
     }
     | {

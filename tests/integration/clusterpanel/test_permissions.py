@@ -31,6 +31,9 @@ API_UPDATE = (401, 403, 403, 200, 200)
 API_DELETE = (401, 403, 403, 204, 204)
 API_ADMIN_DELETE = (401, 403, 403, 403, 204)
 API_ADMIN_UPDATE = (401, 403, 403, 403, 200)
+NO_PENDING_POST = (LOGIN, 403, 403, 409, 409)
+API_NO_PENDING = (401, 403, 403, 409, 409)
+FP = "SHA256:" + "A" * 43
 STAFF_ONLY = ("admin-login", "admin-login", "admin-login", "admin-login", 200)
 
 
@@ -45,6 +48,11 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         ("GET", "/clusters/", {}, READ_PAGE),
         ("GET", f"/clusters/{c}/", {}, READ_PAGE),
         ("GET", f"/nodes/{n}/row/", {}, READ_PAGE),
+        ("GET", f"/nodes/{n}/", {}, READ_PAGE),
+        # No key was scanned: an operator or admin is let through to the 409 that says so.
+        ("POST", f"/nodes/{n}/host-key/approve/", {"fingerprint": FP}, NO_PENDING_POST),
+        # Scanning reaches the network; it is checked per persona in test_host_keys.
+        ("GET", f"/nodes/{n}/host-key/scan/", {}, (LOGIN, 405, 405, 405, 405)),
         ("GET", "/jobs/", {}, READ_PAGE),
         *_job_rows(),
         *_pki_rows(cluster, node),
@@ -69,6 +77,15 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         ("PATCH", f"/api/v1/nodes/{n}/", {"ssh_port": 2222}, API_UPDATE),
         ("PATCH", f"/api/v1/clusters/{c}/", {"description": "x"}, API_UPDATE),
         ("DELETE", f"/api/v1/nodes/{n}/", {}, API_DELETE),
+        ("POST", f"/api/v1/nodes/{n}/host-key/approve/", {"fingerprint": FP}, API_NO_PENDING),
+        ("GET", f"/api/v1/nodes/{n}/host-key/scan/", {}, (401, 403, 405, 405, 405)),
+        ("POST", f"/api/v1/clusters/{c}/bastion-host-key/scan/", {}, (401, 403, 403, 403, 409)),
+        (
+            "POST",
+            f"/api/v1/clusters/{c}/bastion-host-key/approve/",
+            {"fingerprint": FP},
+            (401, 403, 403, 403, 409),
+        ),
         ("DELETE", f"/api/v1/clusters/{c}/", {}, API_ADMIN_DELETE),
         (
             "POST",
