@@ -268,13 +268,13 @@ class Session:
 
     learned_host_key: HostKey | None = None  # set when trust on first use accepted a key
 
+    # One session serves one thread at a time (a job's steps on one node run in order).
     def __init__(
         self, target: Target, transport: paramiko.Transport, bastion: Session | None
     ) -> None:
         self.target = target
         self._transport = transport
         self._bastion = bastion
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         t = self.target
@@ -326,7 +326,8 @@ class Session:
         """
         credential = self.target.credential
         if credential.user == "root":
-            return script, b""
+            # Through sh even for root: root's login shell need not be a POSIX shell.
+            return f"sh -c {shlex.quote(script)}", b""
         if not credential.sudo_password:
             return f"sudo -n -- sh -c {shlex.quote(script)}", b""
         marker = f"clusterpanel-stdin-{secrets.token_hex(8)}"
