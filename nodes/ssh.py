@@ -247,6 +247,8 @@ _CHUNK = 1 << 16
 # channel to close before giving up on it.
 _KILL_GRACE = 2.0
 _CLOSE_WAIT = 5.0
+# How long output may go quiet after the exit status before the command counts as finished.
+_LINGER = 2.0
 _PIDFILE_DIR = "/run"
 
 
@@ -370,6 +372,7 @@ class Session:
         timed_out = cancelled = False
         killer: paramiko.Channel | None = None
         give_up_at: float | None = None
+        last_data, exited_at = time.monotonic(), 0.0
         try:
             if not pending:
                 channel.shutdown_write()
@@ -402,12 +405,13 @@ class Session:
                     err.add(data)
                     if on_output is not None:
                         on_output("stderr", data)
+                now = time.monotonic()
                 if got:
+                    last_data = now
                     continue
-                if channel.exit_status_ready() or channel.closed:
-                    # paramiko handles packets in order: all data came before the exit status.
-                    if channel.recv_ready() or channel.recv_stderr_ready():
-                        continue
+                if channel.recv_ready() or channel.recv_stderr_ready():
+                    continue  # arrived just now, maybe with the end: read it first
+                if channel.closed:
                     # A host that hung up without its EOF (paramiko then marks the channel done
                     # with status -1): the connection was lost, the command's end is unknown.
                     if not channel.eof_received and not self._transport.is_active():
@@ -416,6 +420,14 @@ class Session:
                             "command: the host went away or the network failed"
                         )
                     break
+                if channel.exit_status_ready():
+                    # sshd may send the exit status before the last output: done at the EOF,
+                    # which follows all of it (paramiko handles packets in order). A child
+                    # left in the background can hold the output open: then done after a
+                    # quiet linger.
+                    exited_at = exited_at or now
+                    if channel.eof_received or now - max(exited_at, last_data) > _LINGER:
+                        break
                 if not self._transport.is_active():
                     raise SSHError(
                         f"the connection to {self.target.name} was lost while running a command"
