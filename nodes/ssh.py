@@ -514,7 +514,8 @@ class Session:
         temp = f"{directory.rstrip('/')}/.{base}.clusterpanel-{secrets.token_hex(6)}.tmp"
         q = shlex.quote
         script = (
-            f"umask 077; mkdir -p {q(directory)} && cat > {q(temp)} && "
+            # Missing directories as mkdir makes them (0755); the temp file private until chmod.
+            f"(umask 022; mkdir -p {q(directory)}) && umask 077 && cat > {q(temp)} && "
             f"chown {q(owner)}:{q(group)} {q(temp)} && chmod {mode:04o} {q(temp)} && "
             f"mv -f {q(temp)} {q(path)} || {{ rc=$?; rm -f {q(temp)}; exit $rc; }}"
         )

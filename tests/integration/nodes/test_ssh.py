@@ -257,6 +257,7 @@ def test_an_upload_is_atomic_with_its_mode_and_owner(
             session.upload(path, content[:10], mode=0o600, owner=hosts.SUDO_NOPASSWD_USER)
 
         assert first == f"640 root {hosts.SUDO_NOPASSWD_USER}\n"
+        assert host.run_local("stat -c %a /etc/kubernetes/pki").stdout == "755\n"
         assert (pki / "it's a key.pem").read_bytes() == content[:10]
         stat = host.run_local("stat -c '%a %U %G' /etc/kubernetes/pki/*")
         assert stat.stdout == f"600 {hosts.SUDO_NOPASSWD_USER} root\n"
