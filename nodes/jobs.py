@@ -80,8 +80,9 @@ class _Connector:
         try:
             session = ssh.Session.open(target)
         except ssh.HostKeyMismatch as error:
-            if error.presented:
-                self._in_thread(lambda: host_keys.record_presented_key(node, error.presented))
+            presented = error.presented
+            if presented:
+                self._in_thread(lambda: host_keys.record_presented_key(node, presented))
             raise
         learned = session.learned_host_key
         if learned is not None:

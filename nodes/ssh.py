@@ -478,11 +478,18 @@ class Session:
             f"[ -s {q} ] || exit 0\n"
             f"pg=$(cat {q})\n"
             'case "$pg" in ""|*[!0-9]*) exit 0 ;; esac\n'
+            # setsid made the leader's pid the session id and the group id. Kill the session
+            # (pkill -s) as well as the group: tools such as timeout(1) move their children
+            # into a group of their own, but never out of the session.
             # "kill -TERM -<pgid>": dash's kill takes neither "--" nor "-s TERM -<pgid>".
-            'kill -TERM "-$pg" 2>/dev/null || exit 0\n'
-            f'i=0; while kill -0 "-$pg" 2>/dev/null && [ $i -lt {grace} ]; do'
-            " sleep 0.1; i=$((i+1)); done\n"
-            f'kill -KILL "-$pg" 2>/dev/null; rm -f {q}; exit 0'
+            'alive() { kill -0 "-$pg" 2>/dev/null || { command -v pgrep >/dev/null && '
+            'pgrep -s "$pg" >/dev/null; }; }\n'
+            'hit() { kill "-$1" "-$pg" 2>/dev/null; command -v pkill >/dev/null && '
+            'pkill "-$1" -s "$pg" 2>/dev/null; return 0; }\n'
+            "alive || exit 0\n"
+            "hit TERM\n"
+            f"i=0; while alive && [ $i -lt {grace} ]; do sleep 0.1; i=$((i+1)); done\n"
+            f"hit KILL; rm -f {q}; exit 0"
         )
         command, prefix = self._as_root(script)
         try:

@@ -20,12 +20,18 @@ import pytest
 
 from clusterpanel.jobs.models import Job
 from clusterpanel.jobs.services import cancel_job, launch_job, retry_job
+from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, Node
 from tests import hosts, services
-from tests.actors import SETUP
-from tests.factories import make_cluster, make_node
+from tests.factories import make_cluster, make_node, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def operator() -> Actor:
+    return Actor.for_command(make_user("engine-operator", "operator"))
+
 
 MakeHosts = Callable[[Sequence[hosts.HostSpec]], list[hosts.TestHost]]
 
@@ -41,9 +47,11 @@ def _nodes_for(cluster: Cluster, test_hosts: Sequence[hosts.TestHost], key: str)
     return made
 
 
-def _run(cluster: Cluster, kind: str, nodes: Sequence[Node] | None = None, **params: Any) -> Job:
+def _run(
+    operator: Actor, cluster: Cluster, kind: str, nodes: Sequence[Node] | None = None, **params: Any
+) -> Job:
     job = launch_job(
-        SETUP, cluster, kind, None if nodes is None else [n.pk for n in nodes], params
+        operator, cluster, kind, None if nodes is None else [n.pk for n in nodes], params
     )
     return _wait(job)
 
@@ -73,12 +81,12 @@ def _checks(job: Job) -> dict[tuple[str | None, str], tuple[str, str]]:
 
 
 def test_facts_over_three_hosts_store_each_hosts_own_hostname_and_product_uuid(
-    jobs_worker: str, test_hosts: list[hosts.TestHost], ssh_client_key: str
+    jobs_worker: str, operator: Actor, test_hosts: list[hosts.TestHost], ssh_client_key: str
 ) -> None:
     cluster = make_cluster("facts")
     chosen = test_hosts[:3]
     nodes = _nodes_for(cluster, chosen, ssh_client_key)
-    job = _run(cluster, "facts")
+    job = _run(operator, cluster, "facts")
     assert job.status == "succeeded", job.explanation
     assert job.explanation
     for node, host in zip(nodes, chosen, strict=True):
@@ -92,7 +100,7 @@ def test_facts_over_three_hosts_store_each_hosts_own_hostname_and_product_uuid(
 
 
 def test_preflight_gives_per_node_results_and_catches_duplicates_and_a_subnet_holding_a_host(
-    jobs_worker: str, make_test_hosts: MakeHosts, ssh_client_key: str
+    jobs_worker: str, operator: Actor, make_test_hosts: MakeHosts, ssh_client_key: str
 ) -> None:
     twins = make_test_hosts(
         [
@@ -115,7 +123,7 @@ def test_preflight_gives_per_node_results_and_catches_duplicates_and_a_subnet_ho
     busy.bind(("127.0.0.1", 10259))  # kube-scheduler's port, taken on "every host"
     busy.listen()
     try:
-        job = _run(cluster, "preflight")
+        job = _run(operator, cluster, "preflight")
     finally:
         busy.close()
     assert job.status == "failed"
@@ -136,7 +144,7 @@ def test_preflight_gives_per_node_results_and_catches_duplicates_and_a_subnet_ho
 
 
 def test_a_changed_host_key_stops_the_job_before_any_login_and_marks_the_node(
-    jobs_worker: str, make_test_hosts: MakeHosts, ssh_client_key: str
+    jobs_worker: str, operator: Actor, make_test_hosts: MakeHosts, ssh_client_key: str
 ) -> None:
     (host,) = make_test_hosts([hosts.HostSpec("rekeyed")])
     cluster = make_cluster("rekey")
@@ -144,7 +152,7 @@ def test_a_changed_host_key_stops_the_job_before_any_login_and_marks_the_node(
     pinned = host.host_key_fingerprint
     presented = host.swap_host_key()
     logins = host.accepted_logins()
-    job = _run(cluster, "facts")
+    job = _run(operator, cluster, "facts")
     assert job.status == "failed"
     assert pinned in job.explanation and presented in job.explanation
     assert host.accepted_logins() == logins
@@ -155,31 +163,31 @@ def test_a_changed_host_key_stops_the_job_before_any_login_and_marks_the_node(
 
 
 def test_an_unknown_host_key_is_refused_until_approved(
-    jobs_worker: str, make_test_hosts: MakeHosts, ssh_client_key: str
+    jobs_worker: str, operator: Actor, make_test_hosts: MakeHosts, ssh_client_key: str
 ) -> None:
     (host,) = make_test_hosts([hosts.HostSpec("stranger")])
     cluster = make_cluster("stranger")
     node = make_node(cluster, "worker", host.name, host.address, ssh_private_key=ssh_client_key)
-    job = _run(cluster, "facts")
+    job = _run(operator, cluster, "facts")
     assert job.status == "failed"
     assert host.host_key_fingerprint in job.explanation
     assert host.accepted_logins() == 0
     from nodes.host_keys import approve_host_key, scan_host_key
 
-    scan_host_key(SETUP, node)
-    approve_host_key(SETUP, node, host.host_key_fingerprint)
-    assert _run(cluster, "facts").status == "succeeded"
+    scan_host_key(operator, node)
+    approve_host_key(operator, node, host.host_key_fingerprint)
+    assert _run(operator, cluster, "facts").status == "succeeded"
 
 
 def test_a_host_stopped_mid_job_fails_its_step_and_the_others_finish(
-    jobs_worker: str, make_test_hosts: MakeHosts, ssh_client_key: str
+    jobs_worker: str, operator: Actor, make_test_hosts: MakeHosts, ssh_client_key: str
 ) -> None:
     started = make_test_hosts([hosts.HostSpec(f"stop-{i}") for i in range(3)])
     victim = started[1]
     _stand_in(victim, "kubeadm", "sleep 30\n")
     cluster = make_cluster("stopping")
     _nodes_for(cluster, started, ssh_client_key)
-    job = launch_job(SETUP, cluster, "facts", None, {})
+    job = launch_job(operator, cluster, "facts", None, {})
     services.wait_for(
         lambda: any("kubeadm" in c for c in victim.received_commands())
         or any("facts" in c for c in victim.received_commands()),
@@ -197,7 +205,7 @@ def test_a_host_stopped_mid_job_fails_its_step_and_the_others_finish(
     victim.start()
     (victim.bind_dir("/usr/local/sbin") / "kubeadm").unlink()
     before = {h.name: len(h.received_commands()) for h in started}
-    retried = _wait(retry_job(SETUP, job))
+    retried = _wait(retry_job(operator, job))
     assert retried.status == "succeeded", retried.explanation
     after = {h.name: len(h.received_commands()) for h in started}
     assert after["stop-0"] == before["stop-0"] and after["stop-2"] == before["stop-2"]
@@ -211,16 +219,16 @@ def _pids_of(marker: str) -> list[str]:
 
 
 def test_cancel_mid_step_kills_the_remote_process_within_five_seconds(
-    jobs_worker: str, make_test_hosts: MakeHosts, ssh_client_key: str
+    jobs_worker: str, operator: Actor, make_test_hosts: MakeHosts, ssh_client_key: str
 ) -> None:
     (host,) = make_test_hosts([hosts.HostSpec("cancelled")])
     marker = "1000.4242"
     _stand_in(host, "kubeadm", f"sleep {marker}\n")
     cluster = make_cluster("cancel")
     _nodes_for(cluster, [host], ssh_client_key)
-    job = launch_job(SETUP, cluster, "facts", None, {})
+    job = launch_job(operator, cluster, "facts", None, {})
     services.wait_for(lambda: bool(_pids_of(marker)), 30, "the remote sleep to start")
-    cancel_job(SETUP, job)
+    cancel_job(operator, job)
     gone_by = time.monotonic() + 5
     while _pids_of(marker) and time.monotonic() < gone_by:
         time.sleep(0.1)
