@@ -74,9 +74,15 @@ exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 
 
 def xdist_block() -> int:
-    """The address block of this pytest process: gw0 → 1, gw1 → 2, …; no xdist → 1."""
+    """The address block of this pytest process: gw0 → 1, gw1 → 2, …; no xdist → 1.
+
+    ``CLUSTERPANEL_TEST_HOSTS_BLOCK`` moves the first block (default 1), so that two test runs
+    on one machine (two checkouts) use different addresses and never stop each other's hosts.
+    """
+    first = int(os.environ.get("CLUSTERPANEL_TEST_HOSTS_BLOCK", "1"))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return int(worker[2:]) + 1 if worker.startswith("gw") and worker[2:].isdigit() else 1
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return first + index
 
 
 @dataclass(frozen=True)
