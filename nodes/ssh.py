@@ -247,6 +247,8 @@ _CHUNK = 1 << 16
 # channel to close before giving up on it.
 _KILL_GRACE = 2.0
 _CLOSE_WAIT = 5.0
+# How long output may go quiet after the exit status before the command counts as finished.
+_LINGER = 2.0
 _PIDFILE_DIR = "/run"
 
 
@@ -268,13 +270,13 @@ class Session:
 
     learned_host_key: HostKey | None = None  # set when trust on first use accepted a key
 
+    # One session serves one thread at a time (a job's steps on one node run in order).
     def __init__(
         self, target: Target, transport: paramiko.Transport, bastion: Session | None
     ) -> None:
         self.target = target
         self._transport = transport
         self._bastion = bastion
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         t = self.target
@@ -326,7 +328,8 @@ class Session:
         """
         credential = self.target.credential
         if credential.user == "root":
-            return script, b""
+            # Through sh even for root: root's login shell need not be a POSIX shell.
+            return f"sh -c {shlex.quote(script)}", b""
         if not credential.sudo_password:
             return f"sudo -n -- sh -c {shlex.quote(script)}", b""
         marker = f"clusterpanel-stdin-{secrets.token_hex(8)}"
@@ -369,6 +372,7 @@ class Session:
         timed_out = cancelled = False
         killer: paramiko.Channel | None = None
         give_up_at: float | None = None
+        last_data, exited_at = time.monotonic(), 0.0
         try:
             if not pending:
                 channel.shutdown_write()
@@ -401,12 +405,13 @@ class Session:
                     err.add(data)
                     if on_output is not None:
                         on_output("stderr", data)
+                now = time.monotonic()
                 if got:
+                    last_data = now
                     continue
-                if channel.exit_status_ready() or channel.closed:
-                    # paramiko handles packets in order: all data came before the exit status.
-                    if channel.recv_ready() or channel.recv_stderr_ready():
-                        continue
+                if channel.recv_ready() or channel.recv_stderr_ready():
+                    continue  # arrived just now, maybe with the end: read it first
+                if channel.closed:
                     # A host that hung up without its EOF (paramiko then marks the channel done
                     # with status -1): the connection was lost, the command's end is unknown.
                     if not channel.eof_received and not self._transport.is_active():
@@ -415,6 +420,14 @@ class Session:
                             "command: the host went away or the network failed"
                         )
                     break
+                if channel.exit_status_ready():
+                    # sshd may send the exit status before the last output: done at the EOF,
+                    # which follows all of it (paramiko handles packets in order). A child
+                    # left in the background can hold the output open: then done after a
+                    # quiet linger.
+                    exited_at = exited_at or now
+                    if channel.eof_received or now - max(exited_at, last_data) > _LINGER:
+                        break
                 if not self._transport.is_active():
                     raise SSHError(
                         f"the connection to {self.target.name} was lost while running a command"
@@ -501,7 +514,8 @@ class Session:
         temp = f"{directory.rstrip('/')}/.{base}.clusterpanel-{secrets.token_hex(6)}.tmp"
         q = shlex.quote
         script = (
-            f"umask 077; mkdir -p {q(directory)} && cat > {q(temp)} && "
+            # Missing directories as mkdir makes them (0755); the temp file private until chmod.
+            f"(umask 022; mkdir -p {q(directory)}) && umask 077 && cat > {q(temp)} && "
             f"chown {q(owner)}:{q(group)} {q(temp)} && chmod {mode:04o} {q(temp)} && "
             f"mv -f {q(temp)} {q(path)} || {{ rc=$?; rm -f {q(temp)}; exit $rc; }}"
         )
