@@ -32,6 +32,23 @@ class ClusterAdmin(PanelModelAdmin):
     list_filter = ["etcd_topology", "key_algorithm", "container_runtime", "kubernetes_version"]
     search_fields = ["name", "control_plane_endpoint", "description"]
     inlines = [NodeInline]
+    # The bastion's credential is set through the panel or the API, never shown.
+    exclude = ["bastion_private_key", "bastion_key_passphrase", "bastion_password"]
+    readonly_fields = ["bastion_credential"]
+    # The bastion's key is pinned by approving a scan (or typed on the cluster form, audited).
+    panel_managed_fields = [
+        "bastion_host_key_type",
+        "bastion_host_key",
+        "bastion_host_key_fingerprint",
+        "bastion_pending_host_key_type",
+        "bastion_pending_host_key",
+        "bastion_pending_host_key_fingerprint",
+        "bastion_host_key_scanned_at",
+    ]
+
+    @admin.display(description="bastion credential")
+    def bastion_credential(self, cluster: Cluster) -> str:
+        return cluster.bastion_credential_kind
 
 
 @admin.register(Node)
@@ -48,7 +65,7 @@ class NodeAdmin(PanelModelAdmin):
     list_filter = ["role", "status", "cluster"]
     search_fields = ["name", "address", "cluster__name", "host_key_fingerprint"]
     # Credentials are excluded from the form: they are set through the panel or the API.
-    exclude = ["ssh_private_key", "ssh_key_passphrase", "ssh_password"]
+    exclude = ["ssh_private_key", "ssh_key_passphrase", "ssh_password", "sudo_password"]
     readonly_fields = ["credential"]
     # Set by the panel's checks and jobs, and pinned with the approver recorded: a host key
     # pinned through the node form or the API, never typed in here.
@@ -60,6 +77,13 @@ class NodeAdmin(PanelModelAdmin):
         "host_key_fingerprint",
         "host_key_approved_at",
         "host_key_approved_by",
+        "pending_host_key_type",
+        "pending_host_key",
+        "pending_host_key_fingerprint",
+        "host_key_scanned_at",
+        "presented_host_key_fingerprint",
+        "presented_at",
+        "facts_read_at",
     ]
 
     @admin.display(description="credential")

@@ -105,6 +105,9 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
                 self.fields[name].help_text += " Leave empty to keep the stored one."
         else:
             del self.fields["clear_bastion_credential"]
+        # Left out of a post (a form of an older page, a script), they keep the model's default.
+        for name in ("bastion_port", "bastion_user"):
+            self.fields[name].required = False
         if not edit_security:
             # Shown, not editable: posted values are ignored in favour of the stored ones.
             for name in self.SECURITY_FIELDS:
@@ -113,6 +116,14 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_extra_sans(self) -> list[str]:
         return _lines(self.cleaned_data.get("extra_sans") or "")
+
+    def clean_bastion_port(self) -> int:
+        port = self.cleaned_data.get("bastion_port")
+        return int(Cluster._meta.get_field("bastion_port").default) if port is None else port
+
+    def clean_bastion_user(self) -> str:
+        user = self.cleaned_data.get("bastion_user")
+        return user or str(Cluster._meta.get_field("bastion_user").default)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

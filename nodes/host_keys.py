@@ -74,7 +74,9 @@ def scan_host_key(actor: Actor, node: Node) -> Scan:
     The same key as the pinned one leaves the node pinned, unless a job met another key since:
     then the scanned key is kept pending too, so that approving it settles the doubt.
     """
-    cluster = Cluster.objects.get(pk=node.cluster_id)
+    cluster = Cluster.objects.filter(pk=node.cluster_id).first()
+    if cluster is None:
+        raise Conflict(f"{node} was deleted while it was being scanned.")
     key = _read_key(str(node.address), node.ssh_port, bastion_target(cluster))
     with transaction.atomic():
         stored = _lock_node(node)

@@ -298,7 +298,7 @@ class Cluster(models.Model):
     @property
     def bastion_host_key_state(self) -> str:
         """``unknown``, ``pending`` (a scanned key waits for approval) or ``pinned``."""
-        return _host_key_state(
+        return host_key_state(
             self.bastion_host_key_fingerprint, self.bastion_pending_host_key_fingerprint, ""
         )
 
@@ -487,7 +487,7 @@ class Node(models.Model):
     def host_key_state(self) -> str:
         """``unknown`` (nothing pinned or scanned), ``pending`` (a scanned key waits for
         approval), ``pinned``, or ``changed`` (a job met another key than the pinned one)."""
-        return _host_key_state(
+        return host_key_state(
             self.host_key_fingerprint,
             self.pending_host_key_fingerprint,
             self.presented_host_key_fingerprint,
@@ -577,7 +577,14 @@ class Node(models.Model):
         self.host_key_approved_by = (
             user if self.host_key_fingerprint and getattr(user, "pk", None) else None
         )
-        if (
+        if self.host_key_fingerprint and (
+            self.host_key_fingerprint == self.pending_host_key_fingerprint
+        ):
+            # The fingerprint of the scanned key, typed by hand: that key is the one approved.
+            self.host_key_type, self.host_key = self.pending_host_key_type, self.pending_host_key
+            self.pending_host_key_type = self.pending_host_key = ""
+            self.pending_host_key_fingerprint = ""
+        elif (
             self.host_key_fingerprint
             and self.host_key
             and (host_key_fingerprint(self.host_key) != self.host_key_fingerprint)
@@ -594,7 +601,8 @@ class Node(models.Model):
         self.host_key_approved_by = user if getattr(user, "pk", None) else None
 
 
-def _host_key_state(pinned: str, pending: str, presented: str) -> str:
+def host_key_state(pinned: str, pending: str, presented: str) -> str:
+    """The state of a host key from its pinned, pending and last presented fingerprints."""
     # A changed key outranks everything: the host may not be the machine it was.
     if pinned and presented and presented != pinned:
         return "changed"

@@ -12,6 +12,16 @@ urlpatterns = [
     path("clusters/<int:pk>/edit/", views.cluster_edit, name="cluster_edit"),
     path("clusters/<int:pk>/delete/", views.cluster_delete, name="cluster_delete"),
     path("clusters/<int:pk>/nodes/new/", views.node_create, name="node_create"),
+    path(
+        "clusters/<int:pk>/bastion-host-key/scan/",
+        views.cluster_bastion_scan,
+        name="cluster_bastion_scan",
+    ),
+    path(
+        "clusters/<int:pk>/bastion-host-key/approve/",
+        views.cluster_bastion_approve,
+        name="cluster_bastion_approve",
+    ),
     path("nodes/<int:pk>/", views.node_detail, name="node_detail"),
     path("nodes/<int:pk>/host-key/scan/", views.node_host_key_scan, name="node_host_key_scan"),
     path(

@@ -158,7 +158,10 @@ NODE_COLUMNS = [
 
 
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = get_for_user(request, Cluster, pk)
+    return _cluster_page(request, get_for_user(request, Cluster, pk))
+
+
+def _cluster_page(request: HttpRequest, cluster: Cluster, status: int = 200) -> HttpResponse:
     table = Table(request, NODE_COLUMNS, default="name", fragment="nodes")
     nodes = table.paginate(table.order(cluster.nodes.all()))
     context: dict[str, Any] = {
@@ -170,7 +173,46 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             name="ca", status="active"
         ).exists(),
     }
-    return render(request, "nodes/cluster_detail.html", context)
+    return render(request, "nodes/cluster_detail.html", context, status=status)
+
+
+@require_POST
+def cluster_bastion_scan(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "edit_cluster_security")
+    try:
+        scan = host_keys.scan_bastion_host_key(Actor.from_request(request), cluster)
+    except Conflict as error:
+        messages.error(request, str(error))
+        return _cluster_page(request, cluster, status=409)
+    if scan.matches_pinned:
+        messages.success(request, f"The bastion presents its pinned key {scan.key.fingerprint}.")
+    else:
+        messages.success(
+            request,
+            f"The bastion presents {scan.key.fingerprint}. Compare it with the fingerprint on "
+            "the bastion's console before approving it.",
+        )
+    return redirect("cluster_detail", pk=cluster.pk)
+
+
+@require_POST
+def cluster_bastion_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_for_user(request, Cluster, pk, "edit_cluster_security")
+    form = ApproveHostKeyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the fingerprint of the scanned bastion key.")
+        return _cluster_page(request, cluster, status=400)
+    fingerprint = form.cleaned_data["fingerprint"]
+    try:
+        host_keys.approve_bastion_host_key(Actor.from_request(request), cluster, fingerprint)
+    except InputError as error:
+        messages.error(request, error.text())
+        return _cluster_page(request, cluster, status=400)
+    except Conflict as error:
+        messages.error(request, str(error))
+        return _cluster_page(request, cluster, status=409)
+    messages.success(request, f"Bastion host key {fingerprint} approved.")
+    return redirect("cluster_detail", pk=cluster.pk)
 
 
 def _node_form_response(

@@ -53,6 +53,14 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         ("POST", f"/nodes/{n}/host-key/approve/", {"fingerprint": FP}, NO_PENDING_POST),
         # Scanning reaches the network; it is checked per persona in test_host_keys.
         ("GET", f"/nodes/{n}/host-key/scan/", {}, (LOGIN, 405, 405, 405, 405)),
+        # The fixture cluster has no bastion: an admin is let through to the 409 saying so.
+        ("POST", f"/clusters/{c}/bastion-host-key/scan/", {}, (LOGIN, 403, 403, 403, 409)),
+        (
+            "POST",
+            f"/clusters/{c}/bastion-host-key/approve/",
+            {"fingerprint": FP},
+            (LOGIN, 403, 403, 403, 409),
+        ),
         ("GET", "/jobs/", {}, READ_PAGE),
         *_job_rows(),
         *_pki_rows(cluster, node),

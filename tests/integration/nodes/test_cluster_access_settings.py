@@ -12,7 +12,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from clusterpanel.models import AuditEvent
-from nodes.models import Cluster, Node
+from nodes.models import CLUSTER_SETTINGS, Cluster, Node
 from tests.factories import make_node
 
 JUMP = {"bastion_address": "10.1.0.1", "bastion_password": "x"}
@@ -199,3 +199,19 @@ def test_the_node_form_sets_and_removes_the_sudo_password(
     assert Node.objects.get(pk=node.pk).sudo_password == "sudo-password-1"
     client.post(f"/nodes/{node.pk}/edit/", {**base, "clear_sudo_password": "on"})
     assert Node.objects.get(pk=node.pk).sudo_password == ""
+
+
+def test_a_cluster_form_posted_without_the_access_settings_keeps_their_defaults(
+    web_client: Callable[[str], Client], cluster: Cluster
+) -> None:
+    data = {name: getattr(cluster, name) for name in CLUSTER_SETTINGS}
+    data.update(extra_sans="", description="rack 5")
+    response = web_client("admin").post(f"/clusters/{cluster.pk}/edit/", data)
+    assert response.status_code == 302, response.context["form"].errors
+    cluster.refresh_from_db()
+    assert (cluster.description, cluster.bastion_port, cluster.bastion_user) == (
+        "rack 5",
+        22,
+        "root",
+    )
+    assert cluster.trust_on_first_use is False

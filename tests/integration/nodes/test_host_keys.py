@@ -16,7 +16,7 @@ from clusterpanel.errors import Conflict
 from clusterpanel.models import AuditEvent
 from clusterpanel.security.audit import Actor
 from nodes import host_keys, ssh
-from nodes.models import Cluster, Node, host_key_fingerprint
+from nodes.models import Cluster, Node, host_key_fingerprint, host_key_state
 from nodes.targets import target_for
 from tests.factories import make_cluster, make_node
 from tests.hosts import TestHost
@@ -393,3 +393,59 @@ def test_scanning_a_cluster_without_bastion_is_a_409(
 ) -> None:
     answer = api_client("admin").post(f"/api/v1/clusters/{cluster.pk}/bastion-host-key/scan/")
     assert answer.status_code == 409 and "no bastion" in answer.json()["detail"]
+
+
+def test_the_bastion_key_is_scanned_and_approved_on_the_cluster_page_by_admins(
+    web_client: Callable[[str], Client], test_hosts: list[TestHost]
+) -> None:
+    bastion = test_hosts[1]
+    cluster = make_cluster(
+        "jump", bastion_address=bastion.address, bastion_port=22, bastion_password="pw"
+    )
+    url = f"/clusters/{cluster.pk}/"
+    operator = web_client("operator")
+    assert 'id="scan-bastion-key"' not in operator.get(url).content.decode()
+    assert operator.post(f"{url}bastion-host-key/scan/").status_code == 403
+    admin = web_client("admin")
+    assert admin.post(f"{url}bastion-host-key/scan/").status_code == 302
+    page = admin.get(url).content.decode()
+    assert f'id="bastion-pending-fingerprint">{bastion.host_key_fingerprint}</code>' in page
+    assert f'name="fingerprint" value="{bastion.host_key_fingerprint}"' in page
+    wrong = admin.post(f"{url}bastion-host-key/approve/", {"fingerprint": FP_A})
+    assert wrong.status_code == 400 and "is not the fingerprint" in wrong.content.decode()
+    approved = admin.post(
+        f"{url}bastion-host-key/approve/", {"fingerprint": bastion.host_key_fingerprint}
+    )
+    assert approved.status_code == 302
+    page = admin.get(url).content.decode()
+    assert f'id="bastion-pinned-fingerprint">{bastion.host_key_fingerprint}</code>' in page
+    assert 'class="badge host-key-pinned"' in page
+
+
+def test_a_fingerprint_typed_on_the_node_form_that_matches_the_scan_pins_the_scanned_key(
+    api_client: Callable[[str], APIClient], node: Node
+) -> None:
+    _pending(node)
+    answer = api_client("operator").patch(
+        f"/api/v1/nodes/{node.pk}/", {"host_key_fingerprint": FP_A}, format="json"
+    )
+    assert answer.json()["host_key_state"] == "pinned"
+    node.refresh_from_db()
+    assert (node.host_key, node.pending_host_key_fingerprint) == (KEY_A, "")
+
+
+@pytest.mark.parametrize(
+    ("pinned", "pending", "presented", "state"),
+    [
+        ("", "", "", "unknown"),
+        ("", FP_A, "", "pending"),
+        (FP_A, "", "", "pinned"),
+        (FP_A, FP_A, "", "pinned"),  # a scan found the pinned key
+        (FP_A, FP_B, "", "pending"),  # a scan found another key
+        (FP_A, "", FP_B, "changed"),
+        (FP_A, FP_B, FP_B, "changed"),  # scanned again, not approved yet
+        (FP_A, "", FP_A, "pinned"),  # the pinned key typed again by hand
+    ],
+)
+def test_host_key_states(pinned: str, pending: str, presented: str, state: str) -> None:
+    assert host_key_state(pinned, pending, presented) == state
