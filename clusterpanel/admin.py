@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils import timezone
 
-from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
+from clusterpanel.models import ApiToken, AuditEvent, Job, JobLogChunk, JobStep, WorkerHeartbeat
 from clusterpanel.security.api_tokens import revoke_api_token
 from clusterpanel.security.audit import Actor
 from clusterpanel.web.panel_admin import PanelModelAdmin
@@ -87,3 +87,38 @@ class WorkerHeartbeatAdmin(PanelModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyPanelAdmin(PanelModelAdmin):
+    """Records the runner writes: readable, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyPanelAdmin):
+    list_display = ["id", "kind", "cluster_name", "status", "launched_by_name", "created_at"]
+    list_filter = ["status", "kind", "mutating", "created_at"]
+    search_fields = ["kind", "cluster_name", "launched_by_name", "explanation"]
+    # Every staff role reads the admin; tracebacks are for admins, on the job's page.
+    exclude = ["traceback"]
+
+
+@admin.register(JobStep)
+class JobStepAdmin(ReadOnlyPanelAdmin):
+    list_display = ["job", "position", "phase", "name", "node_name", "status", "exit_code"]
+    list_filter = ["status"]
+    search_fields = ["phase", "name", "node_name"]
+
+
+@admin.register(JobLogChunk)
+class JobLogChunkAdmin(ReadOnlyPanelAdmin):
+    list_display = ["job", "seq", "node_name", "stream", "created_at"]
+    list_filter = ["stream"]

@@ -226,6 +226,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" choice; each enum gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "clusterpanel.jobs.models.JobStatus",
+        "JobStepStatusEnum": "clusterpanel.jobs.models.StepStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "clusterpanel.api.schema.declare_errors",
@@ -240,9 +245,8 @@ CLUSTERPANEL_JOB_HEARTBEAT_TIMEOUT = env_int("CLUSTERPANEL_JOB_HEARTBEAT_TIMEOUT
 # How many hosts one job talks to at once inside a phase (one SSH connection each).
 CLUSTERPANEL_JOB_MAX_PARALLEL_HOSTS = env_int("CLUSTERPANEL_JOB_MAX_PARALLEL_HOSTS", 20, minimum=1)
 CLUSTERPANEL_JOB_DEADLINE = env_int("CLUSTERPANEL_JOB_DEADLINE", 3600, minimum=10)
-CLUSTERPANEL_JOB_DEADLINE_MAX = env_int(
-    "CLUSTERPANEL_JOB_DEADLINE_MAX", max(6 * 3600, CLUSTERPANEL_JOB_DEADLINE), minimum=10
-)
+_MAX_DEADLINE = max(6 * 3600, CLUSTERPANEL_JOB_DEADLINE)
+CLUSTERPANEL_JOB_DEADLINE_MAX = env_int("CLUSTERPANEL_JOB_DEADLINE_MAX", _MAX_DEADLINE, minimum=10)
 # A queued job nobody claimed for this long gets its task message sent once more.
 CLUSTERPANEL_JOB_REDISPATCH_AFTER = env_int("CLUSTERPANEL_JOB_REDISPATCH_AFTER", 300, minimum=10)
 CLUSTERPANEL_JOB_LOG_HEAD_BYTES = env_int("CLUSTERPANEL_JOB_LOG_HEAD_BYTES", 64 * 1024, minimum=0)

@@ -47,6 +47,7 @@ StepKey = tuple[str, str, str | None]
 # Chunks are written at least this often while output flows, or when this much is waiting.
 FLUSH_EVERY = 0.3
 BATCH_BYTES = 16 * 1024
+CANCEL_CHECK_EVERY = 1.0  # seconds between reads of a cancel request
 # One chunk row holds at most this much text.
 CHUNK_BYTES = 16 * 1024
 
@@ -474,6 +475,7 @@ class JobReporter:
     def _loop(self) -> None:
         last_beat = time.monotonic()
         last_flush = time.monotonic()
+        last_cancel_check = time.monotonic()
         try:
             while True:
                 try:
@@ -492,7 +494,12 @@ class JobReporter:
                         last_flush = now
                     if now - last_beat >= self.heartbeat_interval:
                         self._beat()
-                        last_beat = now
+                        last_beat = last_cancel_check = now
+                    elif now - last_cancel_check >= CANCEL_CHECK_EVERY:
+                        # A cancel must stop the remote command within seconds, whatever
+                        # the heartbeat interval: one indexed read per second is cheap.
+                        self._check_cancel()
+                        last_cancel_check = now
                     if not self.deadline_hit and now >= self.deadline_at:
                         self.deadline_hit = True
                         self._cancel_now(f"the deadline of {self.deadline_seconds} s passed")
@@ -510,6 +517,9 @@ class JobReporter:
             self.lost = True
             self.cancel_event.set()
             return
+        self._check_cancel()
+
+    def _check_cancel(self) -> None:
         fields = ("cancel_requested_at", "status", "cancel_requested_by_name")
         row = Job.objects.filter(pk=self.job.pk).values(*fields).first()
         if row and row["cancel_requested_at"] and not self.cancel_event.is_set():

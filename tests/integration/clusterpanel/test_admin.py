@@ -17,6 +17,7 @@ from django.db import models
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
+from clusterpanel.jobs.models import Job, JobLogChunk, JobStep
 from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.security.signals import PANEL_APPS
 from clusterpanel.web.panel_admin import PanelModelAdmin, secret_fields
@@ -131,6 +132,9 @@ def world(db: Any) -> dict[str, Any]:
     bootstrap_services.save_settings(cluster, {"audit_enabled": False}, actor=SETUP)
     ApiToken.issue(users["admin"], "automation")
     WorkerHeartbeat.objects.create(hostname="worker-1", seen_at=timezone.now())
+    job = Job.objects.create(kind="facts", cluster=cluster, cluster_name="prod")
+    step = JobStep.objects.create(job=job, position=1, phase="gather", name="facts")
+    JobLogChunk.objects.create(job=job, step=step, seq=1, stream="stdout", text="out")
     secrets = [SSH_PASSWORD, STATIC_TOKEN, token.secret, key.key]
     secrets += [ca.private_key_pem for ca in CertificateAuthority.objects.all()]
     secrets += [c.private_key_pem for c in Certificate.objects.exclude(private_key_pem="")]

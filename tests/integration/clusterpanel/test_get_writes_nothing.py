@@ -33,6 +33,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from clusterpanel.jobs.models import Job, JobLogChunk, JobStep
 from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.web.middleware import CONTENT_SECURITY_POLICY
 from nodes.models import Cluster
@@ -91,6 +92,7 @@ PK_SEGMENTS = {
     "tokens": "token",
     "certificates": "certificate",
     "static-tokens": "static_token",
+    "jobs": "job",
 }
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 TABLE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+"?(\w+)"?', re.I)
@@ -108,6 +110,7 @@ class Ids:
     token: int
     certificate: int
     static_token: int
+    job: int
 
 
 def _full(name: str) -> Cluster:
@@ -128,6 +131,13 @@ def _full(name: str) -> Cluster:
         cluster, {"apiserver_extra_args": {"max-requests-inflight": "800"}}, actor=SETUP
     )
     certificate_services.user_kubeconfig(cluster, "carol", ["dev"], 30, actor=SETUP)
+    # A running job with a step, a check and output: its page, log and poll read them.
+    job = Job.objects.create(kind="sweep", cluster=cluster, status="running", mutating=True)
+    check = {"node": "cp-1", "name": "swap", "status": "pass", "message": ""}
+    step = JobStep.objects.create(
+        job=job, position=1, phase="p", name="s", status="running", result={"checks": [check]}
+    )
+    JobLogChunk.objects.create(job=job, step=step, seq=1, stream="stdout", text="out\n")
     return cluster
 
 
@@ -168,6 +178,7 @@ def _ids(cluster: Cluster, full: Cluster) -> Ids:
         token=first(BootstrapToken),
         certificate=first(Certificate),
         static_token=first(StaticToken),
+        job=first(Job),
     )
 
 
