@@ -14,4 +14,5 @@ urlpatterns = [
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
     # The nodes app links its cluster page here.
     path("clusters/<int:pk>/jobs/", views.cluster_jobs, name="cluster_jobs"),
+    path("clusters/<int:pk>/jobs/new/", views.job_new, name="job_new"),
 ]

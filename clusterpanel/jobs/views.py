@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from clusterpanel.errors import Conflict
+from clusterpanel.errors import Conflict, InputError
 from clusterpanel.jobs import registry, services
 from clusterpanel.jobs.api import is_admin, job_checks, read_log
 from clusterpanel.jobs.models import Job, JobStatus
@@ -129,7 +129,9 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         if job.status == JobStatus.CANCELLED:
             messages.success(request, f"Job #{job.pk} cancelled.")
         else:
-            messages.success(request, f"Job #{job.pk} will stop at its next heartbeat.")
+            messages.success(
+                request, f"Job #{job.pk} is stopping: its running commands are being killed."
+            )
     return redirect("job_detail", pk=job.pk)
 
 
@@ -143,3 +145,45 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("job_detail", pk=job.pk)
     messages.success(request, f"Job #{retry.pk} retries job #{job.pk}.")
     return redirect("job_detail", pk=retry.pk)
+
+
+def job_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """Preview a job on one cluster (``?kind=``, optional ``nodes`` ids), then launch it.
+
+    The preview connects to no host; the same page, posted, launches the job and goes to its
+    page. An error re-shows the page with the message and the choices kept."""
+    cluster = get_for_user(request, apps.get_model("nodes", "Cluster"), pk, "launch_jobs")
+    source = request.POST if request.method == "POST" else request.GET
+    kind = source.get("kind", "")
+    # Ids as numbers; anything else goes on as sent, for the service to refuse by name.
+    node_ids: list[Any] | None = [
+        int(n) if n.isascii() and n.isdigit() else n for n in source.getlist("nodes") if n
+    ] or None
+    actor = Actor.from_request(request)
+    status = 200
+    error = ""
+    preview: dict[str, Any] | None = None
+    if request.method == "POST":
+        try:
+            job = services.launch_job(actor, cluster, kind, node_ids, {})
+        except InputError as exc:
+            error, status = exc.text(), 400
+        except Conflict as exc:
+            error, status = str(exc), 409
+        else:
+            messages.success(request, f"Job #{job.pk} ({job.kind}) launched.")
+            return redirect("job_detail", pk=job.pk)
+    try:
+        preview = services.plan_job(actor, cluster, kind, node_ids, {})
+    except InputError as exc:
+        error, status = error or exc.text(), 400
+    context = {
+        "cluster": cluster,
+        "kind": kind,
+        "kinds": registry.kinds(),
+        "nodes": cluster.nodes.order_by("name"),
+        "chosen_nodes": {str(n) for n in node_ids or []},
+        "preview": preview,
+        "error": error,
+    }
+    return render(request, "jobs/new.html", context, status=status)

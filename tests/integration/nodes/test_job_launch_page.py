@@ -1,0 +1,75 @@
+"""Launching facts and preflight from the cluster's pages: preview first (no host contacted),
+then launch; errors re-show the page. No worker runs here: a launched job stays queued."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from clusterpanel.jobs.models import Job, JobStatus
+from tests.factories import make_cluster, make_node
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def prod() -> Any:
+    cluster = make_cluster("prod")
+    make_node(cluster, name="cp-1")
+    make_node(cluster, "worker", name="w-1")
+    return cluster
+
+
+def test_the_cluster_page_offers_facts_and_preflight_to_operators_only(
+    web_client: Callable[[str], Any], prod: Any
+) -> None:
+    page = web_client("operator").get(f"/clusters/{prod.pk}/").content.decode()
+    assert f"/clusters/{prod.pk}/jobs/new/?kind=facts" in page
+    assert f"/clusters/{prod.pk}/jobs/new/?kind=preflight" in page
+    assert f"/clusters/{prod.pk}/jobs/" in page  # the Jobs tab
+    viewer = web_client("viewer").get(f"/clusters/{prod.pk}/").content.decode()
+    assert "jobs/new/" not in viewer
+    assert web_client("viewer").get(f"/clusters/{prod.pk}/jobs/new/?kind=facts").status_code == 403
+
+
+def test_the_preview_shows_each_nodes_steps_and_launching_queues_the_job(
+    web_client: Callable[[str], Any], prod: Any
+) -> None:
+    client = web_client("operator")
+    preview = client.get(f"/clusters/{prod.pk}/jobs/new/?kind=preflight")
+    assert preview.status_code == 200
+    body = preview.content.decode()
+    assert "connected to no host" in body
+    assert "probe on <strong>cp-1</strong>" in body and "probe on <strong>w-1</strong>" in body
+    assert Job.objects.count() == 0
+    response = client.post(f"/clusters/{prod.pk}/jobs/new/", {"kind": "preflight"})
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
+    assert job.status == JobStatus.QUEUED and job.kind == "preflight"
+    assert sorted(job.target_node_ids) == sorted(prod.nodes.values_list("pk", flat=True))
+
+
+def test_a_chosen_node_limits_the_job_and_a_foreign_node_is_refused(
+    web_client: Callable[[str], Any], prod: Any
+) -> None:
+    client = web_client("operator")
+    worker = prod.nodes.get(name="w-1")
+    client.post(f"/clusters/{prod.pk}/jobs/new/", {"kind": "facts", "nodes": [worker.pk]})
+    assert Job.objects.get().target_node_ids == [worker.pk]
+    other = make_node(make_cluster("other"), name="cp-9")
+    refused = client.post(f"/clusters/{prod.pk}/jobs/new/", {"kind": "facts", "nodes": [other.pk]})
+    assert refused.status_code == 400
+    assert "not a node of cluster prod" in refused.content.decode()
+    assert Job.objects.count() == 1
+
+
+def test_an_unknown_kind_is_a_400_page_naming_the_known_kinds(
+    web_client: Callable[[str], Any], prod: Any
+) -> None:
+    response = web_client("operator").post(f"/clusters/{prod.pk}/jobs/new/", {"kind": "rm-rf"})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "unknown job kind" in body and "facts" in body
+    assert Job.objects.count() == 0
