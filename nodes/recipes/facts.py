@@ -182,15 +182,20 @@ def read_facts(context: StepContext) -> Outcome:
     try:
         facts = parse_facts(output.stdout)
     except FactsError as error:
-        return Outcome("failed", script_failure(output.exit_code, output.timed_out, str(error)))
+        why = script_failure(output.exit_code, output.timed_out, str(error), output.stderr)
+        return Outcome("failed", why)
     return Outcome("succeeded", summary(facts), data=facts)
 
 
-def script_failure(exit_code: int | None, timed_out: bool, problem: str) -> str:
+def script_failure(exit_code: int | None, timed_out: bool, problem: str, stderr: str = "") -> str:
+    """Why a script gave no answer. A failed script's last error line usually says it best
+    (``sudo: 1 incorrect password attempt``), so it is quoted, cut to 200 characters."""
     if timed_out:
         return f"the script timed out ({problem})"
     if exit_code not in (0, None):
-        return f"the script exited with code {exit_code} ({problem})"
+        last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "")
+        said = f": {last[:200]}" if last else f" ({problem})"
+        return f"the script exited with code {exit_code}{said}"
     return problem
 
 

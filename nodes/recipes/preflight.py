@@ -228,13 +228,23 @@ def _resolved(text: str | None) -> list[str] | None:
 
 def read_probe(cluster: ClusterSpec, node: NodeTarget, context: StepContext) -> Outcome:
     if len(context.outputs) < 2:
-        return Outcome("failed", "the probe did not run to its end")
+        # The clock reading failed, so the probe never started (sudo refused, say).
+        first = context.outputs[0] if context.outputs else None
+        if first is None:
+            return Outcome("failed", "the probe did not run")
+        why = facts_recipe.script_failure(
+            first.exit_code, first.timed_out, "the probe did not run to its end", first.stderr
+        )
+        return Outcome("failed", why)
     clock, script = context.outputs[0], context.outputs[1]
     try:
         found = parse_probe(script.stdout)
     except FactsError as error:
         return Outcome(
-            "failed", facts_recipe.script_failure(script.exit_code, script.timed_out, str(error))
+            "failed",
+            facts_recipe.script_failure(
+                script.exit_code, script.timed_out, str(error), script.stderr
+            ),
         )
     found["clock_skew_seconds"] = clock_skew(clock.stdout, clock.started_at, clock.finished_at)
     checks = tuple(node_checks(cluster, node, found))
