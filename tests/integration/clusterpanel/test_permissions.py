@@ -200,6 +200,8 @@ def _job_rows() -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
         ("POST", "/api/v1/jobs/", launch, API_CREATE),
         ("POST", f"/jobs/{j}/cancel/", {}, EDIT_POST),
         ("POST", f"/jobs/{j}/retry/", {}, EDIT_POST),
+        ("GET", f"/clusters/{other.pk}/jobs/new/", {"kind": READ_ONLY}, EDIT_PAGE),
+        ("POST", f"/clusters/{other.pk}/jobs/new/", {"kind": READ_ONLY}, EDIT_POST),
     ]
 
 
