@@ -168,10 +168,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("|---:|---:|---:|---:|")
     for row in rows:
         ratio = row["ansible"] / row["panel"]
-        print(f"| {row['hosts']} | {row['panel']:.2f} | {row['ansible']:.2f} | {ratio:.1f}× |")
+        print(f"| {row['hosts']} | {row['panel']:.2f} | {row['ansible']:.2f} | {ratio:.1f}x |")
     one = rows[0]["panel"]
     print(
-        f"\npanel: {rows[-1]['hosts']} hosts take {rows[-1]['panel'] / one:.2f}× the time of 1 host"
+        f"\npanel: {rows[-1]['hosts']} hosts take {rows[-1]['panel'] / one:.2f}x the time of 1 host"
     )
 
 
