@@ -146,7 +146,7 @@ def test_an_ipv6_zone_is_not_an_ip_address_anywhere(value: str) -> None:
     assert not validation.is_ip(value)
     with pytest.raises(ValueError, match="zone"):
         validation.ip(value)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="neither"):
         validation.host(value)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an IP address"):
         validation.subject_alt_name(value)
