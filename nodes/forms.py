@@ -229,6 +229,16 @@ class NodeForm(forms.ModelForm):  # type: ignore[type-arg]
             self.initial["no_taints"] = self.instance.taints == []
         self.credential_changed = False
 
+    def clean_address(self) -> Any:
+        # The field's IPv6 cleaning drops a zone silently (fe80::1%anything is fe80::1): refuse it.
+        raw = str(self.data.get(self.add_prefix("address"), ""))
+        if "%" in raw:
+            try:
+                validation.ip(raw)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return self.cleaned_data.get("address")
+
     def clean_labels(self) -> dict[str, str]:
         result: dict[str, str] = {}
         for line in _lines(self.cleaned_data.get("labels") or ""):

@@ -114,7 +114,22 @@ class ClusterSerializer(StrictModelSerializer):  # type: ignore[type-arg]
         return attrs
 
 
+class NodeAddressField(serializers.IPAddressField):
+    """An IP address without an IPv6 zone. Django's IPv6 cleaning drops a zone silently
+    (``fe80::1%anything`` becomes ``fe80::1``); a zone is refused instead, so the stored address
+    is what the operator typed and no text after a ``%`` passes unseen."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and "%" in data:
+            try:
+                validation.ip(data)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from None
+        return super().to_internal_value(data)
+
+
 class NodeSerializer(StrictModelSerializer):  # type: ignore[type-arg]
+    address = NodeAddressField(protocol="both")
     labels = serializers.DictField(child=StrictCharField(allow_blank=True), required=False)
     taints = serializers.ListField(
         child=StrictCharField(),

@@ -79,9 +79,18 @@ def dns1123_subdomain(value: str) -> str:
     return value
 
 
+def ip_address(value: str) -> IPAddress:
+    """``ipaddress.ip_address`` without IPv6 zones (``fe80::1%eth0``): ``ipaddress`` takes any
+    text after the ``%`` as the zone, shell metacharacters and spaces included, and Kubernetes
+    (Go's ``net.ParseIP``) takes no zone in a node address, an endpoint or a SAN at all."""
+    if "%" in value:
+        raise ValueError(f"'{value[:60]}' has an IPv6 zone (%…); give the address without it")
+    return ipaddress.ip_address(value)
+
+
 def is_ip(value: str) -> bool:
     try:
-        ipaddress.ip_address(value)
+        ip_address(value)
     except ValueError:
         return False
     return True
@@ -101,7 +110,7 @@ def host(value: str) -> str:
     compares); the one rule for endpoints, SAN checks and anything else named by host."""
     text = value.strip()
     if is_ip(text):
-        return str(ipaddress.ip_address(text))
+        return str(ip_address(text))
     name = text.lower()
     try:
         dns1123_subdomain(name)
@@ -229,9 +238,9 @@ def pod_subnet(value: str) -> IPNetwork:
 
 def ip(value: str) -> str:
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        return str(ip_address(value.strip()))
     except ValueError:
-        raise ValueError(f"'{value}' is not an IP address") from None
+        raise ValueError(f"'{value[:60]}' is not an IP address (IPv6 without a %zone)") from None
 
 
 def subject_alt_name(value: str) -> str:
@@ -240,7 +249,7 @@ def subject_alt_name(value: str) -> str:
     if len(text) > MAX_SAN_LENGTH:
         raise ValueError(f"'{text[:20]}…' is longer than {MAX_SAN_LENGTH} characters")
     if is_ip(text):
-        return str(ipaddress.ip_address(text))
+        return str(ip_address(text))
     name = text.lower()
     if name.startswith("*."):
         dns1123_subdomain(name[2:])

@@ -133,11 +133,17 @@ def broker_db(url: str, db: int) -> str:
 
 
 @pytest.fixture(scope="session")
+def jobs_worker_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The jobs worker's log file (its stdout and stderr): tests read what the worker logged."""
+    return tmp_path_factory.mktemp("jobs-worker") / "worker.log"
+
+
+@pytest.fixture(scope="session")
 def _jobs_worker_url(
-    redis_url: str, worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    redis_url: str, worker_env: dict[str, str], jobs_worker_log: Path
 ) -> Iterator[str]:
     url = broker_db(redis_url, 2)
-    log = tmp_path_factory.mktemp("jobs-worker") / "worker.log"
+    log = jobs_worker_log
     env = {**worker_env, **FAST, "REDIS_URL": url}
     with services.celery_worker(env, "jobs", log, THREADS, include=("tests.jobkinds",)):
         yield url

@@ -138,3 +138,15 @@ def test_it_accepts_labels_the_kubelet_may_set(key: str) -> None:
 def test_it_refuses_labels_that_stop_the_kubelet(key: str) -> None:
     with pytest.raises(ValueError, match="the kubelet refuses to start"):
         validation.labels({key: ""})
+
+
+@pytest.mark.parametrize("value", ["fe80::1%eth0", "fe80::1%;touch${IFS}x", "::1%`id`"])
+def test_an_ipv6_zone_is_not_an_ip_address_anywhere(value: str) -> None:
+    # ipaddress takes any text after the % as the zone; Kubernetes takes no zone at all.
+    assert not validation.is_ip(value)
+    with pytest.raises(ValueError, match="zone"):
+        validation.ip(value)
+    with pytest.raises(ValueError, match="neither"):
+        validation.host(value)
+    with pytest.raises(ValueError, match="not an IP address"):
+        validation.subject_alt_name(value)
