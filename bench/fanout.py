@@ -93,6 +93,20 @@ def panel_run(targets: Sequence[ssh.Target]) -> float:
     return time.perf_counter() - started
 
 
+def local_floor(count: int) -> float:
+    """Both scripts run ``count`` times at once on this machine, without SSH: the CPU the hosts'
+    side needs. The test hosts share this machine's cores, so no engine can beat this figure;
+    on a real fleet each host brings its own CPU."""
+    started = time.perf_counter()
+    for script in (facts.FACTS_SCRIPT, preflight.PROBE_SCRIPT):
+        running = [
+            subprocess.Popen(["sh", "-c", script], stdout=subprocess.DEVNULL) for _ in range(count)
+        ]
+        for process in running:
+            process.wait()
+    return time.perf_counter() - started
+
+
 def ensure_ansible() -> Path:
     ansible = ANSIBLE_VENV / "bin" / "ansible"
     if not ansible.exists():
@@ -160,15 +174,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                 targets = [h.target(credential) for h in chosen]
                 panel = [panel_run(targets) for _ in range(args.runs)]
                 other = [ansible_run(ansible, workdir, chosen, key_file) for _ in range(args.runs)]
+                floor = [local_floor(count) for _ in range(args.runs)]
                 rows.append({"hosts": count, "panel": statistics.median(panel),
-                             "ansible": statistics.median(other)})  # fmt: skip
+                             "ansible": statistics.median(other),
+                             "floor": statistics.median(floor)})  # fmt: skip
     print(f"# facts + preflight, median of {args.runs} runs; {platform.python_version()}, "
           f"{os.cpu_count()} cores")  # fmt: skip
-    print("| hosts | panel (s) | ansible ad-hoc (s) | ansible / panel |")
-    print("|---:|---:|---:|---:|")
+    print(
+        "| hosts | panel (s) | ansible ad-hoc (s) | ansible / panel | scripts alone, no SSH (s) |"
+    )
+    print("|---:|---:|---:|---:|---:|")
     for row in rows:
         ratio = row["ansible"] / row["panel"]
-        print(f"| {row['hosts']} | {row['panel']:.2f} | {row['ansible']:.2f} | {ratio:.1f}x |")
+        print(f"| {row['hosts']} | {row['panel']:.2f} | {row['ansible']:.2f} | {ratio:.1f}x "
+              f"| {row['floor']:.2f} |")  # fmt: skip
     one = rows[0]["panel"]
     print(
         f"\npanel: {rows[-1]['hosts']} hosts take {rows[-1]['panel'] / one:.2f}x the time of 1 host"
