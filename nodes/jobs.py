@@ -107,7 +107,12 @@ def _store_outcomes(
     """Facts read by a step (the facts step, or the preflight probe, a superset) are kept
     on the node, so the node page shows what the host was last seen to be."""
     for (_, _, node_name), outcome in outcomes.items():
-        if node_name not in nodes or outcome.status != "succeeded" or not outcome.data:
+        if (
+            node_name is None
+            or node_name not in nodes
+            or outcome.status != "succeeded"
+            or not outcome.data
+        ):
             continue
         if all(key in outcome.data for key in FACT_KEYS):
             found = {key: outcome.data[key] for key in FACT_KEYS}
@@ -152,3 +157,7 @@ def register_kinds() -> None:
                 run=_run(recipe),
             )
         )
+    # The etcd kinds (external-etcd, etcd-backup, etcd-restore) reuse this module's glue.
+    from nodes import etcd_jobs
+
+    etcd_jobs.register_kinds()
