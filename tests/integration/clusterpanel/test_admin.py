@@ -20,6 +20,7 @@ from django.utils import timezone
 from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.security.signals import PANEL_APPS
 from clusterpanel.web.panel_admin import PanelModelAdmin, secret_fields
+from nodes import etcd_snapshots
 from nodes.models import Cluster, Node
 from pki.models import Certificate, CertificateAuthority, ServiceAccountKey
 from pki.services import bootstrap as bootstrap_services
@@ -131,6 +132,7 @@ def world(db: Any) -> dict[str, Any]:
     bootstrap_services.save_settings(cluster, {"audit_enabled": False}, actor=SETUP)
     ApiToken.issue(users["admin"], "automation")
     WorkerHeartbeat.objects.create(hostname="worker-1", seen_at=timezone.now())
+    etcd_snapshots.store_snapshot(cluster, b"snapshot", {"revision": 3}, actor=SETUP, job_id=None)
     secrets = [SSH_PASSWORD, STATIC_TOKEN, token.secret, key.key]
     secrets += [ca.private_key_pem for ca in CertificateAuthority.objects.all()]
     secrets += [c.private_key_pem for c in Certificate.objects.exclude(private_key_pem="")]

@@ -35,7 +35,8 @@ from django.utils import timezone
 
 from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.web.middleware import CONTENT_SECURITY_POLICY
-from nodes.models import Cluster
+from nodes import etcd_snapshots
+from nodes.models import Cluster, EtcdSnapshot
 from pki.models import Certificate, CertificateKey
 from pki.models.tokens import BootstrapToken, StaticToken
 from pki.services import bootstrap as bootstrap_services
@@ -65,6 +66,7 @@ SECRET_DOWNLOADS: dict[str, tuple[str, str]] = {
         "join_command.reveal",
         "the API's join command carries the token (and the certificate key) in clear",
     ),
+    "etcd-snapshot-download": ("etcd.snapshot.download", "an etcd snapshot holds every Secret"),
 }
 
 # Query strings that make a route do its real work, besides the bare GET.
@@ -81,6 +83,7 @@ VARIANTS: dict[str, list[str]] = {
     "bootstrap-token-list": ["", "?cluster={cluster}&status=active"],
     "node-list": ["", "?cluster={cluster}"],
     "static-token-list": ["", "?cluster={cluster}"],
+    "etcd-snapshot-list": ["", "?cluster={cluster}"],
     "api-schema": [""],
 }
 
@@ -91,6 +94,7 @@ PK_SEGMENTS = {
     "tokens": "token",
     "certificates": "certificate",
     "static-tokens": "static_token",
+    "etcd-snapshots": "etcd_snapshot",
 }
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 TABLE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+"?(\w+)"?', re.I)
@@ -108,6 +112,7 @@ class Ids:
     token: int
     certificate: int
     static_token: int
+    etcd_snapshot: int
 
 
 def _full(name: str) -> Cluster:
@@ -128,6 +133,7 @@ def _full(name: str) -> Cluster:
         cluster, {"apiserver_extra_args": {"max-requests-inflight": "800"}}, actor=SETUP
     )
     certificate_services.user_kubeconfig(cluster, "carol", ["dev"], 30, actor=SETUP)
+    etcd_snapshots.store_snapshot(cluster, b"snapshot", {}, actor=SETUP, job_id=None)
     return cluster
 
 
@@ -168,6 +174,7 @@ def _ids(cluster: Cluster, full: Cluster) -> Ids:
         token=first(BootstrapToken),
         certificate=first(Certificate),
         static_token=first(StaticToken),
+        etcd_snapshot=first(EtcdSnapshot),
     )
 
 
@@ -327,6 +334,7 @@ def test_the_secret_downloads_write_their_audit_event(world: dict[str, Any]) -> 
         "pki_bundle": f"/clusters/{ids.cluster}/certificates/bundle/{ids.w1}/",
         "api-pki-bundle": f"/api/v1/clusters/{ids.cluster}/bundle/?node={ids.w1}",
         "api-join-command": f"/api/v1/clusters/{ids.cluster}/join-command/?role=control-plane",
+        "etcd-snapshot-download": f"/api/v1/etcd-snapshots/{ids.etcd_snapshot}/download/",
     }
     assert set(urls) == set(SECRET_DOWNLOADS)
     for name, url in urls.items():

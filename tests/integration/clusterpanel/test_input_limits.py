@@ -51,6 +51,7 @@ SET_BY_THE_PANEL = {
     },
     "clusterpanel.ApiToken": {"name", "prefix", "key_hash"},  # name: manage.py, max_length 100
     "clusterpanel.WorkerHeartbeat": {"hostname"},
+    "nodes.EtcdSnapshot": {"token", "sha256", "member"},  # from the job that took it
 }  # fmt: skip
 
 
