@@ -249,6 +249,9 @@ _MAX_DEADLINE = max(6 * 3600, CLUSTERPANEL_JOB_DEADLINE)
 CLUSTERPANEL_JOB_DEADLINE_MAX = env_int("CLUSTERPANEL_JOB_DEADLINE_MAX", _MAX_DEADLINE, minimum=10)
 # A queued job nobody claimed for this long gets its task message sent once more.
 CLUSTERPANEL_JOB_REDISPATCH_AFTER = env_int("CLUSTERPANEL_JOB_REDISPATCH_AFTER", 300, minimum=10)
+# The largest etcd snapshot an etcd-backup copies back (held in memory while it is sealed).
+_SNAPSHOT_MAX = env_int("CLUSTERPANEL_ETCD_SNAPSHOT_MAX_BYTES", 1 << 30, minimum=1 << 20)
+CLUSTERPANEL_ETCD_SNAPSHOT_MAX_BYTES = _SNAPSHOT_MAX
 CLUSTERPANEL_JOB_LOG_HEAD_BYTES = env_int("CLUSTERPANEL_JOB_LOG_HEAD_BYTES", 64 * 1024, minimum=0)
 CLUSTERPANEL_JOB_LOG_TAIL_BYTES = env_int("CLUSTERPANEL_JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=0)
 

@@ -4,10 +4,13 @@ read-only here."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from clusterpanel.web.panel_admin import PanelInline, PanelModelAdmin
-from nodes.models import Cluster, Node
+from nodes.models import Cluster, EtcdSnapshot, Node
 
 
 class NodeInline(PanelInline, admin.TabularInline):  # type: ignore[type-arg]
@@ -89,3 +92,28 @@ class NodeAdmin(PanelModelAdmin):
     @admin.display(description="credential")
     def credential(self, node: Node) -> str:
         return f"set ({node.credential_kind})" if node.has_credential else "not set"
+
+
+@admin.register(EtcdSnapshot)
+class EtcdSnapshotAdmin(PanelModelAdmin):
+    """What is known about each kept snapshot; never its content (an audited API download).
+    Rows are written by etcd-backup jobs and removed by their retention, never here: a row
+    deleted here would leave its sealed file behind."""
+
+    list_display = ["cluster", "taken_at", "size", "revision", "total_keys", "member"]
+    list_filter = ["cluster", "taken_at"]
+    search_fields = ["cluster__name", "sha256"]
+    exclude = ["token"]
+    panel_managed_fields = [
+        "cluster", "taken_at", "size", "sha256", "revision", "total_keys", "etcd_hash",
+        "member", "job_id",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -157,3 +157,7 @@ def register_kinds() -> None:
                 run=_run(recipe),
             )
         )
+    # The etcd kinds (external-etcd, etcd-backup, etcd-restore) reuse this module's glue.
+    from nodes import etcd_jobs
+
+    etcd_jobs.register_kinds()

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -117,6 +117,12 @@ class Cluster(models.Model):
             ListLimit(validation.MAX_EXTRA_SANS, validation.MAX_SAN_LENGTH),
             validators.validate_sans,
         ],
+    )
+    etcd_snapshot_retention = models.PositiveIntegerField(
+        "etcd snapshots kept",
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="The newest this many etcd snapshots are kept; older ones are deleted.",
     )
     description = models.TextField(
         blank=True,
@@ -615,3 +621,33 @@ def host_key_fingerprint(key_base64: str) -> str:
     """``SHA256:…`` exactly as ``ssh-keygen -lf`` prints it (unpadded base64)."""
     digest = hashlib.sha256(base64.b64decode(key_base64)).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class EtcdSnapshot(models.Model):
+    """One ``etcdctl snapshot save`` of a cluster's etcd, kept encrypted by the panel.
+
+    A snapshot holds every Secret of the cluster. Its bytes are sealed with the panel's
+    encryption key (``clusterpanel.security.crypto.seal_bytes``, bound to this row's ``token``)
+    into a file under ``<data dir>/etcd-snapshots/``, not into the database: snapshots are
+    megabytes to gigabytes, and a database that grows by one of them per day makes every
+    database backup and dump that much larger and slower. The row holds what the list shows
+    and what checks the file: size, SHA-256 of the plain snapshot, etcd's revision and key count.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="etcd_snapshots")
+    taken_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Names the sealed file and is authenticated with it, so a file cannot be swapped in.
+    token = models.CharField(max_length=32, unique=True)
+    size = models.PositiveBigIntegerField(help_text="Bytes of the plain snapshot.")
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the plain snapshot.")
+    revision = models.PositiveBigIntegerField(default=0)
+    total_keys = models.PositiveBigIntegerField(default=0)
+    etcd_hash = models.PositiveBigIntegerField(default=0, help_text="snapshot status' hash.")
+    member = models.CharField(max_length=255, blank=True, help_text="The endpoint snapshotted.")
+    job_id = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-taken_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"etcd snapshot {self.pk} of {self.cluster_id} at {self.taken_at:%Y-%m-%d %H:%M}"

@@ -531,6 +531,28 @@ class Session:
             why = "timed out" if result.timed_out else result.stderr.decode(errors="replace")
             raise SSHError(f"writing {path} on {self.target.name} failed: {why.strip()}")
 
+    def download(self, path: str, *, max_bytes: int, timeout: float = 300.0) -> bytes:
+        """The content of ``path`` on the host, read as root (``head -c``, through sudo when
+        needed) and streamed over the channel; never more than ``max_bytes`` (``SSHError``
+        when the file is larger, or missing, or unreadable)."""
+        _check_path(path)
+        if max_bytes < 0:
+            raise SSHError("max_bytes must not be negative")
+        q = shlex.quote
+        # One byte more than allowed tells "too large" from "exactly the limit".
+        line = f"test -f {q(path)} && head -c {max_bytes + 1} -- {q(path)}"
+        result = self.run(line, timeout=timeout, capture_limit=max_bytes + 1)
+        if result.timed_out:
+            raise SSHError(f"reading {path} on {self.target.name} timed out")
+        if result.exit_code != 0:
+            why = result.stderr.decode(errors="replace").strip() or "no such file"
+            raise SSHError(f"reading {path} on {self.target.name} failed: {why}")
+        if result.stdout_bytes > max_bytes:
+            raise SSHError(
+                f"{path} on {self.target.name} is larger than the limit of {max_bytes} bytes"
+            )
+        return result.stdout
+
     def close(self) -> None:
         self._transport.close()
         if self._bastion is not None:

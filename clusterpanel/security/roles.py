@@ -49,6 +49,8 @@ PERMISSIONS: dict[str, Role] = {
     # Files that carry CA keys, sa.key or etcd's keys, and the certificate key that decrypts
     # kubeadm-certs: control-plane and etcd bundles, control-plane join commands and files.
     "download_ca_keys": Role.ADMIN,
+    # etcd snapshots: every Secret of the cluster, in one file.
+    "download_etcd_snapshots": Role.ADMIN,
     # Certificates or tokens for identities that bypass or outrank RBAC (system:masters,
     # kubeadm:cluster-admins, nodes, control-plane components, service accounts).
     "grant_privileged_identities": Role.ADMIN,

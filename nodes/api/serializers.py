@@ -12,7 +12,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from clusterpanel.api.fields import StrictCharField, StrictModelSerializer
-from nodes.models import CLUSTER_SECURITY_SETTINGS, CLUSTER_SETTINGS, Cluster, Node, NodeRole
+from nodes.models import (
+    CLUSTER_SECURITY_SETTINGS,
+    CLUSTER_SETTINGS,
+    Cluster,
+    EtcdSnapshot,
+    Node,
+    NodeRole,
+)
 from nodes.rules import validation
 from nodes.rules.credentials import (
     CredentialError,
@@ -300,3 +307,22 @@ class BastionHostKeyStateSerializer(serializers.Serializer):  # type: ignore[typ
     bastion_host_key_fingerprint = serializers.CharField(read_only=True)
     bastion_pending_host_key_fingerprint = serializers.CharField(read_only=True)
     bastion_host_key_scanned_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class EtcdSnapshotSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A kept etcd snapshot: what it is, never its content (an admin download)."""
+
+    class Meta:
+        model = EtcdSnapshot
+        fields = [
+            "id",
+            "cluster",
+            "taken_at",
+            "size",
+            "sha256",
+            "revision",
+            "total_keys",
+            "member",
+            "job_id",
+        ]
+        read_only_fields = fields

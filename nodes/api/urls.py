@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from nodes.api.views import ClusterViewSet, NodeViewSet
+from nodes.api.views import ClusterViewSet, EtcdSnapshotViewSet, NodeViewSet
 
 router = SimpleRouter()
 router.register("clusters", ClusterViewSet, basename="cluster")
 router.register("nodes", NodeViewSet, basename="node")
+router.register("etcd-snapshots", EtcdSnapshotViewSet, basename="etcd-snapshot")
 
 urlpatterns = router.urls

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -14,16 +16,18 @@ from rest_framework.response import Response
 from clusterpanel.api.instances import unsaved_instance
 from clusterpanel.api.params import query_id
 from clusterpanel.security.audit import Actor
-from nodes import host_keys, services
+from clusterpanel.web.responses import download
+from nodes import etcd_snapshots, host_keys, services
 from nodes.api.serializers import (
     ApproveHostKeySerializer,
     BastionHostKeyStateSerializer,
     ClusterSerializer,
+    EtcdSnapshotSerializer,
     HostKeyStateSerializer,
     NodeSerializer,
     ScanAnswerSerializer,
 )
-from nodes.models import Cluster, Node
+from nodes.models import Cluster, EtcdSnapshot, Node
 
 
 class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
@@ -113,3 +117,27 @@ class NodeViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
             Actor.from_request(request), node, body.validated_data["fingerprint"]
         )
         return Response(HostKeyStateSerializer(node).data)
+
+
+class EtcdSnapshotViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+    """The kept etcd snapshots (``?cluster=<id>``), newest first; their content is an admin
+    download, audited."""
+
+    serializer_class = EtcdSnapshotSerializer
+    action_permissions = {"download": "download_etcd_snapshots"}
+
+    def get_queryset(self) -> QuerySet[EtcdSnapshot]:
+        queryset = EtcdSnapshot.objects.select_related("cluster").order_by("-taken_at", "-pk")
+        cluster = query_id(self.request, "cluster", "a cluster id")
+        if cluster is not None:
+            queryset = queryset.filter(cluster_id=cluster)
+        return queryset
+
+    @extend_schema(request=None, responses=OpenApiTypes.BINARY)
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """The snapshot as ``etcdctl snapshot save`` wrote it (403 unless admin)."""
+        snapshot = self.get_object()
+        data = etcd_snapshots.download_snapshot(Actor.from_request(request), snapshot)
+        name = f"{snapshot.cluster.name}-etcd-{snapshot.taken_at:%Y%m%dT%H%M%SZ}.db"
+        return download(data, name, "application/octet-stream")

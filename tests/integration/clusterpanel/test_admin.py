@@ -21,6 +21,7 @@ from clusterpanel.jobs.models import Job, JobLogChunk, JobStep
 from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.security.signals import PANEL_APPS
 from clusterpanel.web.panel_admin import PanelModelAdmin, secret_fields
+from nodes import etcd_snapshots
 from nodes.models import Cluster, Node
 from pki.models import Certificate, CertificateAuthority, ServiceAccountKey
 from pki.services import bootstrap as bootstrap_services
@@ -135,6 +136,7 @@ def world(db: Any) -> dict[str, Any]:
     job = Job.objects.create(kind="facts", cluster=cluster, cluster_name="prod")
     step = JobStep.objects.create(job=job, position=1, phase="gather", name="facts")
     JobLogChunk.objects.create(job=job, step=step, seq=1, stream="stdout", text="out")
+    etcd_snapshots.store_snapshot(cluster, b"snapshot", {"revision": 3}, actor=SETUP, job_id=None)
     secrets = [SSH_PASSWORD, STATIC_TOKEN, token.secret, key.key]
     secrets += [ca.private_key_pem for ca in CertificateAuthority.objects.all()]
     secrets += [c.private_key_pem for c in Certificate.objects.exclude(private_key_pem="")]

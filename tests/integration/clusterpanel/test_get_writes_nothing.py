@@ -36,7 +36,8 @@ from django.utils import timezone
 from clusterpanel.jobs.models import Job, JobLogChunk, JobStep
 from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.web.middleware import CONTENT_SECURITY_POLICY
-from nodes.models import Cluster
+from nodes import etcd_snapshots
+from nodes.models import Cluster, EtcdSnapshot
 from pki.models import Certificate, CertificateKey
 from pki.models.tokens import BootstrapToken, StaticToken
 from pki.services import bootstrap as bootstrap_services
@@ -66,6 +67,7 @@ SECRET_DOWNLOADS: dict[str, tuple[str, str]] = {
         "join_command.reveal",
         "the API's join command carries the token (and the certificate key) in clear",
     ),
+    "etcd-snapshot-download": ("etcd.snapshot.download", "an etcd snapshot holds every Secret"),
 }
 
 # Query strings that make a route do its real work, besides the bare GET.
@@ -82,6 +84,7 @@ VARIANTS: dict[str, list[str]] = {
     "bootstrap-token-list": ["", "?cluster={cluster}&status=active"],
     "node-list": ["", "?cluster={cluster}"],
     "static-token-list": ["", "?cluster={cluster}"],
+    "etcd-snapshot-list": ["", "?cluster={cluster}"],
     "api-schema": [""],
 }
 
@@ -93,6 +96,7 @@ PK_SEGMENTS = {
     "certificates": "certificate",
     "static-tokens": "static_token",
     "jobs": "job",
+    "etcd-snapshots": "etcd_snapshot",
 }
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 TABLE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+"?(\w+)"?', re.I)
@@ -111,6 +115,7 @@ class Ids:
     certificate: int
     static_token: int
     job: int
+    etcd_snapshot: int
 
 
 def _full(name: str) -> Cluster:
@@ -138,6 +143,7 @@ def _full(name: str) -> Cluster:
         job=job, position=1, phase="p", name="s", status="running", result={"checks": [check]}
     )
     JobLogChunk.objects.create(job=job, step=step, seq=1, stream="stdout", text="out\n")
+    etcd_snapshots.store_snapshot(cluster, b"snapshot", {}, actor=SETUP, job_id=None)
     return cluster
 
 
@@ -179,6 +185,7 @@ def _ids(cluster: Cluster, full: Cluster) -> Ids:
         certificate=first(Certificate),
         static_token=first(StaticToken),
         job=first(Job),
+        etcd_snapshot=first(EtcdSnapshot),
     )
 
 
@@ -338,6 +345,7 @@ def test_the_secret_downloads_write_their_audit_event(world: dict[str, Any]) -> 
         "pki_bundle": f"/clusters/{ids.cluster}/certificates/bundle/{ids.w1}/",
         "api-pki-bundle": f"/api/v1/clusters/{ids.cluster}/bundle/?node={ids.w1}",
         "api-join-command": f"/api/v1/clusters/{ids.cluster}/join-command/?role=control-plane",
+        "etcd-snapshot-download": f"/api/v1/etcd-snapshots/{ids.etcd_snapshot}/download/",
     }
     assert set(urls) == set(SECRET_DOWNLOADS)
     for name, url in urls.items():

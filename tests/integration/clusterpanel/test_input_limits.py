@@ -59,6 +59,7 @@ SET_BY_THE_PANEL = {
     },
     "clusterpanel.JobStep": {"phase", "node_name", "name", "status", "message", "result"},
     "clusterpanel.JobLogChunk": {"node_name", "stream", "text"},
+    "nodes.EtcdSnapshot": {"token", "sha256", "member"},  # from the job that took it
 }  # fmt: skip
 
 

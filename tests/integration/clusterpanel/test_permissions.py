@@ -63,6 +63,7 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         ),
         ("GET", "/jobs/", {}, READ_PAGE),
         *_job_rows(),
+        *_etcd_snapshot_rows(cluster),
         *_pki_rows(cluster, node),
         *_token_rows(cluster, node),
         *_key_rows(),
@@ -202,6 +203,22 @@ def _job_rows() -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
         ("POST", f"/jobs/{j}/retry/", {}, EDIT_POST),
         ("GET", f"/clusters/{other.pk}/jobs/new/", {"kind": READ_ONLY}, EDIT_PAGE),
         ("POST", f"/clusters/{other.pk}/jobs/new/", {"kind": READ_ONLY}, EDIT_POST),
+    ]
+
+
+def _etcd_snapshot_rows(cluster: Cluster) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    """Kept etcd snapshots: listed for every role, downloaded by admins only."""
+    from nodes import etcd_snapshots
+    from nodes.models import EtcdSnapshot
+
+    snapshot = EtcdSnapshot.objects.filter(cluster=cluster).first()
+    if snapshot is None:
+        snapshot = etcd_snapshots.store_snapshot(cluster, b"snap", {}, actor=SETUP, job_id=None)
+    s = snapshot.pk
+    return [
+        ("GET", "/api/v1/etcd-snapshots/", {"cluster": cluster.pk}, API_READ),
+        ("GET", f"/api/v1/etcd-snapshots/{s}/", {}, API_READ),
+        ("GET", f"/api/v1/etcd-snapshots/{s}/download/", {}, (401, 403, 403, 403, 200)),
     ]
 
 
