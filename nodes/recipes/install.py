@@ -433,7 +433,7 @@ def _kube_packages(manager: str, versions: Versions, bundle: str | None) -> Comm
         have = (
             'have() { [ "$(rpm -q --qf \'%{VERSION}\' "$1" 2>/dev/null)" = '
             f"{versions.full} ]; }}\n"
-            "held() { dnf versionlock list 2>/dev/null | "
+            "held() { dnf versionlock list --disablerepo='*' 2>/dev/null | "
             f'grep -q "^$1-[0-9]*:{re.escape(versions.full)}-"; }}'
         )
         pinned = " ".join(f"{p}-{versions.full}" for p in KUBE_PACKAGES)
@@ -446,10 +446,12 @@ def _kube_packages(manager: str, versions: Versions, bundle: str | None) -> Comm
             )
         else:
             install = (
-                f"dnf versionlock delete {names} >/dev/null 2>&1 || true\n"
+                f"dnf versionlock delete --disablerepo='*' {names} >/dev/null 2>&1 || true\n"
                 + _offline_install(manager, bundle, "*.rpm")
             )
-        hold = f"dnf versionlock add {pinned}"
+        # Offline, versionlock resolves the names among installed packages only.
+        local = "" if bundle is None else "--disablerepo='*' "
+        hold = f"dnf versionlock add {local}{pinned}"
     checks = " && ".join(f"have {p} && held {p}" for p in KUBE_PACKAGES)
     script = (
         f"set -e\n{have}\nif {checks}; then\n"
