@@ -262,6 +262,9 @@ class _Run:
                             break  # like ``set -e``: the step's read judges what ran
                     else:
                         timeout = 60.0 if remaining is None else min(60.0, remaining)
+                        if action.skip_if_identical and self._identical(session, action, timeout):
+                            handle.output("panel", _unchanged(action))
+                            continue
                         session.upload(
                             action.path, action.content, mode=action.mode, owner=action.owner,
                             group=action.group, timeout=timeout,
@@ -304,6 +307,10 @@ class _Run:
             timed_out=result.timed_out,
         )
         return output, result.cancelled
+
+    @staticmethod
+    def _identical(session: ssh.Session, action: FileWrite, timeout: float) -> bool:
+        return session.run(action.identical_check(), timeout=timeout).exit_code == 0
 
     def _session(self, node: str) -> ssh.Session:
         # Only the thread working on ``node`` opens or uses its session (phases run one after
@@ -399,6 +406,13 @@ def _written(action: FileWrite) -> bytes:
     return (
         f"wrote {action.path} mode {action.mode:04o} owner {action.owner}:{action.group} "
         f"{len(action.content)} bytes sha256 {digest}\n"
+    ).encode()
+
+
+def _unchanged(action: FileWrite) -> bytes:
+    return (
+        f"unchanged {action.path} mode {action.mode:04o} owner {action.owner}:{action.group} "
+        f"{len(action.content)} bytes sha256 {action.sha256}\n"
     ).encode()
 
 

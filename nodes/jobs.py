@@ -1,4 +1,5 @@
-"""The nodes app's job kinds — facts and preflight — run by the engine over SSH.
+"""The nodes app's job kinds — facts, preflight, install, distribute-pki — run by the engine over
+SSH.
 
 This module joins three layers the job runner in ``clusterpanel.jobs`` knows nothing
 about: the recipes (what to run and how to read it, no Django), the executor and SSH
@@ -8,7 +9,8 @@ pinned keys). ``NodesConfig.ready`` registers the kinds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -18,18 +20,77 @@ from django.db import close_old_connections
 from clusterpanel.errors import Conflict
 from clusterpanel.jobs.registry import JobKind, RunResult, register
 from clusterpanel.security.audit import Actor
+from clusterpanel.security.roles import require_permission
 from nodes import executor, host_keys, ssh
-from nodes.models import Cluster, Node
-from nodes.recipes import facts, preflight
+from nodes.models import Cluster, Node, NodeRole
+from nodes.recipes import distribute_pki, facts, install, preflight
 from nodes.recipes.plan import ClusterSpec, NodeTarget, Outcome, Plan
 from nodes.targets import target_for
 
 # The keys of a node's stored facts: those of the facts recipe, whichever recipe read them.
 FACT_KEYS = tuple(facts.facts_from_sections({}))
 
-RECIPES: tuple[tuple[ModuleType, str], ...] = (
-    (facts, "Gather facts"),
-    (preflight, "Preflight checks"),
+# What a recipe gets besides the cluster, the nodes and the params: per node name, data the
+# inventory or another app holds (stored facts, the PKI bundle), read in the web process for a
+# preview and again in the worker for the run.
+Inputs = Callable[[Any, Sequence[Node]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    module: ModuleType
+    label: str
+    inputs: Inputs | None = None
+    authorize: Callable[[Actor, Any], None] | None = None
+
+
+def stored_facts(job: Any, nodes: Sequence[Node]) -> dict[str, Any]:
+    return {node.name: node.facts or None for node in nodes}
+
+
+def bundle_files(job: Any, nodes: Sequence[Node]) -> dict[str, Any]:
+    """Each node's ``/etc/kubernetes`` files as the PKI builds them. ``super-admin.conf`` is not
+    among them: kubeadm leaves it on the first control-plane node only, and the panel hands it
+    out to admins as a download."""
+    from pki.services.certificates.bundles import node_bundle_files
+
+    found = {}
+    for node in nodes:
+        files = node_bundle_files(job.cluster, node, include_super_admin=False)
+        found[node.name] = {
+            path: distribute_pki.BundleFile(f.content, f.mode) for path, f in files.items()
+        }
+    return found
+
+
+def authorize_ca_keys(actor: Actor, job: Any) -> None:
+    """Control-plane and etcd bundles carry keys (the CA keys, keys etcd trusts): only a role that
+    may download them may copy them onto machines, as for the bundle download. Workers' bundles
+    hold no CA key: operators may distribute them."""
+    roles = set(
+        Node.objects.filter(cluster_id=job.cluster_id, id__in=job.target_node_ids).values_list(
+            "role", flat=True
+        )
+    )
+    if roles - {NodeRole.WORKER}:
+        require_permission(
+            actor.user,
+            "download_ca_keys",
+            "distributing the PKI to control-plane or etcd nodes copies the cluster's CA keys "
+            "onto them: only admins may; operators may distribute to workers",
+        )
+
+
+RECIPES: tuple[Recipe, ...] = (
+    Recipe(facts, "Gather facts"),
+    Recipe(preflight, "Preflight checks"),
+    Recipe(install, "Install the runtime and kubeadm", inputs=stored_facts),
+    Recipe(
+        distribute_pki,
+        "Distribute the certificates",
+        inputs=bundle_files,
+        authorize=authorize_ca_keys,
+    ),
 )
 
 
@@ -58,8 +119,14 @@ def job_nodes(job: Any) -> list[Node]:
     )
 
 
-def build_plan(recipe: ModuleType, job: Any, nodes: Sequence[Node]) -> Plan:
-    plan: Plan = recipe.plan(cluster_spec(job.cluster), [node_target(n) for n in nodes], job.params)
+def build_plan(recipe: Recipe | ModuleType, job: Any, nodes: Sequence[Node]) -> Plan:
+    if isinstance(recipe, ModuleType):
+        recipe = Recipe(recipe, recipe.KIND)
+    spec, targets = cluster_spec(job.cluster), [node_target(n) for n in nodes]
+    if recipe.inputs is None:
+        plan: Plan = recipe.module.plan(spec, targets, job.params)
+    else:
+        plan = recipe.module.plan(spec, targets, job.params, recipe.inputs(job, nodes))
     return plan
 
 
@@ -119,14 +186,14 @@ def _store_outcomes(
             host_keys.record_facts(nodes[node_name], found)
 
 
-def _preview(recipe: ModuleType) -> Any:
+def _preview(recipe: Recipe) -> Any:
     def preview(job: Any) -> dict[str, Any]:
         return build_plan(recipe, job, job_nodes(job)).preview()
 
     return preview
 
 
-def _run(recipe: ModuleType) -> Any:
+def _run(recipe: Recipe) -> Any:
     def run(job: Any, reporter: Any) -> RunResult:
         nodes = {node.name: node for node in job_nodes(job)}
         plan = build_plan(recipe, job, list(nodes.values()))
@@ -146,15 +213,17 @@ def _run(recipe: ModuleType) -> Any:
 
 
 def register_kinds() -> None:
-    for recipe, label in RECIPES:
+    for recipe in RECIPES:
+        module = recipe.module
         register(
             JobKind(
-                name=recipe.KIND,
-                label=label,
-                mutating=recipe.MUTATING,
-                validate_params=recipe.validate_params,
+                name=module.KIND,
+                label=recipe.label,
+                mutating=module.MUTATING,
+                validate_params=module.validate_params,
                 preview=_preview(recipe),
                 run=_run(recipe),
+                authorize=recipe.authorize,
             )
         )
     # The etcd kinds (external-etcd, etcd-backup, etcd-restore) reuse this module's glue.

@@ -55,8 +55,24 @@ BIND_DIRS = {
     "/etc/systemd/system": "etc-systemd-system",
     "/usr/local/sbin": "usr-local-sbin",
     "/etc/sudoers.d": "etc/sudoers.d",
+    # Where the install job writes: each host's own, never this machine's.
+    "/etc/modules-load.d": "etc-modules-load.d",
+    "/etc/sysctl.d": "etc-sysctl.d",
+    "/etc/apt/sources.list.d": "etc-apt-sources.list.d",
+    "/etc/apt/keyrings": "etc-apt-keyrings",
+    "/etc/yum.repos.d": "etc-yum.repos.d",
+    "/etc/pki/rpm-gpg": "etc-pki-rpm-gpg",
+    "/etc/containerd": "etc-containerd",
+    "/etc/crio": "etc-crio",
 }
-BIND_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/hosts", "/etc/hostname")
+BIND_FILES = (
+    "/etc/passwd", "/etc/shadow", "/etc/group", "/etc/hosts", "/etc/hostname", "/etc/fstab",
+)  # fmt: skip
+# Every host's own /etc/fstab, with a swap line as installers find on fresh machines.
+FSTAB = """# <file system> <mount point> <type> <options> <dump> <pass>
+/dev/vda1 / ext4 errors=remount-ro 0 1
+/swap.img none swap sw 0 0
+"""
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 RECORD_SEPARATOR = b"\0"
 _ACCEPTED = re.compile(r"^Accepted \S+ for ", re.MULTILINE)
@@ -385,6 +401,7 @@ class TestHost:
             f"127.0.0.1 localhost\n{self.address} {self.hostname}\n::1 localhost ip6-localhost\n"
         )
         (etc / "hostname").write_text(self.hostname + "\n")
+        (etc / "fstab").write_text(FSTAB)
         (etc / "machine-id").write_text(uuid.uuid4().hex + "\n")
         sudoers = etc / "sudoers.d" / "clusterpanel-test"
         sudoers.write_text(

@@ -15,6 +15,7 @@ from clusterpanel.errors import InputError
 if TYPE_CHECKING:
     from clusterpanel.jobs.models import Job
     from clusterpanel.jobs.reporting import JobReporter
+    from clusterpanel.security.audit import Actor
 
 RunStatus = Literal["succeeded", "failed", "cancelled"]
 
@@ -41,6 +42,11 @@ class JobKind:
     validated params); None means ``CLUSTERPANEL_JOB_DEADLINE``. It is capped at
     ``CLUSTERPANEL_JOB_DEADLINE_MAX`` and stored as ``job.deadline_seconds``; the reporter
     sets its ``cancel_event`` when it passes (``reporter.seconds_left()`` tells the rest).
+
+    ``authorize`` is a kind's own rule on top of ``launch_jobs``: called with the actor and the
+    unsaved, validated job before a plan, a launch or a retry; it raises ``PermissionDenied``
+    (403) when this actor may not run this job on these nodes (a kind that copies CA keys onto
+    control-plane nodes asks for an admin).
     """
 
     name: str
@@ -50,6 +56,7 @@ class JobKind:
     preview: Callable[[Job], dict[str, Any]]
     run: Callable[[Job, JobReporter], RunResult]
     deadline: int | Callable[[Mapping[str, Any]], int] | None = None
+    authorize: Callable[[Actor, Job], None] | None = None
 
 
 _KINDS: dict[str, JobKind] = {}

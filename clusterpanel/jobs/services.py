@@ -75,7 +75,7 @@ def _deadline(kind: registry.JobKind, params: Mapping[str, Any]) -> int:
 
 
 def _prepare(
-    cluster: Any, kind_name: Any, node_ids: Any, params: Any, *, lock: bool = False
+    actor: Actor, cluster: Any, kind_name: Any, node_ids: Any, params: Any, *, lock: bool = False
 ) -> tuple[registry.JobKind, Job, list[Any]]:
     """The unsaved job a launch would write, validated: kind, cluster, nodes, params."""
     if not isinstance(kind_name, str):
@@ -97,6 +97,8 @@ def _prepare(
         deadline_seconds=_deadline(kind, validated),
     )
     job.target_node_ids = [node.pk for node in nodes]
+    if kind.authorize is not None:
+        kind.authorize(actor, job)
     return kind, job, nodes
 
 
@@ -118,7 +120,7 @@ def plan_job(
 ) -> dict[str, Any]:
     """What launching would run, without writing anything or connecting to any host."""
     require_permission(actor.user, "launch_jobs", "Only operators and admins may launch jobs.")
-    job_kind, job, nodes = _prepare(cluster, kind, node_ids, params)
+    job_kind, job, nodes = _prepare(actor, cluster, kind, node_ids, params)
     preview = _preview(job_kind, job, nodes)
     busy = _active_mutating(job.cluster_id) if job_kind.mutating else None
     preview["blocked_by"] = busy.pk if busy is not None else None
@@ -153,7 +155,7 @@ def _launch(
 ) -> Job:
     from clusterpanel.jobs.tasks import dispatch
 
-    job_kind, job, nodes = _prepare(cluster, kind, node_ids, params, lock=True)
+    job_kind, job, nodes = _prepare(actor, cluster, kind, node_ids, params, lock=True)
     job.plan = _preview(job_kind, job, nodes)["plan"]
     job.launched_by = actor.user
     job.launched_by_name = actor.username

@@ -9,6 +9,7 @@ never appear in a command line: they travel as ``stdin`` or as files with mode 0
 from __future__ import annotations
 
 import hashlib
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -64,7 +65,12 @@ class Command:
 
 @dataclass(frozen=True)
 class FileWrite:
-    """A file written atomically (temp file, then rename) with its mode and owner."""
+    """A file written atomically (temp file, then rename) with its mode and owner.
+
+    ``skip_if_identical``: the executor first compares the file on the node (content, mode,
+    owner) and writes nothing when it already is exactly this one, so that re-running a step
+    changes nothing (not even the file's modification time).
+    """
 
     path: str
     content: bytes = field(repr=False)
@@ -72,6 +78,21 @@ class FileWrite:
     owner: str = "root"
     group: str = "root"
     secret: bool = False
+    skip_if_identical: bool = False
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+    def identical_check(self) -> str:
+        """A shell line that exits 0 only when the node's file already is this one."""
+        path = shlex.quote(self.path)
+        owner = shlex.quote(f"{self.mode:o} {self.owner} {self.group}")
+        return (
+            f"[ -f {path} ] && [ ! -L {path} ] && "
+            f'[ "$(sha256sum < {path} | cut -c1-64)" = {self.sha256} ] && '
+            f"[ \"$(stat -c '%a %U %G' {path})\" = {owner} ]"
+        )
 
     def preview(self) -> dict[str, Any]:
         return {
@@ -81,6 +102,7 @@ class FileWrite:
             "size": len(self.content),
             "sha256": hashlib.sha256(self.content).hexdigest(),
             "content": MASK if self.secret else None,
+            "skip_if_identical": self.skip_if_identical,
         }
 
 
