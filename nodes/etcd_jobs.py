@@ -291,6 +291,10 @@ def _kinds() -> Mapping[str, JobKind]:
             validate_params=etcd_backup.validate_restore_params,
             preview=_preview_restore,
             run=_run_restore,
+            param_fields=(
+                ("snapshot", "Snapshot id"),
+                ("confirm", "Type the cluster's name to confirm"),
+            ),
         ),
     }
 

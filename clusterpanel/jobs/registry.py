@@ -47,6 +47,9 @@ class JobKind:
     unsaved, validated job before a plan, a launch or a retry; it raises ``PermissionDenied``
     (403) when this actor may not run this job on these nodes (a kind that copies CA keys onto
     control-plane nodes asks for an admin).
+
+    ``param_fields`` are the parameters the launch page asks for, as (name, label) pairs; the
+    page posts them as strings (``param.<name>``), so ``validate_params`` converts them.
     """
 
     name: str
@@ -57,6 +60,7 @@ class JobKind:
     run: Callable[[Job, JobReporter], RunResult]
     deadline: int | Callable[[Mapping[str, Any]], int] | None = None
     authorize: Callable[[Actor, Job], None] | None = None
+    param_fields: tuple[tuple[str, str], ...] = ()
 
 
 _KINDS: dict[str, JobKind] = {}
