@@ -151,8 +151,7 @@ PARAM_PREFIX = "param."
 
 
 def _form_params(source: Any) -> dict[str, str]:
-    """The kind's parameters as the page posts them: fields ``param.<name>``, as strings (the
-    kind's ``validate_params`` refuses unknown names and converts the values)."""
+    """The kind's parameters as the page posts them: fields ``param.<name>``, strings."""
     return {
         key[len(PARAM_PREFIX) :]: value
         for key, value in source.items()
@@ -160,13 +159,27 @@ def _form_params(source: Any) -> dict[str, str]:
     }
 
 
+def _declared(kind: str) -> tuple[registry.ParamField, ...]:
+    try:
+        return registry.get(kind).param_fields if kind else ()
+    except InputError:
+        return ()
+
+
+def _typed(kind: str, params: dict[str, str]) -> dict[str, Any]:
+    """The posted strings as the kind takes them: a number field's decimal as an int; the rest
+    as sent, for ``validate_params`` to refuse (an unknown name, a wrong value) by name."""
+    numbers = {f.name for f in _declared(kind) if f.number}
+    return {
+        name: int(value) if name in numbers and value.isascii() and value.isdigit() else value
+        for name, value in params.items()
+    }
+
+
 def _param_fields(kind: str, params: dict[str, str]) -> list[dict[str, str]]:
     """The inputs the page shows: the kind's declared parameters, then any other one sent (so
     that a refused name is shown back with the error naming it)."""
-    try:
-        declared = list(registry.get(kind).param_fields) if kind else []
-    except InputError:
-        declared = []
+    declared = [(f.name, f.label) for f in _declared(kind)]
     names = {name for name, _ in declared}
     declared += [(name, name) for name in params if name not in names]
     return [
@@ -195,7 +208,7 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
     preview: dict[str, Any] | None = None
     if request.method == "POST":
         try:
-            job = services.launch_job(actor, cluster, kind, node_ids, params)
+            job = services.launch_job(actor, cluster, kind, node_ids, _typed(kind, params))
         except InputError as exc:
             error, status = exc.text(), 400
         except Conflict as exc:
@@ -209,7 +222,7 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
     asked = request.method == "POST" or all(f["field"] in source for f in fields)
     if asked:
         try:
-            preview = services.plan_job(actor, cluster, kind, node_ids, params)
+            preview = services.plan_job(actor, cluster, kind, node_ids, _typed(kind, params))
         except InputError as exc:
             error, status = error or exc.text(), 400
     context = {

@@ -179,9 +179,6 @@ def validate_restore_params(params: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise InputError(f"unknown parameter {unknown[0]!r}; known: snapshot, confirm", unknown[0])
     snapshot = params.get("snapshot")
-    # The launch page posts strings: a decimal id is taken as that number.
-    if isinstance(snapshot, str) and snapshot.strip().isascii() and snapshot.strip().isdigit():
-        snapshot = int(snapshot.strip())
     if isinstance(snapshot, bool) or not isinstance(snapshot, int) or snapshot < 1:
         raise InputError("must be the id of a stored snapshot (a whole number)", "snapshot")
     confirm = params.get("confirm")
