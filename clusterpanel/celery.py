@@ -16,4 +16,7 @@ app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "clusterpanel.tasks.heartbeat", "schedule": 30.0},
     # Ends running jobs whose worker stopped heartbeating (clusterpanel/jobs/runner.py).
     "reap-jobs": {"task": "clusterpanel.jobs.reap_jobs", "schedule": 30.0},
+    # Takes the etcd backups that clusters' etcd_backup_interval_hours make due. Named by string:
+    # the task lives in the nodes app (nodes/tasks.py), which this package does not import.
+    "schedule-etcd-backups": {"task": "nodes.schedule_etcd_backups", "schedule": 300.0},
 }

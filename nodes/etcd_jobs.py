@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from clusterpanel.errors import InputError
-from clusterpanel.jobs.registry import JobKind, RunResult, register
+from clusterpanel.jobs.registry import JobKind, ParamField, RunResult, register
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from nodes import etcd_snapshots, executor, ssh
@@ -291,6 +291,10 @@ def _kinds() -> Mapping[str, JobKind]:
             validate_params=etcd_backup.validate_restore_params,
             preview=_preview_restore,
             run=_run_restore,
+            param_fields=(
+                ParamField("snapshot", "Snapshot id", number=True),
+                ParamField("confirm", "Type the cluster's name to confirm"),
+            ),
         ),
     }
 

@@ -124,6 +124,13 @@ class Cluster(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
         help_text="The newest this many etcd snapshots are kept; older ones are deleted.",
     )
+    etcd_backup_interval_hours = models.PositiveIntegerField(
+        "etcd backup every (hours)",
+        default=0,
+        validators=[MaxValueValidator(24 * 365)],
+        help_text="An etcd backup is taken when the newest snapshot is this many hours old; "
+        "0 takes none on a schedule.",
+    )
     description = models.TextField(
         blank=True,
         max_length=validation.MAX_DESCRIPTION,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from nodes import views
+from nodes import backup_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -11,6 +11,12 @@ urlpatterns = [
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster_detail"),
     path("clusters/<int:pk>/edit/", views.cluster_edit, name="cluster_edit"),
     path("clusters/<int:pk>/delete/", views.cluster_delete, name="cluster_delete"),
+    path("clusters/<int:pk>/backups/", backup_views.cluster_backups, name="cluster_backups"),
+    path(
+        "clusters/<int:pk>/backups/<int:snapshot_pk>/download/",
+        backup_views.backup_download,
+        name="backup_download",
+    ),
     path("clusters/<int:pk>/nodes/new/", views.node_create, name="node_create"),
     path(
         "clusters/<int:pk>/bastion-host-key/scan/",

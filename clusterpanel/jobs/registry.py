@@ -31,6 +31,17 @@ class JobFailed(Exception):
 
 
 @dataclass(frozen=True)
+class ParamField:
+    """A parameter the launch page asks for. The page posts strings; a ``number`` field sent as
+    a decimal is handed to ``validate_params`` as that int (anything else as sent, for it to
+    refuse by name), so the API's parameters stay strictly typed."""
+
+    name: str
+    label: str
+    number: bool = False
+
+
+@dataclass(frozen=True)
 class JobKind:
     """One kind of job.
 
@@ -47,6 +58,8 @@ class JobKind:
     unsaved, validated job before a plan, a launch or a retry; it raises ``PermissionDenied``
     (403) when this actor may not run this job on these nodes (a kind that copies CA keys onto
     control-plane nodes asks for an admin).
+
+    ``param_fields`` are the parameters the launch page asks for (posted as ``param.<name>``).
     """
 
     name: str
@@ -57,6 +70,7 @@ class JobKind:
     run: Callable[[Job, JobReporter], RunResult]
     deadline: int | Callable[[Mapping[str, Any]], int] | None = None
     authorize: Callable[[Actor, Job], None] | None = None
+    param_fields: tuple[ParamField, ...] = ()
 
 
 _KINDS: dict[str, JobKind] = {}

@@ -196,6 +196,13 @@ def launch_job(
 
 
 @transaction.atomic
+def launch_scheduled_job(cluster: Any, kind: Any, node_ids: Any = None, params: Any = None) -> Job:
+    """``launch_job`` for the panel's own periodic tasks: no user, so no role to check; the job
+    and its audit event say ``via=schedule``. Same refusals (``InputError``, ``Conflict``)."""
+    return _launch(Actor.for_schedule(), cluster, kind, node_ids, params, retry_of=None)
+
+
+@transaction.atomic
 def cancel_job(actor: Actor, job: Job) -> Job:
     """A queued job ends cancelled at once; a running one is asked to stop (the worker ends
     it at its next heartbeat). ``Conflict`` when the job has already ended."""

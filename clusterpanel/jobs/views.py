@@ -147,8 +147,50 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("job_detail", pk=retry.pk)
 
 
+PARAM_PREFIX = "param."
+
+
+def _form_params(source: Any) -> dict[str, str]:
+    """The kind's parameters as the page posts them: fields ``param.<name>``, strings."""
+    return {
+        key[len(PARAM_PREFIX) :]: value
+        for key, value in source.items()
+        if key.startswith(PARAM_PREFIX) and len(key) > len(PARAM_PREFIX)
+    }
+
+
+def _declared(kind: str) -> tuple[registry.ParamField, ...]:
+    try:
+        return registry.get(kind).param_fields if kind else ()
+    except InputError:
+        return ()
+
+
+def _typed(kind: str, params: dict[str, str]) -> dict[str, Any]:
+    """The posted strings as the kind takes them: a number field's decimal as an int; the rest
+    as sent, for ``validate_params`` to refuse (an unknown name, a wrong value) by name."""
+    numbers = {f.name for f in _declared(kind) if f.number}
+    return {
+        name: int(value) if name in numbers and value.isascii() and value.isdigit() else value
+        for name, value in params.items()
+    }
+
+
+def _param_fields(kind: str, params: dict[str, str]) -> list[dict[str, str]]:
+    """The inputs the page shows: the kind's declared parameters, then any other one sent (so
+    that a refused name is shown back with the error naming it)."""
+    declared = [(f.name, f.label) for f in _declared(kind)]
+    names = {name for name, _ in declared}
+    declared += [(name, name) for name in params if name not in names]
+    return [
+        {"name": name, "label": label, "field": PARAM_PREFIX + name, "value": params.get(name, "")}
+        for name, label in declared
+    ]
+
+
 def job_new(request: HttpRequest, pk: int) -> HttpResponse:
-    """Preview a job on one cluster (``?kind=``, optional ``nodes`` ids), then launch it.
+    """Preview a job on one cluster (``?kind=``, optional ``nodes`` ids, the kind's parameters
+    as ``param.<name>`` fields), then launch it.
 
     The preview connects to no host; the same page, posted, launches the job and goes to its
     page. An error re-shows the page with the message and the choices kept."""
@@ -159,13 +201,14 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
     node_ids: list[Any] | None = [
         int(n) if n.isascii() and n.isdigit() else n for n in source.getlist("nodes") if n
     ] or None
+    params = _form_params(source)
     actor = Actor.from_request(request)
     status = 200
     error = ""
     preview: dict[str, Any] | None = None
     if request.method == "POST":
         try:
-            job = services.launch_job(actor, cluster, kind, node_ids, {})
+            job = services.launch_job(actor, cluster, kind, node_ids, _typed(kind, params))
         except InputError as exc:
             error, status = exc.text(), 400
         except Conflict as exc:
@@ -173,16 +216,23 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Job #{job.pk} ({job.kind}) launched.")
             return redirect("job_detail", pk=job.pk)
-    try:
-        preview = services.plan_job(actor, cluster, kind, node_ids, {})
-    except InputError as exc:
-        error, status = error or exc.text(), 400
+    fields = _param_fields(kind, params)
+    # A link that opens the page for a kind with parameters (Restore… on the Backups tab) shows
+    # the inputs to fill in first; the preview comes once they are sent, empty or not.
+    asked = request.method == "POST" or all(f["field"] in source for f in fields)
+    if asked:
+        try:
+            preview = services.plan_job(actor, cluster, kind, node_ids, _typed(kind, params))
+        except InputError as exc:
+            error, status = error or exc.text(), 400
     context = {
         "cluster": cluster,
         "kind": kind,
         "kinds": registry.kinds(),
         "nodes": cluster.nodes.order_by("name"),
         "chosen_nodes": {str(n) for n in node_ids or []},
+        "param_fields": fields,
+        "params": params,
         "preview": preview,
         "error": error,
     }

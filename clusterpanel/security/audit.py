@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from clusterpanel.models import AuditEvent
 
-Via = Literal["web", "api", "admin", "job", "command"]
+Via = Literal["web", "api", "admin", "job", "command", "schedule"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,11 @@ class Actor:
     def for_command(cls, user: Any = None) -> Actor:
         """A management command run on the panel's host."""
         return cls(user=user, client_ip=None, via="command")
+
+    @classmethod
+    def for_schedule(cls) -> Actor:
+        """The panel itself, acting on a schedule (a periodic task), on behalf of nobody."""
+        return cls(user=None, client_ip=None, via="schedule")
 
     @property
     def username(self) -> str:

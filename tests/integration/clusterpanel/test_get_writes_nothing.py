@@ -68,6 +68,7 @@ SECRET_DOWNLOADS: dict[str, tuple[str, str]] = {
         "the API's join command carries the token (and the certificate key) in clear",
     ),
     "etcd-snapshot-download": ("etcd.snapshot.download", "an etcd snapshot holds every Secret"),
+    "backup_download": ("etcd.snapshot.download", "the same snapshot from the Backups tab"),
 }
 
 # Query strings that make a route do its real work, besides the bare GET.
@@ -227,6 +228,8 @@ def _fill(route: str, ids: Ids, admin_ids: dict[str, list[str]]) -> list[str]:
             choices.append([str(getattr(ids, PK_SEGMENTS[before]))])
         elif name == "node_pk":
             choices.append([str(ids.cp1), str(ids.cp2), str(ids.w1)])
+        elif name == "snapshot_pk":
+            choices.append([str(ids.etcd_snapshot)])
         elif name == "token_pk":
             choices.append([str(ids.static_token)])
         elif name == "kind":
@@ -346,6 +349,7 @@ def test_the_secret_downloads_write_their_audit_event(world: dict[str, Any]) -> 
         "api-pki-bundle": f"/api/v1/clusters/{ids.cluster}/bundle/?node={ids.w1}",
         "api-join-command": f"/api/v1/clusters/{ids.cluster}/join-command/?role=control-plane",
         "etcd-snapshot-download": f"/api/v1/etcd-snapshots/{ids.etcd_snapshot}/download/",
+        "backup_download": f"/clusters/{ids.cluster}/backups/{ids.etcd_snapshot}/download/",
     }
     assert set(urls) == set(SECRET_DOWNLOADS)
     for name, url in urls.items():

@@ -219,6 +219,8 @@ def _etcd_snapshot_rows(cluster: Cluster) -> list[tuple[str, str, dict[str, Any]
         ("GET", "/api/v1/etcd-snapshots/", {"cluster": cluster.pk}, API_READ),
         ("GET", f"/api/v1/etcd-snapshots/{s}/", {}, API_READ),
         ("GET", f"/api/v1/etcd-snapshots/{s}/download/", {}, (401, 403, 403, 403, 200)),
+        ("GET", f"/clusters/{cluster.pk}/backups/", {}, READ_PAGE),
+        ("GET", f"/clusters/{cluster.pk}/backups/{s}/download/", {}, (LOGIN, 403, 403, 403, 200)),
     ]
 
 

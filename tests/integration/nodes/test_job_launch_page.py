@@ -29,6 +29,12 @@ def test_the_cluster_page_offers_facts_and_preflight_to_operators_only(
     assert f"/clusters/{prod.pk}/jobs/new/?kind=facts" in page
     assert f"/clusters/{prod.pk}/jobs/new/?kind=preflight" in page
     assert f"/clusters/{prod.pk}/jobs/" in page  # the Jobs tab
+    assert f"/clusters/{prod.pk}/jobs/new/?kind=install" in page
+    assert f"/clusters/{prod.pk}/jobs/new/?kind=distribute-pki" in page
+    worker = prod.nodes.get(name="w-1")
+    # Each node row opens the same page with that node chosen.
+    assert f"/clusters/{prod.pk}/jobs/new/?kind=install&amp;nodes={worker.pk}" in page
+    assert f"/clusters/{prod.pk}/jobs/new/?kind=distribute-pki&amp;nodes={worker.pk}" in page
     viewer = web_client("viewer").get(f"/clusters/{prod.pk}/").content.decode()
     assert "jobs/new/" not in viewer
     assert web_client("viewer").get(f"/clusters/{prod.pk}/jobs/new/?kind=facts").status_code == 403
