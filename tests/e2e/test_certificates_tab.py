@@ -212,7 +212,9 @@ def test_an_operator_issues_inspects_checks_and_reissues_the_tree(
     page.click("button[type=submit]")
     page.wait_for_url(f"**/clusters/{cluster.pk}/")
     page.click("nav.tabs >> text=Certificates")
+    page.wait_for_url(f"**/clusters/{cluster.pk}/certificates/")
     stale = page.locator("#stale-list li")
+    stale.nth(1).wait_for()  # reading the list does not wait for the page to load
     assert sorted(stale.all_inner_texts()) == [
         f"apiserver (cp-1) lacks {NEW_NAME}",
         f"apiserver (cp-2) lacks {NEW_NAME}",
