@@ -462,6 +462,12 @@ class Node(models.Model):
         help_text="Password sudo asks for; empty: sudo must not ask (sudo -n).",
     )
     facts_read_at = models.DateTimeField(null=True, blank=True)
+    # Set by the jobs that make a machine part of the running cluster (bootstrap, join), cleared
+    # by remove-node: which nodes a later join or upgrade must leave alone or go through.
+    joined_at = models.DateTimeField(null=True, blank=True)
+    # The kubelet version the node last reported (join, upgrade): the cluster's recorded version
+    # moves only when every node reports the target.
+    kubelet_version = models.CharField(max_length=32, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
