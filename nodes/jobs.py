@@ -230,3 +230,7 @@ def register_kinds() -> None:
     from nodes import etcd_jobs
 
     etcd_jobs.register_kinds()
+    # bootstrap and join: kubeadm with the panel's PKI, token and certificate key.
+    from nodes import kubeadm_jobs
+
+    kubeadm_jobs.register_kinds()
