@@ -147,8 +147,9 @@ def _inputs(
             join_configs={n.name: PREVIEW_CONTENT for n in joining},
         )
     actor = Actor.for_job(job.launched_by)
-    # A key or a token with less than an hour left is never used: a fresh one is made.
-    key, _ = join_commands.ensure_certificate_key(cluster, actor=actor)
+    # A key or a token with less than an hour left is never used: a fresh one is made (a key
+    # only when the certificates are uploaded: a worker's join needs none).
+    key = join_commands.ensure_certificate_key(cluster, actor=actor)[0] if upload_certs else None
     token = usable_join_token(cluster) or join_commands.new_join_token(cluster, actor=actor)
     # The init file carries the certificate key: rendered only when the certificates are
     # uploaded (a worker's join, open to operators, needs neither).
@@ -164,7 +165,7 @@ def _inputs(
     return KubeadmInputs(
         **common,
         init_config=init_config,
-        certificate_key_id=str(key.pk),
+        certificate_key_id=str(key.pk) if key else "",
         token_id=token.token_id,
         token_config=_token_config(cluster, token),
         join_configs=configs,

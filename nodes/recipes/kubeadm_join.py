@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,17 +225,30 @@ def _secret_file(path: str, content: bytes) -> FileWrite:
     return FileWrite(path, content, mode=0o600, secret=True, skip_if_identical=True)
 
 
-def _said(context: StepContext) -> Outcome:
-    outcome = default_read(context)
-    if outcome.status == "failed":
-        return outcome
-    said = [
-        line.removeprefix(SAY).strip()
-        for output in context.outputs
-        for line in output.stdout.splitlines()
-        if line.startswith(SAY)
-    ]
-    return Outcome("succeeded", "; ".join(said) or outcome.message)
+def _reader(what: str) -> Callable[[StepContext], Outcome]:
+    """Reads a step's answer: the panel's own lines on success; on failure ``what`` failed and
+    the tool's last line of error output, so the job's explanation says which step and why."""
+
+    def read(context: StepContext) -> Outcome:
+        outcome = default_read(context)
+        if outcome.status == "failed":
+            last = [
+                line.strip()
+                for output in context.outputs
+                for line in output.stderr.splitlines()
+                if line.strip()
+            ]
+            why = f" ({last[-1][:300]})" if last else ""
+            return Outcome("failed", f"{what} {outcome.message}{why}")
+        said = [
+            line.removeprefix(SAY).strip()
+            for output in context.outputs
+            for line in output.stdout.splitlines()
+            if line.startswith(SAY)
+        ]
+        return Outcome("succeeded", "; ".join(said) or outcome.message)
+
+    return read
 
 
 def init_step(node: str, config: bytes) -> Step:
@@ -262,7 +275,7 @@ echo "{SAY} kubeadm init done"
         "kubeadm init",
         node,
         (_secret_file(INIT_CONFIG, config), Command(script, timeout=INIT_TIMEOUT + 60)),
-        _said,
+        _reader("kubeadm init"),
     )
 
 
@@ -280,6 +293,7 @@ def upload_certs_step(node: str, config: bytes, key_id: str) -> Step:
             _secret_file(INIT_CONFIG, config),
             Command(PRELUDE + line, timeout=KUBEADM_API_TIMEOUT + 60),
         ),
+        _reader("kubeadm init phase upload-certs"),
     )
 
 
@@ -304,7 +318,7 @@ rm -f {TOKEN_CONFIG}
         f"bootstrap token {token_id}",
         node,
         (_secret_file(TOKEN_CONFIG, config), Command(script, timeout=KUBEADM_API_TIMEOUT + 120)),
-        _said,
+        _reader("kubeadm token create"),
     )
 
 
@@ -338,7 +352,7 @@ exit "$rc"
         JOIN_STEP,
         node,
         (_secret_file(JOIN_CONFIG, config), Command(script, timeout=JOIN_TIMEOUT + 60)),
-        _said,
+        _reader("kubeadm join"),
     )
 
 
