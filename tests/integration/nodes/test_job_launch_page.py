@@ -79,3 +79,34 @@ def test_an_unknown_kind_is_a_400_page_naming_the_known_kinds(
     body = response.content.decode()
     assert "unknown job kind" in body and "facts" in body
     assert Job.objects.count() == 0
+
+
+def test_bootstrap_on_the_cluster_page_and_join_on_rows_of_nodes_not_joined_yet(
+    web_client: Callable[[str], Any], prod: Any
+) -> None:
+    from django.utils import timezone
+
+    from pki.services import certificates as certificate_services
+    from tests.actors import SETUP
+
+    joined = make_node(prod, "worker", name="w-2", joined_at=timezone.now())
+    worker = prod.nodes.get(name="w-1")
+    page = web_client("admin").get(f"/clusters/{prod.pk}/").content.decode()
+    assert f'href="/clusters/{prod.pk}/jobs/new/?kind=bootstrap"' in page
+    assert f'href="/clusters/{prod.pk}/jobs/new/?kind=join&amp;nodes={worker.pk}"' in page
+    assert f"kind=join&amp;nodes={joined.pk}" not in page
+    assert (
+        "kind=bootstrap" not in web_client("viewer").get(f"/clusters/{prod.pk}/").content.decode()
+    )
+    # The links open the launch page with its preview (nothing made, no host contacted).
+    certificate_services.issue_missing(prod, actor=SETUP)
+    sent = "param.cni_manifest=&param.cni_manifest_path=/opt/bundle/calico.yaml"
+    url = f"/clusters/{prod.pk}/jobs/new/?kind=bootstrap&{sent}&param.ignore_preflight_errors="
+    preview = web_client("admin").get(url)
+    assert preview.status_code == 200
+    body = preview.content.decode()
+    assert "kubeadm init on <strong>cp-1</strong>" in body
+    assert "kubeadm join on <strong>w-1</strong>" in body
+    assert "apply the CNI manifest on <strong>cp-1</strong>" in body
+    assert web_client("operator").get(url).status_code == 403
+    assert not prod.bootstrap_tokens.exists() and not prod.certificate_keys.exists()
