@@ -9,6 +9,7 @@ inventory (``Node.joined_at``, ``Node.kubelet_version``, the cluster's version).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import require_permission
 from nodes import executor
 from nodes.models import Cluster, Node, NodeRole
-from nodes.recipes import remove_node
+from nodes.recipes import install, remove_node, upgrade
 from nodes.recipes.plan import Outcome, Phase, Plan, Step, StepContext
 from nodes.targets import target_for
 
@@ -82,7 +83,9 @@ def _members(cluster: Cluster) -> list[Node]:
     return joined_control_planes(cluster)
 
 
-def _removal_plan(job: Any, record: Callable[[StepContext], Outcome] | None) -> tuple[Plan, list[Node]]:
+def _removal_plan(
+    job: Any, record: Callable[[StepContext], Outcome] | None
+) -> tuple[Plan, list[Node]]:
     cluster, glue = job.cluster, _glue()
     node = _leaving(job)
     if node.role != NodeRole.ETCD and node.joined_at is None:
@@ -168,6 +171,100 @@ def authorize_removal(actor: Actor, job: Any) -> None:
         )
 
 
+# upgrade
+
+
+def _manager(node: Node) -> str:
+    try:
+        return install.package_manager(node.facts or None, node.name)
+    except InputError:
+        return ""  # refused by the recipe, after the version checks
+
+
+def _upgrade_plan(
+    job: Any, record: Callable[[StepContext], Outcome] | None
+) -> tuple[Plan, list[Node]]:
+    cluster, glue = job.cluster, _glue()
+    cps = joined_control_planes(cluster)
+    workers = list(
+        Node.objects.filter(
+            cluster=cluster, role=NodeRole.WORKER, joined_at__isnull=False
+        ).order_by("name")
+    )
+    members = _members(cluster)
+    # The version checks first: before the PKI is asked for the etcd client certificate.
+    params = upgrade.validate_params(job.params)
+    upgrade.skew_verdict(cluster.kubernetes_version, params["version"])
+    client = None
+    if members:
+        from nodes.etcd_jobs import panel_client
+
+        client = panel_client(cluster)
+    when = job.created_at or timezone.now()
+    nodes = [*cps, *workers]
+    spec = upgrade.Upgrade(
+        control_planes=tuple(glue.node_target(n) for n in cps),
+        workers=tuple(glue.node_target(n) for n in workers),
+        etcd_members=tuple(glue.node_target(n) for n in members),
+        managers={n.name: _manager(n) for n in nodes},
+        client=client,
+        stamp=when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ"),
+        kubelets={n.name: n.kubelet_version for n in nodes},
+    )
+    plan = upgrade.plan(glue.cluster_spec(cluster), spec, params)
+    keep = Step(
+        f"record {params['version']} as the cluster's version",
+        None,
+        read=record or (lambda c: Outcome("failed")),
+    )
+    return Plan(plan.kind, (*plan.phases, Phase("record", (keep,)))), [*nodes, *members]
+
+
+def _record_upgrade(job: Any) -> Callable[[StepContext], Outcome]:
+    def record(context: StepContext) -> Outcome:
+        verified = next(
+            (o for (phase, _, _), o in context.earlier.items() if phase == "verify"), None
+        )
+        if verified is None or verified.status != "succeeded":
+            return Outcome("failed", "not every node reports the target version")
+        target = upgrade.validate_params(job.params)["version"]
+        kubelets = dict(verified.data.get("kubelets", {}))
+        cluster = Cluster.objects.get(pk=job.cluster_id)
+        before = cluster.kubernetes_version
+        for name, version in kubelets.items():
+            Node.objects.filter(cluster=cluster, name=name).update(
+                kubelet_version=version, updated_at=timezone.now()
+            )
+        # The cluster's own spelling (with or without the leading v).
+        cluster.kubernetes_version = target if before.startswith("v") else target[1:]
+        cluster.save(update_fields=["kubernetes_version"])
+        audit.record(
+            "cluster.upgrade",
+            Actor.for_job(job.launched_by),
+            obj=cluster,
+            cluster=cluster,
+            details={"job": job.pk, "from": before, "to": cluster.kubernetes_version},
+        )
+        return Outcome(
+            "succeeded",
+            f"cluster {cluster.name} upgraded from {before} to {cluster.kubernetes_version}: "
+            f"all {len(kubelets)} nodes report it",
+        )
+
+    return record
+
+
+def _preview_upgrade(job: Any) -> dict[str, Any]:
+    return _upgrade_plan(job, None)[0].preview()
+
+
+def _run_upgrade(job: Any, reporter: Any) -> RunResult:
+    plan, involved = _upgrade_plan(job, _record_upgrade(job))
+    unique = list({n.pk: n for n in involved}.values())
+    execution = _execute(job, reporter, plan, unique)
+    return RunResult(execution.status, execution.explanation)
+
+
 def _kinds() -> list[JobKind]:
     return [
         JobKind(
@@ -184,6 +281,23 @@ def _kinds() -> list[JobKind]:
                     "grace_period", "Pod grace period (s, default -1: the pod's own)", number=True
                 ),
                 ParamField("force", "Go on after a failed drain (true/false, default false)"),
+            ),
+        ),
+        JobKind(
+            name=upgrade.KIND,
+            label="Upgrade the cluster",
+            mutating=upgrade.MUTATING,
+            validate_params=upgrade.validate_params,
+            preview=_preview_upgrade,
+            run=_run_upgrade,
+            deadline=6 * 3600,
+            param_fields=(
+                ParamField("version", "Target version (e.g. v1.32.0)"),
+                ParamField("batch_percent", "Workers per batch (%, default 20)", number=True),
+                ParamField("drain_timeout", "Drain timeout (s, default 300)", number=True),
+                ParamField("drain_retries", "Drain retries (default 1)", number=True),
+                ParamField("grace_period", "Pod grace period (s, default -1)", number=True),
+                ParamField("offline_bundle", "Offline bundle directory (optional)"),
             ),
         ),
     ]
