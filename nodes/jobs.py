@@ -234,3 +234,7 @@ def register_kinds() -> None:
     from nodes import kubeadm_jobs
 
     kubeadm_jobs.register_kinds()
+    # remove-node and upgrade: the running cluster's lifecycle.
+    from nodes import lifecycle_jobs
+
+    lifecycle_jobs.register_kinds()

@@ -64,6 +64,9 @@ BIND_DIRS = {
     "/etc/pki/rpm-gpg": "etc-pki-rpm-gpg",
     "/etc/containerd": "etc-containerd",
     "/etc/crio": "etc-crio",
+    # What remove-node empties after kubeadm reset: each host's own.
+    "/etc/cni/net.d": "etc-cni-net.d",
+    "/var/lib/kubelet": "var-lib-kubelet",
 }
 BIND_FILES = (
     "/etc/passwd", "/etc/shadow", "/etc/group", "/etc/hosts", "/etc/hostname", "/etc/fstab",

@@ -51,6 +51,8 @@ PERMISSIONS: dict[str, Role] = {
     "download_ca_keys": Role.ADMIN,
     # etcd snapshots: every Secret of the cluster, in one file.
     "download_etcd_snapshots": Role.ADMIN,
+    # Removing a control-plane or etcd node: etcd's membership and the control plane change.
+    "remove_control_plane_nodes": Role.ADMIN,
     # Certificates or tokens for identities that bypass or outrank RBAC (system:masters,
     # kubeadm:cluster-admins, nodes, control-plane components, service accounts).
     "grant_privileged_identities": Role.ADMIN,

@@ -353,9 +353,10 @@ def _installed_test(manager: str, package: str) -> str:
     return f"rpm -q {q(package)} >/dev/null 2>&1"
 
 
-def _offline_install(manager: str, bundle: str, pattern: str) -> str:
-    """Install the bundle's files matching ``pattern``: local files only, every source disabled."""
-    files = f"{shlex.quote(bundle)}/{pattern}"
+def _offline_install(manager: str, bundle: str, pattern: str, *more: str) -> str:
+    """Install the bundle's files matching ``pattern`` (and ``more`` patterns): local files only,
+    every source disabled."""
+    files = " ".join(f"{shlex.quote(bundle)}/{p}" for p in (pattern, *more))
     if manager == "apt":
         # No `apt-get update` and --no-download: apt installs the given files (resolving their
         # dependencies among them and what is installed) or fails; it never fetches.
@@ -414,19 +415,59 @@ def _runtime(
     return _command(packages, timeout=900.0), _file(config, content), _command(restart)
 
 
-def _kube_packages(manager: str, versions: Versions, bundle: str | None) -> Command:
-    names = " ".join(KUBE_PACKAGES)
+def kube_repository(manager: str, versions: Versions) -> tuple[Command | FileWrite, ...]:
+    """The package repository of ``versions``' minor (pkgs.k8s.io has one per minor version) and
+    its key, alone: what an upgrade points a node to before it installs the next minor."""
+    core = f"https://pkgs.k8s.io/core:/stable:/{versions.minor}"
+    if manager == "apt":
+        key = _download_key(f"{core}/deb/Release.key", APT_KEY)
+        listing = _file(APT_LIST, f"deb [signed-by={APT_KEY}] {core}/deb/ /\n".encode())
+        directory = "/etc/apt/keyrings"
+    else:
+        key = _download_key(f"{core}/rpm/repodata/repomd.xml.key", DNF_KEY)
+        listing = _file(DNF_REPO, _rpm_repo("kubernetes", "Kubernetes", f"{core}/rpm/", DNF_KEY))
+        directory = "/etc/pki/rpm-gpg"
+    return _command(f"set -e\nmkdir -p -m 0755 {directory}\n{key}", timeout=300.0), listing
+
+
+def bundle_patterns(manager: str, versions: Versions, packages: Sequence[str]) -> list[str]:
+    """The offline bundle's file names of ``packages`` at ``versions`` (shell patterns)."""
+    if manager == "apt":
+        return [f"{p}_{versions.full}-*.deb" for p in packages]
+    return [f"{p}-{versions.full}-*.rpm" for p in packages]
+
+
+def kube_packages(
+    manager: str, versions: Versions, bundle: str | None, packages: Sequence[str]
+) -> Command:
+    """``packages`` (some of kubeadm, kubelet, kubectl) pinned to ``versions`` and held: the
+    hold lifted for the install (``--allow-change-held-packages`` / ``versionlock delete``) and
+    set again after it, as kubeadm's upgrade guide does with ``apt-mark unhold`` and ``hold``."""
+    return _kube_packages(manager, versions, bundle, tuple(packages))
+
+
+def _kube_packages(
+    manager: str,
+    versions: Versions,
+    bundle: str | None,
+    packages: tuple[str, ...] = KUBE_PACKAGES,
+) -> Command:
+    names = " ".join(packages)
+    # All three from a bundle: every file of it (their dependencies too); fewer: only theirs.
+    patterns = ["*.deb" if manager == "apt" else "*.rpm"]
+    if packages != KUBE_PACKAGES:
+        patterns = bundle_patterns(manager, versions, packages)
     if manager == "apt":
         have = (
             'have() { case "$(dpkg-query -W --showformat=\'${Version}\' "$1" 2>/dev/null)" in '
             f"{versions.full}-*) return 0 ;; *) return 1 ;; esac; }}\n"
             'held() { apt-mark showhold | grep -qx "$1"; }'
         )
-        pinned = " ".join(f"{p}={versions.deb}" for p in KUBE_PACKAGES)
+        pinned = " ".join(f"{p}={versions.deb}" for p in packages)
         install = (
             f"apt-get update -q\napt-get install -y -q --allow-change-held-packages {pinned}"
             if bundle is None
-            else _offline_install(manager, bundle, "*.deb")
+            else _offline_install(manager, bundle, *patterns)
         )
         hold = f"apt-mark hold {names}"
     else:
@@ -436,7 +477,7 @@ def _kube_packages(manager: str, versions: Versions, bundle: str | None) -> Comm
             "held() { dnf versionlock list --disablerepo='*' 2>/dev/null | "
             f'grep -q "^$1-[0-9]*:{re.escape(versions.full)}-"; }}'
         )
-        pinned = " ".join(f"{p}-{versions.full}" for p in KUBE_PACKAGES)
+        pinned = " ".join(f"{p}-{versions.full}" for p in packages)
         plugin = _installed_test(manager, "python3-dnf-plugin-versionlock")
         if bundle is None:
             install = (
@@ -447,12 +488,12 @@ def _kube_packages(manager: str, versions: Versions, bundle: str | None) -> Comm
         else:
             install = (
                 f"dnf versionlock delete --disablerepo='*' {names} >/dev/null 2>&1 || true\n"
-                + _offline_install(manager, bundle, "*.rpm")
+                + _offline_install(manager, bundle, *patterns)
             )
         # Offline, versionlock resolves the names among installed packages only.
         local = "" if bundle is None else "--disablerepo='*' "
         hold = f"dnf versionlock add {local}{pinned}"
-    checks = " && ".join(f"have {p} && held {p}" for p in KUBE_PACKAGES)
+    checks = " && ".join(f"have {p} && held {p}" for p in packages)
     script = (
         f"set -e\n{have}\nif {checks}; then\n"
         f"echo '{SAY} {names} {versions.full} already installed and held'\nelse\n"
@@ -460,7 +501,7 @@ def _kube_packages(manager: str, versions: Versions, bundle: str | None) -> Comm
         + f"{install}\n"
         + "\n".join(
             f"have {p} || {{ echo '{p} {versions.full} was not installed' >&2; exit 1; }}"
-            for p in KUBE_PACKAGES
+            for p in packages
         )
         + f"\n{hold}\necho '{SAY} {names} {versions.full} installed and held'\nfi\n"
         "systemctl is-enabled --quiet kubelet 2>/dev/null || systemctl enable kubelet\n"
