@@ -227,6 +227,7 @@ def register_kinds() -> None:
             )
         )
     # The etcd kinds (external-etcd, etcd-backup, etcd-restore) reuse this module's glue.
-    from nodes import etcd_jobs
+    from nodes import etcd_jobs, rollout_jobs
 
     etcd_jobs.register_kinds()
+    rollout_jobs.register_kinds()
