@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,17 @@ def prune(cluster: Cluster, *, actor: Actor) -> list[int]:
 
         transaction.on_commit(remove)
     return ids
+
+
+def remove_cluster_files_on_commit(cluster: Cluster) -> None:
+    """Remove the cluster's snapshot files once the transaction deleting it commits (a rolled
+    back deletion keeps them, as it keeps the rows)."""
+    directory = snapshot_root() / str(cluster.pk)
+
+    def remove() -> None:
+        shutil.rmtree(directory, ignore_errors=True)
+
+    transaction.on_commit(remove)
 
 
 def snapshot_bytes(snapshot: EtcdSnapshot) -> bytes:

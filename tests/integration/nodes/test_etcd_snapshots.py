@@ -216,3 +216,26 @@ def test_a_backup_preview_masks_the_client_key(
     [step] = answer.json()["plan"]["phases"][0]["steps"]
     key = next(f for f in step["files"] if f["path"].endswith("client.key"))
     assert key["mode"] == "0600" and key["content"] == "********"
+
+
+@pytest.mark.django_db(transaction=True)  # on_commit runs only for a real commit
+def test_deleting_a_cluster_removes_its_snapshot_files_once_committed(
+    etcd_cluster: Cluster,
+) -> None:
+    from django.db import transaction
+
+    from nodes.services import delete_cluster
+
+    other = make_cluster("keeps-its-snapshots")
+    mine, theirs = _store(etcd_cluster, b"doomed snapshot"), _store(other, b"kept snapshot")
+    directory = etcd_snapshots.sealed_path(mine).parent
+    with transaction.atomic():  # the deletion inside a transaction that is then rolled back
+        delete_cluster(etcd_cluster, SETUP)
+        transaction.set_rollback(True)
+    assert etcd_snapshots.snapshot_bytes(mine) == b"doomed snapshot"  # row and file kept
+
+    # (delete() cleared the instance's pk although the deletion was rolled back: read it again.)
+    delete_cluster(Cluster.objects.get(name="snapshots"), SETUP)
+    assert not EtcdSnapshot.objects.filter(pk=mine.pk).exists()
+    assert not directory.exists()
+    assert etcd_snapshots.snapshot_bytes(theirs) == b"kept snapshot"
