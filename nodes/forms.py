@@ -45,6 +45,10 @@ def _secret_input(max_length: int, label: str, help_text: str = "") -> forms.Cha
     )
 
 
+# Settings a post may leave out (a form of an older page, a script): they keep their value.
+_DEFAULTED = ("etcd_backup_interval_hours", "etcd_snapshot_retention")
+
+
 class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
     """A cluster's settings. How the panel reaches the hosts (trust on first use, the bastion)
     is shown to everyone but editable only with ``edit_cluster_security``."""
@@ -88,6 +92,8 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
             "control_plane_endpoint": "Control-plane endpoint",
             "dns_domain": "DNS domain",
             "etcd_topology": "etcd topology",
+            "etcd_backup_interval_hours": "etcd backup every (hours)",
+            "etcd_snapshot_retention": "etcd snapshots kept",
             "ca_validity_days": "CA validity days",
             "bastion_address": "Bastion address",
             "bastion_port": "Bastion SSH port",
@@ -106,7 +112,7 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
         else:
             del self.fields["clear_bastion_credential"]
         # Left out of a post (a form of an older page, a script), they keep the model's default.
-        for name in ("bastion_port", "bastion_user"):
+        for name in ("bastion_port", "bastion_user", *_DEFAULTED):
             self.fields[name].required = False
         if not edit_security:
             # Shown, not editable: posted values are ignored in favour of the stored ones.
@@ -116,6 +122,21 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_extra_sans(self) -> list[str]:
         return _lines(self.cleaned_data.get("extra_sans") or "")
+
+    def clean_etcd_backup_interval_hours(self) -> int:
+        return self._or_default("etcd_backup_interval_hours")
+
+    def clean_etcd_snapshot_retention(self) -> int:
+        return self._or_default("etcd_snapshot_retention")
+
+    def _or_default(self, name: str) -> int:
+        """Left out or empty: the stored value when editing, else the model's default."""
+        value = self.cleaned_data.get(name)
+        if value is not None:
+            return int(value)
+        if self.instance.pk:
+            return int(getattr(self.instance, name))
+        return int(Cluster._meta.get_field(name).default)
 
     def clean_bastion_port(self) -> int:
         port = self.cleaned_data.get("bastion_port")
