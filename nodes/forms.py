@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db import models
 
 from nodes.models import CLUSTER_SECURITY_SETTINGS, CLUSTER_SETTINGS, Cluster, Node
 from nodes.rules import validation
@@ -136,7 +137,9 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
             return int(value)
         if self.instance.pk:
             return int(getattr(self.instance, name))
-        return int(Cluster._meta.get_field(name).default)
+        field = Cluster._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        return int(field.default)
 
     def clean_bastion_port(self) -> int:
         port = self.cleaned_data.get("bastion_port")
