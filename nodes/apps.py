@@ -8,6 +8,9 @@ class NodesConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
+        from clusterpanel.security import sealed_files
+        from nodes.etcd_snapshots import reseal_files
         from nodes.jobs import register_kinds
 
         register_kinds()
+        sealed_files.register("etcd snapshots", reseal_files)

@@ -6,9 +6,9 @@ encryption key, bound to the row's token) and written as ``<data dir>/etcd-snaps
 id>/<token>.sealed`` (0600, directories 0700). Why a file and not the database: see
 ``nodes.models.EtcdSnapshot``.
 
-Key rotation: ``rotate_encryption_keys`` re-seals database fields, not these files; a file
-sealed under an older key opens as long as that key stays configured (the key id is in the
-file's header).
+Key rotation: ``rotate_encryption_keys`` re-seals these files too (``reseal_files``, registered
+with ``clusterpanel.security.sealed_files``); until it has run, a file sealed under an older key
+opens as long as that key stays configured (the key id is in the file's header).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 
 from clusterpanel.errors import Conflict
-from clusterpanel.security import audit, crypto
+from clusterpanel.security import audit, crypto, sealed_files
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import require_permission
 from nodes.models import Cluster, EtcdSnapshot
@@ -133,6 +134,17 @@ def prune(cluster: Cluster, *, actor: Actor) -> list[int]:
     return ids
 
 
+def remove_cluster_files_on_commit(cluster: Cluster) -> None:
+    """Remove the cluster's snapshot files once the transaction deleting it commits (a rolled
+    back deletion keeps them, as it keeps the rows)."""
+    directory = snapshot_root() / str(cluster.pk)
+
+    def remove() -> None:
+        shutil.rmtree(directory, ignore_errors=True)
+
+    transaction.on_commit(remove)
+
+
 def snapshot_bytes(snapshot: EtcdSnapshot) -> bytes:
     """The plain snapshot, checked against its recorded SHA-256 (``Conflict`` when the file is
     missing, does not open, or is not the snapshot the row describes)."""
@@ -165,3 +177,22 @@ def download_snapshot(actor: Actor, snapshot: EtcdSnapshot) -> bytes:
         details={"snapshot": snapshot.pk, "size": snapshot.size, "sha256": snapshot.sha256},
     )
     return data
+
+
+def reseal_files(ring: crypto.KeyRing, dry_run: bool) -> int:
+    """Re-seal every snapshot file not under the primary key (written atomically, 0600); a
+    missing file is left to ``snapshot_bytes`` to report. Returns how many (would) change."""
+    changed = 0
+    for snapshot in EtcdSnapshot.objects.order_by("pk").iterator():
+        path = sealed_path(snapshot)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        if sealed_files.sealed_key_id(blob) == ring.primary:
+            continue
+        changed += 1
+        if not dry_run:
+            context = _context(snapshot.token)
+            _write_private(path, ring.seal_bytes(ring.open_bytes(blob, context), context))
+    return changed

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db import models
 
 from nodes.models import CLUSTER_SECURITY_SETTINGS, CLUSTER_SETTINGS, Cluster, Node
 from nodes.rules import validation
@@ -43,6 +44,10 @@ def _secret_input(max_length: int, label: str, help_text: str = "") -> forms.Cha
         label=label,
         help_text=help_text,
     )
+
+
+# Settings a post may leave out (a form of an older page, a script): they keep their value.
+_DEFAULTED = ("etcd_backup_interval_hours", "etcd_snapshot_retention")
 
 
 class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -88,6 +93,8 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
             "control_plane_endpoint": "Control-plane endpoint",
             "dns_domain": "DNS domain",
             "etcd_topology": "etcd topology",
+            "etcd_backup_interval_hours": "etcd backup every (hours)",
+            "etcd_snapshot_retention": "etcd snapshots kept",
             "ca_validity_days": "CA validity days",
             "bastion_address": "Bastion address",
             "bastion_port": "Bastion SSH port",
@@ -106,7 +113,7 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
         else:
             del self.fields["clear_bastion_credential"]
         # Left out of a post (a form of an older page, a script), they keep the model's default.
-        for name in ("bastion_port", "bastion_user"):
+        for name in ("bastion_port", "bastion_user", *_DEFAULTED):
             self.fields[name].required = False
         if not edit_security:
             # Shown, not editable: posted values are ignored in favour of the stored ones.
@@ -116,6 +123,23 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_extra_sans(self) -> list[str]:
         return _lines(self.cleaned_data.get("extra_sans") or "")
+
+    def clean_etcd_backup_interval_hours(self) -> int:
+        return self._or_default("etcd_backup_interval_hours")
+
+    def clean_etcd_snapshot_retention(self) -> int:
+        return self._or_default("etcd_snapshot_retention")
+
+    def _or_default(self, name: str) -> int:
+        """Left out or empty: the stored value when editing, else the model's default."""
+        value = self.cleaned_data.get(name)
+        if value is not None:
+            return int(value)
+        if self.instance.pk:
+            return int(getattr(self.instance, name))
+        field = Cluster._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        return int(field.default)
 
     def clean_bastion_port(self) -> int:
         port = self.cleaned_data.get("bastion_port")

@@ -226,15 +226,11 @@ def register_kinds() -> None:
                 authorize=recipe.authorize,
             )
         )
-    # The etcd kinds (external-etcd, etcd-backup, etcd-restore) reuse this module's glue.
-    from nodes import etcd_jobs
+    # The kinds that need more than a plan (panel-side work before, during or after the run)
+    # reuse this module's glue: external-etcd, etcd-backup and etcd-restore; bootstrap and join
+    # (kubeadm with the panel's PKI, token and certificate key); remove-node and upgrade;
+    # cert-rollout (renewed certificates onto the nodes, the components restarted).
+    from nodes import etcd_jobs, kubeadm_jobs, lifecycle_jobs, rollout_jobs
 
-    etcd_jobs.register_kinds()
-    # bootstrap and join: kubeadm with the panel's PKI, token and certificate key.
-    from nodes import kubeadm_jobs
-
-    kubeadm_jobs.register_kinds()
-    # remove-node and upgrade: the running cluster's lifecycle.
-    from nodes import lifecycle_jobs
-
-    lifecycle_jobs.register_kinds()
+    for module in (etcd_jobs, kubeadm_jobs, lifecycle_jobs, rollout_jobs):
+        module.register_kinds()

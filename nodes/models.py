@@ -360,6 +360,8 @@ CLUSTER_SETTINGS = [
     "ca_validity_days",
     "container_runtime",
     "extra_sans",
+    "etcd_backup_interval_hours",
+    "etcd_snapshot_retention",
     "description",
 ]
 

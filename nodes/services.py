@@ -137,9 +137,13 @@ def update_cluster(cluster: Cluster, actor: Actor) -> Cluster:
 
 @transaction.atomic
 def delete_cluster(cluster: Cluster, actor: Actor) -> None:
-    """Delete the cluster with its nodes, CA keys and tokens; the audit trail stays."""
+    """Delete the cluster with its nodes, CA keys, tokens and etcd snapshots (rows, and once the
+    deletion is committed their sealed files); the audit trail stays."""
+    from nodes import etcd_snapshots
+
     lock_cluster(cluster)
     audit.record("cluster.delete", actor, obj=cluster)
+    etcd_snapshots.remove_cluster_files_on_commit(cluster)
     cluster.delete()
 
 

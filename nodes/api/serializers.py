@@ -145,27 +145,9 @@ class NodeSerializer(StrictModelSerializer):  # type: ignore[type-arg]
         help_text="key=value:Effect strings; null for the role's default taints "
         "(control-plane: node-role.kubernetes.io/control-plane:NoSchedule), [] for none.",
     )
-    ssh_private_key = StrictCharField(
-        write_only=True,
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        max_length=validation.MAX_PRIVATE_KEY,
-    )
-    ssh_key_passphrase = StrictCharField(
-        write_only=True,
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        max_length=validation.MAX_SECRET,
-    )
-    ssh_password = StrictCharField(
-        write_only=True,
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        max_length=validation.MAX_SECRET,
-    )
+    ssh_private_key = _secret(validation.MAX_PRIVATE_KEY)
+    ssh_key_passphrase = _secret(validation.MAX_SECRET)
+    ssh_password = _secret(validation.MAX_SECRET)
     sudo_password = _secret(
         validation.MAX_SECRET,
         allow_null=True,

@@ -23,6 +23,7 @@ from clusterpanel.web.htmx import HtmxHttpRequest
 from clusterpanel.web.responses import download
 from clusterpanel.web.tables import Column, Table
 from nodes.models import Cluster, Node
+from nodes.recipes.cert_rollout import DEFAULT_WAIT
 from pki.domain import expiry
 from pki.forms.certificates import (
     CfsslCAForm,
@@ -212,7 +213,9 @@ def reissue(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def renew(request: HttpRequest, pk: int) -> HttpResponse:
     """Renew the ticked certificates; every active one only when asked for with ``all=1``
-    (the "Renew all" button). Nothing ticked and no ``all=1`` renews nothing."""
+    (the "Renew all" button). Nothing ticked and no ``all=1`` renews nothing. With
+    ``?then=rollout`` (the "… and roll out" buttons) it goes on to the launch page of the
+    ``cert-rollout`` job."""
     cluster = get_for_user(request, Cluster, pk, "issue_certificates")
     renew_all = request.POST.get("all") == "1"
     raw = [] if renew_all else request.POST.getlist("certificates")
@@ -237,6 +240,16 @@ def renew(request: HttpRequest, pk: int) -> HttpResponse:
     except InputError as exc:
         messages.error(request, str(exc))
         return redirect("pki_certificates", pk=cluster.pk)
+    if request.GET.get("then") == "rollout":
+        # "Renew and roll out": the renewed files do nothing until written onto the nodes and the
+        # components restarted; the launch page previews that job before it is launched.
+        messages.success(
+            request,
+            f"Renewed {len(created)} certificates. The nodes still run the old ones: review the "
+            "rollout below and launch it to write the new files and restart the components.",
+        )
+        launch = reverse("job_new", args=[cluster.pk])
+        return redirect(f"{launch}?kind=cert-rollout&param.wait_seconds={DEFAULT_WAIT}")
     messages.success(request, f"Renewed {len(created)} certificates.")
     return redirect("pki_certificates", pk=cluster.pk)
 

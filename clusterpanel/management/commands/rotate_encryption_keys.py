@@ -1,4 +1,5 @@
-"""``manage.py rotate_encryption_keys``: re-seal every secret under the first key.
+"""``manage.py rotate_encryption_keys``: re-seal every secret under the first key: the
+database's encrypted fields, and the sealed files the apps registered (``sealed_files``).
 
 Run it after putting a new key first in CLUSTERPANEL_ENCRYPTION_KEYS (keeping the
 old ones after it); when it finishes, the old keys can be removed.
@@ -12,7 +13,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
 
-from clusterpanel.security import crypto
+from clusterpanel.security import crypto, sealed_files
 from clusterpanel.security.fields import EncryptedTextField
 
 BATCH = 500
@@ -34,8 +35,13 @@ class Command(BaseCommand):
             changed = self._rotate_model(model, fields, ring, options["dry_run"])
             total += changed
             self.stdout.write(f"{model._meta.label}: {changed} row(s) re-encrypted")
+        files = 0
+        for label, reseal in sealed_files.stores():
+            count = reseal(ring, options["dry_run"])
+            files += count
+            self.stdout.write(f"{label}: {count} file(s) re-sealed")
         verb = "would re-encrypt" if options["dry_run"] else "re-encrypted"
-        self.stdout.write(f"{verb} {total} row(s) under key {ring.primary}")
+        self.stdout.write(f"{verb} {total} row(s) and {files} file(s) under key {ring.primary}")
 
     def _rotate_model(
         self, model: Any, fields: list[EncryptedTextField], ring: crypto.KeyRing, dry_run: bool

@@ -6,16 +6,20 @@ sealing and the checks around it do not look inside them.
 
 from __future__ import annotations
 
+import base64
+import io
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 from clusterpanel.errors import Conflict
 from clusterpanel.models import AuditEvent
+from clusterpanel.security import crypto
 from nodes import etcd_snapshots
 from nodes.models import Cluster, EtcdSnapshot
 from pki.services.certificates import issue_missing
@@ -38,6 +42,49 @@ def etcd_cluster() -> Cluster:
 def _store(cluster: Cluster, data: bytes, revision: int = 5) -> EtcdSnapshot:
     status = {"revision": revision, "total_keys": 2, "hash": 77, "endpoint": "https://e:2379"}
     return etcd_snapshots.store_snapshot(cluster, data, status, actor=SETUP, job_id=None)
+
+
+@pytest.fixture
+def fresh_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    crypto.keyring.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    crypto.keyring.cache_clear()
+
+
+def test_key_rotation_reseals_the_snapshot_files_and_the_old_key_can_go(
+    etcd_cluster: Cluster, fresh_keyring: pytest.MonkeyPatch
+) -> None:
+    old, new = crypto.new_key(), crypto.new_key()
+    old_id, new_id = (crypto.key_id(base64.urlsafe_b64decode(k)) for k in (old, new))
+    fresh_keyring.setenv("CLUSTERPANEL_ENCRYPTION_KEYS", old)
+    crypto.keyring.cache_clear()
+    kept = {_store(etcd_cluster, f"snapshot {i}".encode() * 100, i): i for i in range(2)}
+    gone = _store(etcd_cluster, b"its file is lost", 9)
+    etcd_snapshots.sealed_path(gone).unlink()
+    paths = [etcd_snapshots.sealed_path(s) for s in kept]
+    assert all(p.read_bytes()[4:12] == old_id.encode() for p in paths)
+
+    fresh_keyring.setenv("CLUSTERPANEL_ENCRYPTION_KEYS", f"{new},{old}")
+    crypto.keyring.cache_clear()
+    dry = io.StringIO()
+    call_command("rotate_encryption_keys", "--dry-run", stdout=dry)
+    assert "etcd snapshots: 2 file(s) re-sealed" in dry.getvalue()
+    assert all(p.read_bytes()[4:12] == old_id.encode() for p in paths)  # a dry run changes none
+    out = io.StringIO()
+    call_command("rotate_encryption_keys", stdout=out)
+    assert "etcd snapshots: 2 file(s) re-sealed" in out.getvalue()
+    assert all(p.read_bytes()[4:12] == new_id.encode() for p in paths)
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in paths)
+    again = io.StringIO()
+    call_command("rotate_encryption_keys", stdout=again)
+    assert "etcd snapshots: 0 file(s) re-sealed" in again.getvalue()
+
+    # The old key can go: every file still opens to its bytes under the new key alone.
+    fresh_keyring.setenv("CLUSTERPANEL_ENCRYPTION_KEYS", new)
+    crypto.keyring.cache_clear()
+    for snapshot, i in kept.items():
+        assert etcd_snapshots.snapshot_bytes(snapshot) == f"snapshot {i}".encode() * 100
 
 
 @pytest.mark.django_db(transaction=True)  # committed, so that the dump would show it
@@ -169,3 +216,26 @@ def test_a_backup_preview_masks_the_client_key(
     [step] = answer.json()["plan"]["phases"][0]["steps"]
     key = next(f for f in step["files"] if f["path"].endswith("client.key"))
     assert key["mode"] == "0600" and key["content"] == "********"
+
+
+@pytest.mark.django_db(transaction=True)  # on_commit runs only for a real commit
+def test_deleting_a_cluster_removes_its_snapshot_files_once_committed(
+    etcd_cluster: Cluster,
+) -> None:
+    from django.db import transaction
+
+    from nodes.services import delete_cluster
+
+    other = make_cluster("keeps-its-snapshots")
+    mine, theirs = _store(etcd_cluster, b"doomed snapshot"), _store(other, b"kept snapshot")
+    directory = etcd_snapshots.sealed_path(mine).parent
+    with transaction.atomic():  # the deletion inside a transaction that is then rolled back
+        delete_cluster(etcd_cluster, SETUP)
+        transaction.set_rollback(True)
+    assert etcd_snapshots.snapshot_bytes(mine) == b"doomed snapshot"  # row and file kept
+
+    # (delete() cleared the instance's pk although the deletion was rolled back: read it again.)
+    delete_cluster(Cluster.objects.get(name="snapshots"), SETUP)
+    assert not EtcdSnapshot.objects.filter(pk=mine.pk).exists()
+    assert not directory.exists()
+    assert etcd_snapshots.snapshot_bytes(theirs) == b"kept snapshot"

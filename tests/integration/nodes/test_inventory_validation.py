@@ -59,6 +59,10 @@ BAD_CLUSTERS = [
     ("certificate_validity_days", 0, "at least 1"),
     ("ca_validity_days", 40000, "100 years"),
     ("extra_sans", ["ok.example.com", "not valid!"], "not an IP address"),
+    ("etcd_snapshot_retention", 0, "greater than or equal to 1"),
+    ("etcd_snapshot_retention", 1001, "less than or equal to 1000"),
+    ("etcd_backup_interval_hours", -1, "greater than or equal to 0"),
+    ("etcd_backup_interval_hours", 24 * 365 + 1, "less than or equal to 8760"),
 ]
 
 GOOD_NODE = {
@@ -339,3 +343,39 @@ def test_etcd_nodes_belong_to_clusters_with_external_etcd(
     assert stacked.status_code == 400, stacked.content
     assert "etcd-1" in stacked.json()["errors"]["etcd_topology"][0]
     assert Cluster.objects.get(name="ext").etcd_topology == "external"
+
+
+@pytest.mark.django_db
+def test_operators_set_the_backup_schedule_and_retention_on_the_page_and_the_api(
+    api_client: Callable[[str], Any], web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    page = web_client("operator")
+    form = page.get(f"/clusters/{cluster.pk}/edit/").content.decode()
+    assert 'name="etcd_backup_interval_hours"' in form and 'name="etcd_snapshot_retention"' in form
+    data = {**GOOD_CLUSTER, "name": cluster.name, "extra_sans": ""}
+    schedule = {"etcd_backup_interval_hours": 6, "etcd_snapshot_retention": 14}
+    saved = page.post(f"/clusters/{cluster.pk}/edit/", {**data, **schedule})
+    assert saved.status_code == 302, saved.content
+    cluster.refresh_from_db()
+    assert (cluster.etcd_backup_interval_hours, cluster.etcd_snapshot_retention) == (6, 14)
+    # A post of an older page without them keeps them.
+    assert page.post(f"/clusters/{cluster.pk}/edit/", data).status_code == 302
+    cluster.refresh_from_db()
+    assert (cluster.etcd_backup_interval_hours, cluster.etcd_snapshot_retention) == (6, 14)
+
+    client = api_client("operator")
+    answered = client.get(f"/api/v1/clusters/{cluster.pk}/").json()
+    assert answered["etcd_backup_interval_hours"] == 6 and answered["etcd_snapshot_retention"] == 14
+    patched = client.patch(f"/api/v1/clusters/{cluster.pk}/",
+                           {"etcd_backup_interval_hours": 0, "etcd_snapshot_retention": 3},
+                           format="json")  # fmt: skip
+    assert patched.status_code == 200, patched.content
+    cluster.refresh_from_db()
+    assert (cluster.etcd_backup_interval_hours, cluster.etcd_snapshot_retention) == (0, 3)
+    refused = client.patch(f"/api/v1/clusters/{cluster.pk}/", {"etcd_snapshot_retention": "x"},
+                           format="json")  # fmt: skip
+    assert refused.status_code == 400 and "etcd_snapshot_retention" in refused.json()["errors"]
+    viewer = api_client("viewer").patch(
+        f"/api/v1/clusters/{cluster.pk}/", {"etcd_snapshot_retention": 9}, format="json"
+    )
+    assert viewer.status_code == 403

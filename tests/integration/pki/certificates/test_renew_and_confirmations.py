@@ -111,3 +111,26 @@ def test_static_token_delete_and_token_revoke_ask_first(issued, web_client) -> N
     # No inline script handlers: the pages run under a strict Content-Security-Policy.
     for html in (config, tokens):
         assert "onsubmit=" not in html and "onclick=" not in html
+
+
+def test_renew_and_roll_out_renews_then_previews_the_rollout_for_admins_only(
+    issued, web_client
+) -> None:
+    before = _active_serials(issued)
+    admin = web_client("admin")
+    tab = admin.get(f"/clusters/{issued.pk}/certificates/").content.decode()
+    assert 'id="renew-all-rollout-button"' in tab and 'id="renew-rollout-button"' in tab
+    response = admin.post(f"/clusters/{issued.pk}/certificates/renew/?then=rollout", {"all": "1"})
+    assert response.status_code == 302
+    assert response["Location"] == (
+        f"/clusters/{issued.pk}/jobs/new/?kind=cert-rollout&param.wait_seconds=180"
+    )
+    assert not _active_serials(issued) & before
+    page = admin.get(response["Location"])
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "The nodes still run the old ones" in text
+    assert "roll out cp-1" in text and "mv /etc/kubernetes/manifests/kube-apiserver.yaml" in text
+    # Operators may renew, but rolling out to control-plane nodes copies CA keys: not offered.
+    operator_tab = web_client("operator").get(f"/clusters/{issued.pk}/certificates/")
+    assert "renew-all-rollout-button" not in operator_tab.content.decode()
