@@ -471,3 +471,39 @@ def test_the_preflight_plan_ends_in_one_sentence_from_its_verdict(hosts: Hosts) 
         verdict.status == "failed" and result.explanation == f"preflight failed: {verdict.message}"
     )
     assert {check.node for check in preflight.checks_of(result.outcomes)} == {"n1", "n2", None}
+
+
+def test_files_in_a_row_are_compared_in_one_command_and_only_changed_ones_written(
+    hosts: Hosts, tmp_path: Path
+) -> None:
+    """The node's copies are at the absolute paths (what the compare reads); LocalSession
+    uploads under its own root, so an upload shows there."""
+    node_dir = tmp_path / "node-files"
+    node_dir.mkdir()
+    same, other, later = (node_dir / name for name in ("same.conf", "other.conf", "later.conf"))
+    same.write_bytes(b"kept\n")
+    same.chmod(0o600)
+    other.write_bytes(b"old\n")
+    later.write_bytes(b"later\n")
+    later.chmod(0o644)
+    writes = (
+        FileWrite(str(same), b"kept\n", mode=0o600, skip_if_identical=True),
+        FileWrite(str(other), b"new\n", mode=0o600, skip_if_identical=True),
+        Command("true"),
+        FileWrite(str(later), b"later\n", mode=0o644, skip_if_identical=True),
+    )
+    plan = Plan("demo", (Phase("p", (Step("s", "n1", writes),)),))
+    reporter = Recorder()
+    assert run(plan, ("n1",), hosts, reporter).status == "succeeded"
+    (session,) = hosts.sessions
+    compares = [line for line in session.lines if "sha256sum" in line]
+    # One command for the two files before the command, one for the file after it.
+    assert [line.count("sha256sum") for line in compares] == [2, 1]
+    uploaded = hosts.root / "n1" / str(other).lstrip("/")
+    assert uploaded.read_bytes() == b"new\n"
+    assert not (hosts.root / "n1" / str(same).lstrip("/")).exists()
+    assert not (hosts.root / "n1" / str(later).lstrip("/")).exists()
+    panel = b"".join(d for s, d in reporter.handles[("p", "s", "n1")].output_chunks if s == "panel")
+    assert panel.decode().splitlines()[0].startswith(f"unchanged {same}")
+    assert panel.decode().splitlines()[1].startswith(f"wrote {other}")
+    assert panel.decode().splitlines()[2].startswith(f"unchanged {later}")
