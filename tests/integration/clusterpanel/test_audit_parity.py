@@ -477,6 +477,8 @@ def test_every_audited_action_of_pages_and_api_is_compared() -> None:
         "etcd.snapshot.create",
         "etcd.snapshot.prune",
         "etcd.snapshot.restore",
+        "node.remove",
+        "cluster.upgrade",
         # Only the API offers it (tests/integration/nodes/test_etcd_snapshots.py).
         "etcd.snapshot.download",
     }

@@ -27,7 +27,7 @@ TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 SET_BY_THE_PANEL = {
     "nodes.Node": {
         "status", "facts", "host_key_type", "host_key", "pending_host_key_type", "pending_host_key",
-        "pending_host_key_fingerprint", "presented_host_key_fingerprint",
+        "pending_host_key_fingerprint", "presented_host_key_fingerprint", "kubelet_version",
     },
     "nodes.Cluster": {
         "bastion_host_key_type", "bastion_host_key", "bastion_pending_host_key_type",
