@@ -243,7 +243,10 @@ class _Run:
                 session = self._session(step.node)
                 unchanged: set[int] = set()  # indexes of files found identical on the node
                 compared_upto = -1  # the files up to this index were compared already
+                written: set[int] = set()  # indexes of files written with an earlier one
                 for index, action in enumerate(step.actions):
+                    if index in written:
+                        continue
                     if self.reporter.cancel_event.is_set():
                         self._mark_cancelled()
                         return Outcome("failed", "cancelled"), exit_code
@@ -271,11 +274,9 @@ class _Run:
                         if index in unchanged:
                             handle.output("panel", _unchanged(action))
                             continue
-                        session.upload(
-                            action.path, action.content, mode=action.mode, owner=action.owner,
-                            group=action.group, timeout=timeout,
-                        )  # fmt: skip
-                        handle.output("panel", _written(action))
+                        batch = _files_to_write(step.actions, index, unchanged, compared_upto)
+                        self._write(session, batch, handle, timeout)
+                        written.update(i for i, _ in batch)
             except ssh.SSHError as error:
                 self._mark_unreachable(step.node, str(error))
                 return Outcome("failed", str(error)), exit_code
@@ -327,6 +328,24 @@ class _Run:
             return set()
         found = {int(word) for word in result.stdout.split() if word.isdigit()}
         return found & {index for index, _ in files}
+
+    @staticmethod
+    def _write(
+        session: ssh.Session,
+        files: Sequence[tuple[int, FileWrite]],
+        handle: StepHandle,
+        timeout: float,
+    ) -> None:
+        """Write ``files`` over one command, each logged (never its content) once written."""
+
+        def logged(position: int) -> None:
+            handle.output("panel", _written(files[position][1]))
+
+        uploads = [
+            ssh.Upload(f.path, f.content, mode=f.mode, owner=f.owner, group=f.group)
+            for _, f in files
+        ]
+        session.upload_files(uploads, timeout=timeout, on_written=logged)
 
     def _session(self, node: str) -> ssh.Session:
         # Only the thread working on ``node`` opens or uses its session (phases run one after
@@ -431,6 +450,36 @@ def _files_to_compare(
         paths.add(action.path)
         if action.skip_if_identical:
             batch.append((index, action))
+    return batch
+
+
+# Files written together: at most this many bytes in one command (the contents travel as
+# base64 in the command's stdin; a larger file goes alone).
+WRITE_BATCH_BYTES = 4 * 1024 * 1024
+
+
+def _files_to_write(
+    actions: Sequence[Command | FileWrite], start: int, unchanged: set[int], compared_upto: int
+) -> list[tuple[int, FileWrite]]:
+    """The files to write together from ``start`` on: the writes that follow one another with no
+    command between them, leaving out those found unchanged, up to ``WRITE_BATCH_BYTES`` (but
+    always ``start`` itself) and stopping before a path written twice or a file not compared yet
+    (it must be compared first)."""
+    batch: list[tuple[int, FileWrite]] = []
+    paths: set[str] = set()
+    size = 0
+    for index in range(start, len(actions)):
+        action = actions[index]
+        if not isinstance(action, FileWrite) or action.path in paths:
+            break
+        if index in unchanged:
+            continue
+        not_compared = action.skip_if_identical and index > compared_upto
+        if batch and (not_compared or size + len(action.content) > WRITE_BATCH_BYTES):
+            break
+        paths.add(action.path)
+        size += len(action.content)
+        batch.append((index, action))
     return batch
 
 

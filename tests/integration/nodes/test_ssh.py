@@ -267,6 +267,61 @@ def test_an_upload_is_atomic_with_its_mode_and_owner(
         shutil.rmtree(pki, ignore_errors=True)  # the shared host's /etc/kubernetes stays empty
 
 
+def test_files_uploaded_together_each_get_their_mode_and_owner_and_a_failure_stops_there(
+    test_hosts: list[TestHost],
+) -> None:
+    """Through sudo with a password (the password and the script share stdin)."""
+    host = test_hosts[3]
+    credential = ssh.Credential(
+        user=hosts.SUDO_PASSWORD_USER, password=hosts.OPS_PASSWORD, sudo_password=hosts.OPS_PASSWORD
+    )
+    binary = bytes(range(256)) * 300 + b"no newline at the end"
+    files = [
+        ssh.Upload("/etc/kubernetes/pki/ca.key", b"secret-batch-key\n", mode=0o600),
+        ssh.Upload(
+            "/etc/kubernetes/pki/etcd/blob", binary, mode=0o640, group=hosts.SUDO_PASSWORD_USER
+        ),
+        ssh.Upload("/etc/kubernetes/empty", b"", mode=0o644),
+    ]
+    root_dir = host.bind_dir("/etc/kubernetes")
+    written: list[int] = []
+    try:
+        with ssh.Session.open(host.target(credential)) as session:
+            session.upload_files(files, on_written=written.append)
+            assert written == [0, 1, 2]
+            assert (root_dir / "pki/ca.key").read_bytes() == b"secret-batch-key\n"
+            assert (root_dir / "pki/etcd/blob").read_bytes() == binary
+            assert (root_dir / "empty").read_bytes() == b""
+            stat = host.run_local(
+                "cd /etc/kubernetes && stat -c '%n %a %U %G' pki/ca.key pki/etcd/blob empty"
+            )
+            assert stat.stdout.splitlines() == [
+                "pki/ca.key 600 root root",
+                f"pki/etcd/blob 640 root {hosts.SUDO_PASSWORD_USER}",
+                "empty 644 root root",
+            ]
+            # An owner the host does not know: the first file is written, the rest are not.
+            written.clear()
+            bad = [
+                ssh.Upload("/etc/kubernetes/first", b"1\n", mode=0o644),
+                ssh.Upload("/etc/kubernetes/second", b"2\n", mode=0o644, owner="nosuchuser"),
+                ssh.Upload("/etc/kubernetes/third", b"3\n", mode=0o644),
+            ]
+            with pytest.raises(ssh.SSHError, match=r"writing /etc/kubernetes/second on \S+ failed"):
+                session.upload_files(bad, on_written=written.append)
+        assert written == [0]
+        assert (root_dir / "first").read_bytes() == b"1\n"
+        assert not (root_dir / "second").exists() and not (root_dir / "third").exists()
+        assert not [p.name for p in root_dir.iterdir() if p.name.endswith(".tmp")]
+        assert not any("secret-batch-key" in c for c in host.received_commands())
+    finally:
+        for child in root_dir.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink()
+
+
 def test_an_upload_refuses_a_relative_path(
     test_hosts: list[TestHost], root: ssh.Credential
 ) -> None:

@@ -48,6 +48,7 @@ class LocalSession:
         self.root.mkdir(parents=True, exist_ok=True)
         self.closed = False
         self.lines: list[str] = []
+        self.batches: list[list[str]] = []  # the paths of each upload_files call
 
     def run(
         self,
@@ -124,6 +125,19 @@ class LocalSession:
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_bytes(content)
         destination.chmod(mode)
+
+    def upload_files(
+        self,
+        files: list[ssh.Upload],
+        *,
+        timeout: float = 60.0,
+        on_written: Callable[[int], None] | None = None,
+    ) -> None:
+        self.batches.append([f.path for f in files])
+        for index, file in enumerate(files):
+            self.upload(file.path, file.content, mode=file.mode, timeout=timeout)
+            if on_written is not None:
+                on_written(index)
 
     def close(self) -> None:
         self.closed = True
@@ -507,3 +521,20 @@ def test_files_in_a_row_are_compared_in_one_command_and_only_changed_ones_writte
     assert panel.decode().splitlines()[0].startswith(f"unchanged {same}")
     assert panel.decode().splitlines()[1].startswith(f"wrote {other}")
     assert panel.decode().splitlines()[2].startswith(f"unchanged {later}")
+    assert session.batches == [[str(other)]]
+
+
+def test_files_to_write_in_a_row_go_over_one_command(hosts: Hosts) -> None:
+    writes = tuple(FileWrite(f"/etc/kubernetes/f{i}", b"x", mode=0o600) for i in range(3))
+    plan = Plan("demo", (Phase("p", (Step("s", "n1", (*writes, Command("true"), writes[0])),)),))
+    reporter = Recorder()
+    assert run(plan, ("n1",), hosts, reporter).status == "succeeded"
+    (session,) = hosts.sessions
+    assert session.batches == [
+        ["/etc/kubernetes/f0", "/etc/kubernetes/f1", "/etc/kubernetes/f2"],
+        ["/etc/kubernetes/f0"],
+    ]
+    panel = b"".join(d for s, d in reporter.handles[("p", "s", "n1")].output_chunks if s == "panel")
+    assert [line.split()[1] for line in panel.decode().splitlines()] == [
+        "/etc/kubernetes/f0", "/etc/kubernetes/f1", "/etc/kubernetes/f2", "/etc/kubernetes/f0",
+    ]  # fmt: skip
