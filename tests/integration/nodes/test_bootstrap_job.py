@@ -24,7 +24,7 @@ from tests import hosts, services, standins
 from tests.actors import SETUP
 from tests.factories import make_cluster, make_node, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.lifecycle]
 
 MakeHosts = Callable[[Sequence[hosts.HostSpec]], list[hosts.TestHost]]
 CNI = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: cni-test\n"

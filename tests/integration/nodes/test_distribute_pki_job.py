@@ -20,7 +20,7 @@ from tests import hosts, services
 from tests.actors import SETUP
 from tests.factories import make_cluster, make_node, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.lifecycle]
 
 MakeHosts = Callable[[Sequence[hosts.HostSpec]], list[hosts.TestHost]]
 CA_KEYS = ("pki/ca.key", "pki/front-proxy-ca.key", "pki/etcd/ca.key", "pki/sa.key")

@@ -32,7 +32,7 @@ from tests.actors import SETUP
 from tests.dbdump import database_dump
 from tests.factories import make_cluster, make_node, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.lifecycle]
 
 MakeHosts = Callable[[Sequence[hosts.HostSpec]], list[hosts.TestHost]]
 ETCDCTL_ENV = {"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"}

@@ -23,7 +23,7 @@ from nodes.models import Cluster, Node
 from tests import hosts, services, standins
 from tests.factories import make_cluster, make_node, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.lifecycle]
 
 MakeHosts = Callable[[Sequence[hosts.HostSpec]], list[hosts.TestHost]]
 TOOLS = [
