@@ -19,7 +19,7 @@ from clusterpanel.errors import InputError
 from clusterpanel.jobs.registry import JobKind, ParamField, RunResult, register
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
-from nodes import etcd_snapshots, executor, ssh
+from nodes import etcd_snapshots, ssh
 from nodes.models import Cluster, EtcdSnapshot, Node
 from nodes.recipes import etcd_backup, external_etcd
 from nodes.recipes.plan import Outcome, Phase, Plan, Step, StepContext
@@ -36,18 +36,6 @@ def _members(cluster: Cluster) -> list[Node]:
     role = "etcd" if cluster.etcd_topology == "external" else "control-plane"
     return list(
         Node.objects.filter(cluster=cluster, role=role).select_related("cluster").order_by("name")
-    )
-
-
-def _execute(job: Any, reporter: Any, plan: Plan, members: list[Node]) -> executor.Execution:
-    nodes = {node.name: node for node in members}
-    return executor.execute(
-        plan,
-        {name: target_for(node) for name, node in nodes.items()},
-        reporter,
-        max_parallel=int(settings.CLUSTERPANEL_JOB_MAX_PARALLEL_HOSTS),
-        deadline=reporter.deadline_at,
-        connect=_glue()._Connector(nodes, Actor.for_job(job.launched_by)),
     )
 
 
@@ -90,7 +78,7 @@ def _preview_external(job: Any) -> dict[str, Any]:
 
 def _run_external(job: Any, reporter: Any) -> RunResult:
     plan, members = _external_plan(job)
-    execution = _execute(job, reporter, plan, members)
+    execution = _glue().execute_plan(job, reporter, plan, members)
     return RunResult(execution.status, execution.explanation)
 
 
@@ -199,7 +187,7 @@ def _run_backup(job: Any, reporter: Any) -> RunResult:
     if not members:
         raise InputError(f"cluster {job.cluster.name} has no etcd members", "nodes")
     plan, members = _backup_plan(job, _store_step(job, members))
-    execution = _execute(job, _FreshAttempt(reporter), plan, members)
+    execution = _glue().execute_plan(job, _FreshAttempt(reporter), plan, members)
     return RunResult(execution.status, execution.explanation)
 
 
@@ -262,7 +250,7 @@ def _run_restore(job: Any, reporter: Any) -> RunResult:
             "members": [m.name for m in members],
         },
     )
-    execution = _execute(job, reporter, plan, members)
+    execution = _glue().execute_plan(job, reporter, plan, members)
     return RunResult(execution.status, execution.explanation)
 
 

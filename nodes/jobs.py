@@ -193,19 +193,25 @@ def _preview(recipe: Recipe) -> Any:
     return preview
 
 
+def execute_plan(job: Any, reporter: Any, plan: Plan, nodes: Sequence[Node]) -> executor.Execution:
+    """Run ``plan`` on ``nodes`` over SSH for ``job``, within its deadline, keeping the
+    inventory's host-key state true (``_Connector``)."""
+    by_name = {node.name: node for node in nodes}
+    return executor.execute(
+        plan,
+        {name: target_for(node) for name, node in by_name.items()},
+        reporter,
+        max_parallel=int(settings.CLUSTERPANEL_JOB_MAX_PARALLEL_HOSTS),
+        deadline=reporter.deadline_at,
+        connect=_Connector(by_name, Actor.for_job(job.launched_by)),
+    )
+
+
 def _run(recipe: Recipe) -> Any:
     def run(job: Any, reporter: Any) -> RunResult:
         nodes = {node.name: node for node in job_nodes(job)}
         plan = build_plan(recipe, job, list(nodes.values()))
-        targets = {name: target_for(node) for name, node in nodes.items()}
-        execution = executor.execute(
-            plan,
-            targets,
-            reporter,
-            max_parallel=int(settings.CLUSTERPANEL_JOB_MAX_PARALLEL_HOSTS),
-            deadline=reporter.deadline_at,
-            connect=_Connector(nodes, Actor.for_job(job.launched_by)),
-        )
+        execution = execute_plan(job, reporter, plan, list(nodes.values()))
         _store_outcomes(nodes, execution.outcomes)
         return RunResult(execution.status, execution.explanation)
 

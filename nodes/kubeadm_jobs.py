@@ -17,20 +17,17 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from clusterpanel.errors import InputError
 from clusterpanel.jobs.registry import JobKind, ParamField, RunResult, register
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import require_permission
-from nodes import executor
 from nodes.models import Cluster, Node, NodeRole
 from nodes.recipes import bootstrap, join, kubeadm_join
 from nodes.recipes.distribute_pki import BundleFile
 from nodes.recipes.kubeadm_join import KubeadmInputs
 from nodes.recipes.plan import Outcome, Plan
-from nodes.targets import target_for
 
 # What a preview writes in place of a secret file: the preview shows the path, the mode and
 # "********", never a content, so nothing secret needs to be read for it.
@@ -172,18 +169,6 @@ def _inputs(
     )
 
 
-def _execute(job: Any, reporter: Any, plan: Plan, nodes: Sequence[Node]) -> executor.Execution:
-    by_name = {node.name: node for node in nodes}
-    return executor.execute(
-        plan,
-        {name: target_for(node) for name, node in by_name.items()},
-        reporter,
-        max_parallel=int(settings.CLUSTERPANEL_JOB_MAX_PARALLEL_HOSTS),
-        deadline=reporter.deadline_at,
-        connect=_glue()._Connector(by_name, Actor.for_job(job.launched_by)),
-    )
-
-
 def mark_joined(
     cluster: Cluster, outcomes: Mapping[tuple[str, str, str | None], Outcome]
 ) -> list[str]:
@@ -231,7 +216,7 @@ def _preview_bootstrap(job: Any) -> dict[str, Any]:
 
 def _run_bootstrap(job: Any, reporter: Any) -> RunResult:
     plan, nodes = _bootstrap_plan(job, secrets=True)
-    execution = _execute(job, reporter, plan, nodes)
+    execution = _glue().execute_plan(job, reporter, plan, nodes)
     mark_joined(job.cluster, execution.outcomes)
     return RunResult(execution.status, execution.explanation)
 
@@ -308,7 +293,7 @@ def _preview_join(job: Any) -> dict[str, Any]:
 
 def _run_join(job: Any, reporter: Any) -> RunResult:
     plan, nodes = _join_plan(job, secrets=True)
-    execution = _execute(job, reporter, plan, nodes)
+    execution = _glue().execute_plan(job, reporter, plan, nodes)
     mark_joined(job.cluster, execution.outcomes)
     return RunResult(execution.status, execution.explanation)
 

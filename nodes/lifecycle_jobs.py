@@ -8,11 +8,10 @@ inventory (``Node.joined_at``, ``Node.kubelet_version``, the cluster's version).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from clusterpanel.errors import InputError
@@ -20,11 +19,9 @@ from clusterpanel.jobs.registry import JobKind, ParamField, RunResult, register
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import require_permission
-from nodes import executor
 from nodes.models import Cluster, Node, NodeRole
 from nodes.recipes import install, remove_node, upgrade
 from nodes.recipes.plan import Outcome, Phase, Plan, Step, StepContext
-from nodes.targets import target_for
 
 
 def _glue() -> Any:
@@ -53,18 +50,6 @@ def kubectl_node(cluster: Cluster, leaving: Node | None = None) -> Node | None:
         if leaving is None or node.pk != leaving.pk:
             return node
     return None
-
-
-def _execute(job: Any, reporter: Any, plan: Plan, nodes: Sequence[Node]) -> executor.Execution:
-    by_name = {node.name: node for node in nodes}
-    return executor.execute(
-        plan,
-        {name: target_for(node) for name, node in by_name.items()},
-        reporter,
-        max_parallel=int(settings.CLUSTERPANEL_JOB_MAX_PARALLEL_HOSTS),
-        deadline=reporter.deadline_at,
-        connect=_glue()._Connector(by_name, Actor.for_job(job.launched_by)),
-    )
 
 
 # remove-node
@@ -150,7 +135,7 @@ def _run_removal(job: Any, reporter: Any) -> RunResult:
     node = _leaving(job)
     plan, involved = _removal_plan(job, _record_removal(job, node))
     unique = list({n.pk: n for n in involved}.values())
-    execution = _execute(job, reporter, plan, unique)
+    execution = _glue().execute_plan(job, reporter, plan, unique)
     return RunResult(execution.status, execution.explanation)
 
 
@@ -261,7 +246,7 @@ def _preview_upgrade(job: Any) -> dict[str, Any]:
 def _run_upgrade(job: Any, reporter: Any) -> RunResult:
     plan, involved = _upgrade_plan(job, _record_upgrade(job))
     unique = list({n.pk: n for n in involved}.values())
-    execution = _execute(job, reporter, plan, unique)
+    execution = _glue().execute_plan(job, reporter, plan, unique)
     return RunResult(execution.status, execution.explanation)
 
 

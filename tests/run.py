@@ -94,7 +94,16 @@ def postgres_pass(python: str) -> bool:
             try:
                 return step(
                     "pytest on PostgreSQL",
-                    [python, "-m", "pytest", *PARALLEL, "tests/integration", "-m", "not lifecycle", "-q"],
+                    [
+                        python,
+                        "-m",
+                        "pytest",
+                        *PARALLEL,
+                        "-m",
+                        "not lifecycle",
+                        "-q",
+                        "tests/integration",
+                    ],
                 )
             finally:
                 del os.environ["DATABASE_URL"]
