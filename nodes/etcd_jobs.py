@@ -263,6 +263,12 @@ def _kinds() -> Mapping[str, JobKind]:
             validate_params=external_etcd.validate_params,
             preview=_preview_external,
             run=_run_external,
+            param_fields=(
+                ParamField(
+                    "binary",
+                    f"etcd executable on the members (default {external_etcd.DEFAULT_BINARY})",
+                ),
+            ),
         ),
         etcd_backup.BACKUP_KIND: JobKind(
             name=etcd_backup.BACKUP_KIND,

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from clusterpanel.errors import Conflict
-from clusterpanel.jobs.registry import JobKind, RunResult, register
+from clusterpanel.jobs.registry import JobKind, ParamField, RunResult, register
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import require_permission
 from nodes import executor, host_keys, ssh
@@ -42,6 +42,7 @@ class Recipe:
     label: str
     inputs: Inputs | None = None
     authorize: Callable[[Actor, Any], None] | None = None
+    param_fields: tuple[ParamField, ...] = ()
 
 
 def stored_facts(job: Any, nodes: Sequence[Node]) -> dict[str, Any]:
@@ -84,7 +85,17 @@ def authorize_ca_keys(actor: Actor, job: Any) -> None:
 RECIPES: tuple[Recipe, ...] = (
     Recipe(facts, "Gather facts"),
     Recipe(preflight, "Preflight checks"),
-    Recipe(install, "Install the runtime and kubeadm", inputs=stored_facts),
+    Recipe(
+        install,
+        "Install the runtime and kubeadm",
+        inputs=stored_facts,
+        param_fields=(
+            ParamField(
+                "offline_bundle",
+                "Offline bundle directory on the nodes (optional: then nothing is downloaded)",
+            ),
+        ),
+    ),
     Recipe(
         distribute_pki,
         "Distribute the certificates",
@@ -230,6 +241,7 @@ def register_kinds() -> None:
                 preview=_preview(recipe),
                 run=_run(recipe),
                 authorize=recipe.authorize,
+                param_fields=recipe.param_fields,
             )
         )
     # The kinds that need more than a plan (panel-side work before, during or after the run)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.functional import lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
@@ -19,7 +20,7 @@ from rest_framework.routers import SimpleRouter
 
 from clusterpanel.api.fields import StrictCharField, StrictIntegerField
 from clusterpanel.api.params import MAX_ID, query_id, query_int
-from clusterpanel.jobs import services
+from clusterpanel.jobs import registry, services
 from clusterpanel.jobs.models import TERMINAL_STATUSES, Job, JobLogChunk, JobStatus, JobStep
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import Role, role_of
@@ -34,6 +35,18 @@ def is_admin(user: Any) -> bool:
 LOG_PAGE = 500
 
 
+def _params_help() -> str:
+    """Each registered kind and its parameters, read when the schema is generated (the apps
+    register their kinds after this module is imported)."""
+    lines = ["The kind's parameters (an unknown one is a 400 naming it). By kind:"]
+    for kind in registry.kinds():
+        fields = "; ".join(
+            f"`{f.name}`{' (integer)' if f.number else ''}: {f.label}" for f in kind.param_fields
+        )
+        lines.append(f"- `{kind.name}` ({kind.label}): {fields or 'none'}")
+    return "\n".join(lines)
+
+
 class JobLaunchSerializer(serializers.Serializer):  # type: ignore[type-arg]
     cluster = StrictIntegerField(min_value=1, max_value=MAX_ID)
     kind = StrictCharField(max_length=64)
@@ -43,7 +56,7 @@ class JobLaunchSerializer(serializers.Serializer):  # type: ignore[type-arg]
         max_length=services.MAX_NODES,
         help_text="Node ids of the cluster; all its nodes when left out.",
     )
-    params = serializers.DictField(required=False, help_text="The kind's parameters.")
+    params = serializers.DictField(required=False, help_text=lazy(_params_help, str)())
 
     def validate_params(self, value: Any) -> Any:
         if not isinstance(self.initial_data.get("params", {}), dict):

@@ -162,7 +162,7 @@ class FactsError(ValueError):
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Facts takes no parameters."""
     for key in params:
-        raise InputError(f"facts takes no parameters; unknown parameter {key!r}", "params")
+        raise InputError(f"facts takes no parameters; unknown parameter {key!r}", key)
     return {}
 
 

@@ -137,7 +137,7 @@ CLOCK_COMMAND = "date +%s.%N"
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Preflight takes no parameters."""
     for key in params:
-        raise InputError(f"preflight takes no parameters; unknown parameter {key!r}", "params")
+        raise InputError(f"preflight takes no parameters; unknown parameter {key!r}", key)
     return {}
 
 

@@ -175,3 +175,28 @@ def test_an_api_url_that_matches_no_route_is_a_json_404(
         assert response.json() == {"detail": "Not found.", "errors": {}}
     page = web_client("admin").get("/no-such-page/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+def test_every_job_kind_and_its_parameters_are_documented_and_others_refused_by_name(
+    web_client: Callable[[str], Any],
+) -> None:
+    from clusterpanel.errors import InputError
+    from clusterpanel.jobs import registry
+    from tests import jobkinds
+
+    schema = yaml.safe_load(web_client("viewer").get("/api/schema/").content)
+    described = schema["components"]["schemas"]["JobLaunchRequest"]["properties"]["params"][
+        "description"
+    ]
+    lines = {line.split("`")[1]: line for line in described.splitlines() if line.startswith("- `")}
+    kinds = registry.kinds()
+    assert set(lines) == {kind.name for kind in kinds}
+    for kind in kinds:
+        if kind.name in (jobkinds.SHELL, jobkinds.READ_ONLY):
+            continue  # the tests' own kinds take anything
+        for field in kind.param_fields:
+            assert f"`{field.name}`" in lines[kind.name], (kind.name, field.name)
+        with pytest.raises(InputError) as refused:
+            kind.validate_params({"no_such_parameter": "x"})
+        assert refused.value.field == "no_such_parameter", kind.name

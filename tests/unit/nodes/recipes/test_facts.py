@@ -173,7 +173,7 @@ def test_facts_takes_no_parameters() -> None:
     assert facts.validate_params({}) == {}
     with pytest.raises(InputError, match="unknown parameter 'force'") as caught:
         facts.validate_params({"force": True})
-    assert caught.value.field == "params"
+    assert caught.value.field == "force"
 
 
 def test_the_plan_is_one_read_only_step_per_node() -> None:

@@ -359,4 +359,4 @@ def test_the_plan_probes_every_node_then_judges() -> None:
     ]
     with pytest.raises(InputError) as caught:
         preflight.validate_params({"x": 1})
-    assert caught.value.field == "params"
+    assert caught.value.field == "x"
