@@ -125,7 +125,12 @@ def _wait(job: Any, timeout: float = 600.0) -> Any:
 
 
 def run_size(
-    count: int, number: int, started: Sequence[hosts.TestHost], key: str, admin: Any
+    count: int,
+    number: int,
+    started: Sequence[hosts.TestHost],
+    key: str,
+    admin: Any,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """One bootstrap of ``count`` nodes on ``started``: timings and what the hosts received."""
     from clusterpanel.jobs.services import launch_job, plan_job
@@ -143,25 +148,34 @@ def run_size(
     params = {"cni_manifest": CNI, "ignore_preflight_errors": IGNORED}
 
     began = time.perf_counter()
-    preview = plan_job(admin, cluster, "bootstrap", None, params)
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        preview = profiler.runcall(plan_job, admin, cluster, "bootstrap", None, params)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+    else:
+        preview = plan_job(admin, cluster, "bootstrap", None, params)
     preview_s = time.perf_counter() - began
     planned = sum(len(phase["steps"]) for phase in preview["plan"]["phases"])
 
     began = time.perf_counter()
-    job = _wait(launch_job(admin, cluster, "bootstrap", None, params))
+    job = launch_job(admin, cluster, "bootstrap", None, params)
+    launch_s = time.perf_counter() - began
+    job = _wait(job)
     wall = time.perf_counter() - began
     if job.status != "succeeded":
         raise RuntimeError(f"bootstrap of {count} nodes {job.status}: {job.explanation}")
-    worker = (job.finished_at - job.started_at).total_seconds()
     origin = job.started_at
-    spans = phase_spans(
-        [
-            (s.phase, (s.started_at - origin).total_seconds(),
-             (s.finished_at - origin).total_seconds())
-            for s in job.steps.order_by("pk")
-            if s.started_at and s.finished_at
-        ]
-    )  # fmt: skip
+    steps = [
+        (s.phase, (s.started_at - origin).total_seconds(),
+         (s.finished_at - origin).total_seconds())
+        for s in job.steps.order_by("pk")
+        if s.started_at and s.finished_at
+    ]  # fmt: skip
+    spans = phase_spans(steps)
+    first, last = min(s[1] for s in steps), max(s[2] for s in steps)
     counted = {}
     for host in started:
         writes, checks, _ = classify(host.received_commands())
@@ -173,7 +187,10 @@ def run_size(
         "preview": preview_s,
         "planned_steps": planned,
         "wall": wall,
-        "worker": worker,
+        "launch": launch_s,
+        "worker": (job.finished_at - job.started_at).total_seconds(),
+        "worker_plan": first,  # the worker's run until its first step started
+        "worker_steps": last - first,
         "spans": spans,
         "counted": counted,
         "roles": dict(zip((h.name for h in started), roles(count), strict=True)),
@@ -201,8 +218,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--block", type=int, default=BLOCK)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile each preview (to stderr; slower)"
+    )
     args = parser.parse_args(argv)
-    if args.runs * max(SIZES) > 254:
+    if args.runs * max(args.sizes) > 254:
         parser.error("too many runs for one address block")
     with tempfile.TemporaryDirectory(prefix="clusterpanel-bench-provision-") as tmp:
         workdir = Path(tmp)
@@ -218,17 +239,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             admin = Actor.for_command(make_user("bench-admin", "admin"))
             private, public = hosts.client_key(workdir / "keys", "bench")
             log = workdir / "worker.log"
-            rows: dict[int, list[dict[str, Any]]] = {size: [] for size in SIZES}
+            rows: dict[int, list[dict[str, Any]]] = {size: [] for size in args.sizes}
             with services.celery_worker(env, "bench", log):
                 for run in range(args.runs):
-                    for offset, size in enumerate(SIZES):
+                    for offset, size in enumerate(args.sizes):
                         specs = [hosts.HostSpec(f"bench-{size}-{i}") for i in range(1, size + 1)]
                         # Fresh addresses for every run: a stopped host's sockets may linger.
                         with hosts.start_hosts(
                             specs, workdir / "hosts", args.block + offset,
                             client_public_key=public, first=1 + run * size,
                         ) as started:  # fmt: skip
-                            rows[size].append(run_size(size, run, started, private, admin))
+                            rows[size].append(
+                                run_size(size, run, started, private, admin, args.profile)
+                            )
                         print(f"run {run + 1}: {size} nodes {rows[size][-1]['wall']:.1f}s",
                               file=sys.stderr)  # fmt: skip
     report(rows, args.runs)
@@ -248,23 +271,26 @@ def report(rows: Mapping[int, Sequence[dict[str, Any]]], runs: int) -> None:
     print(f"# bootstrap, median of {runs} run(s); Python {platform.python_version()}, "
           f"paramiko {paramiko.__version__}, PostgreSQL {connection.pg_version}, "
           f"{os.cpu_count()} cores")  # fmt: skip
-    print("| nodes (cp + workers) | preview (s) | bootstrap, launch → done (s) | "
-          "worker's run (s) | per node (s) | SSH commands per node | logins per node |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| nodes (cp + workers) | preview (s) | bootstrap, launch → done (s) | per node (s) "
+          "| of which: launch_job | worker's plan | worker's steps "
+          "| SSH commands per node | logins per node |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    figures = ("preview", "wall", "launch", "worker_plan", "worker_steps")
     summary: dict[int, dict[str, float]] = {}
     for size, found in rows.items():
+        summary[size] = {name: med(r[name] for r in found) for name in figures}
         commands = med(sum(c.commands for c in r["counted"].values()) / size for r in found)
         logins = med(sum(c.logins for c in r["counted"].values()) / size for r in found)
-        wall = med(r["wall"] for r in found)
-        summary[size] = {"wall": wall, "preview": med(r["preview"] for r in found)}
-        print(f"| {size} ({CONTROL_PLANES} + {size - CONTROL_PLANES}) | "
-              f"{summary[size]['preview']:.2f} | {wall:.1f} | "
-              f"{med(r['worker'] for r in found):.1f} | {wall / size:.2f} | "
-              f"{commands:.1f} | {logins:.1f} |")  # fmt: skip
-    small, large = SIZES[0], SIZES[-1]
-    print(f"\n{large} nodes vs {small}: bootstrap {summary[large]['wall'] / summary[small]['wall']:.2f}x, "
-          f"preview {summary[large]['preview'] / summary[small]['preview']:.2f}x "
-          f"({large / small:.0f}x the nodes)")  # fmt: skip
+        row = summary[size]
+        print(f"| {size} ({CONTROL_PLANES} + {size - CONTROL_PLANES}) | {row['preview']:.2f} "
+              f"| {row['wall']:.1f} | {row['wall'] / size:.2f} | {row['launch']:.1f} "
+              f"| {row['worker_plan']:.1f} | {row['worker_steps']:.1f} | {commands:.1f} "
+              f"| {logins:.1f} |")  # fmt: skip
+    small, large = min(rows), max(rows)
+    print(f"\n{large} nodes vs {small} ({large / small:.0f}x the nodes):")
+    for name in figures:
+        ratio = summary[large][name] / max(summary[small][name], 1e-9)
+        print(f"- {name}: {ratio:.2f}x")
     for size, found in rows.items():
         last = found[-1]
         init = next(name for name, role in last["roles"].items() if role == "control-plane")
