@@ -43,17 +43,16 @@ def _members(cluster: Cluster) -> list[Node]:
 
 
 def _member_files(cluster: Cluster, members: list[Node]) -> dict[str, dict[str, Any]]:
-    from pki.services.certificates import node_bundle_files
+    from pki.services.certificates import nodes_bundle_files
 
-    files: dict[str, dict[str, Any]] = {}
-    for node in members:
-        bundle = node_bundle_files(cluster, node)
-        files[node.name] = {
+    return {
+        name: {
             path: external_etcd.MemberFile(f.content, f.mode)
             for path, f in bundle.items()
             if path in external_etcd.MEMBER_FILES
         }
-    return files
+        for name, bundle in nodes_bundle_files(cluster, members).items()
+    }
 
 
 def _external_plan(job: Any) -> tuple[Plan, list[Node]]:

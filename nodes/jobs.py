@@ -50,18 +50,22 @@ def stored_facts(job: Any, nodes: Sequence[Node]) -> dict[str, Any]:
 
 
 def bundle_files(job: Any, nodes: Sequence[Node]) -> dict[str, Any]:
+    return cluster_bundles(job.cluster, nodes)
+
+
+def cluster_bundles(
+    cluster: Cluster, nodes: Sequence[Node]
+) -> dict[str, dict[str, distribute_pki.BundleFile]]:
     """Each node's ``/etc/kubernetes`` files as the PKI builds them. ``super-admin.conf`` is not
     among them: kubeadm leaves it on the first control-plane node only, and the panel hands it
     out to admins as a download."""
-    from pki.services.certificates.bundles import node_bundle_files
+    from pki.services.certificates import nodes_bundle_files
 
-    found = {}
-    for node in nodes:
-        files = node_bundle_files(job.cluster, node, include_super_admin=False)
-        found[node.name] = {
-            path: distribute_pki.BundleFile(f.content, f.mode) for path, f in files.items()
-        }
-    return found
+    bundles = nodes_bundle_files(cluster, nodes, include_super_admin=False)
+    return {
+        name: {path: distribute_pki.BundleFile(f.content, f.mode) for path, f in files.items()}
+        for name, files in bundles.items()
+    }
 
 
 def authorize_ca_keys(actor: Actor, job: Any) -> None:

@@ -66,15 +66,8 @@ def _init_node(cluster: Cluster) -> Node:
 
 
 def _bundles(cluster: Cluster, nodes: Sequence[Node]) -> dict[str, dict[str, BundleFile]]:
-    from pki.services.certificates.bundles import node_bundle_files
-
-    return {
-        node.name: {
-            path: BundleFile(f.content, f.mode)
-            for path, f in node_bundle_files(cluster, node, include_super_admin=False).items()
-        }
-        for node in nodes
-    }
+    bundles: dict[str, dict[str, BundleFile]] = _glue().cluster_bundles(cluster, nodes)
+    return bundles
 
 
 def _token_config(cluster: Cluster, token: Any) -> bytes:

@@ -18,15 +18,15 @@ from nodes.recipes.distribute_pki import BundleFile
 
 
 def rollout_inputs(job: Any, nodes: Sequence[Node]) -> dict[str, cert_rollout.NodeRollout]:
-    from pki.services.certificates import active_tree
-    from pki.services.certificates.bundles import node_bundle_files
+    from pki.services.certificates import active_tree, nodes_bundle_files
 
     tree = active_tree(job.cluster)
+    # External etcd members are not rolled out by this kind.
+    rolled = [n for n in nodes if n.role in (NodeRole.CONTROL_PLANE, NodeRole.WORKER)]
+    bundles = nodes_bundle_files(job.cluster, rolled, include_super_admin=False)
     found = {}
-    for node in nodes:
-        if node.role not in (NodeRole.CONTROL_PLANE, NodeRole.WORKER):
-            continue  # external etcd members are not rolled out by this kind
-        files = node_bundle_files(job.cluster, node, include_super_admin=False)
+    for node in rolled:
+        files = bundles[node.name]
         if node.role == NodeRole.WORKER:
             files = {p: f for p, f in files.items() if p == "kubelet.conf"}
         serial = ""

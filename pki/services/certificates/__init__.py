@@ -28,6 +28,7 @@ from pki.services.certificates.bundles import (
     build_bundle,
     download_bundle,
     node_bundle_files,
+    nodes_bundle_files,
     user_kubeconfig,
 )
 from pki.services.certificates.checks import (
@@ -79,6 +80,7 @@ __all__ = [
     "issue_missing",
     "node_bundle_files",
     "node_spec",
+    "nodes_bundle_files",
     "reissue",
     "renew",
     "service_account_key",

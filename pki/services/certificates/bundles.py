@@ -70,25 +70,39 @@ def node_bundle_files(
     cluster: Cluster, node: Node, *, include_super_admin: bool = True
 ) -> dict[str, kubeadm.NodeFile]:
     """The node's ``/etc/kubernetes`` files from the stored PKI (PKIInputError if incomplete)."""
+    return nodes_bundle_files(cluster, [node], include_super_admin=include_super_admin)[node.name]
+
+
+def nodes_bundle_files(
+    cluster: Cluster, nodes: Sequence[Node], *, include_super_admin: bool = True
+) -> dict[str, dict[str, kubeadm.NodeFile]]:
+    """Each node's ``/etc/kubernetes`` files, by node name, from one read of the stored PKI: the
+    tree (every CA and leaf with its decrypted key) grows with the nodes, so reading it once per
+    node would make a 30-node bundle quadratic."""
     spec = cluster_spec(cluster)
     current_plan(cluster)  # an impossible topology is reported before anything else
-    try:
-        files = kubeadm.node_files(spec, _stored_tree(cluster), node_spec(node))
-    except (PKIError, KeyError):
-        raise PKIInputError(
-            f"the certificates of {node.name} are not all issued yet; issue the missing "
-            "certificates first",
-            "node",
-        ) from None
-    if not include_super_admin:
-        files.pop("super-admin.conf", None)
-    audit_policy = _audit_policy(cluster)
-    if node.role == NodeRole.CONTROL_PLANE and audit_policy is not None:
-        # The ClusterConfiguration the panel renders points kube-apiserver at this file
-        # (a hostPath mount of type File): without it the apiserver pod cannot start.
-        path = AuditLogConfig.policy_path.removeprefix("/etc/kubernetes/")
-        files[path] = kubeadm.NodeFile(audit_policy.encode(), kubeadm.CERT_MODE)
-    return files
+    if not nodes:
+        return {}
+    tree, audit_policy = _stored_tree(cluster), _audit_policy(cluster)
+    found: dict[str, dict[str, kubeadm.NodeFile]] = {}
+    for node in nodes:
+        try:
+            files = kubeadm.node_files(spec, tree, node_spec(node))
+        except (PKIError, KeyError):
+            raise PKIInputError(
+                f"the certificates of {node.name} are not all issued yet; issue the missing "
+                "certificates first",
+                "node",
+            ) from None
+        if not include_super_admin:
+            files.pop("super-admin.conf", None)
+        if node.role == NodeRole.CONTROL_PLANE and audit_policy is not None:
+            # The ClusterConfiguration the panel renders points kube-apiserver at this file
+            # (a hostPath mount of type File): without it the apiserver pod cannot start.
+            path = AuditLogConfig.policy_path.removeprefix("/etc/kubernetes/")
+            files[path] = kubeadm.NodeFile(audit_policy.encode(), kubeadm.CERT_MODE)
+        found[node.name] = files
+    return found
 
 
 def _audit_policy(cluster: Cluster) -> str | None:
