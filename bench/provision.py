@@ -65,13 +65,17 @@ class Counted:
 
 
 def classify(received: Sequence[str]) -> tuple[int, int, int]:
-    """(file writes, identical-file checks, other commands) among a host's received commands.
+    """(file-write commands, identical-file check commands, other commands) among a host's
+    received commands.
 
-    A write is the executor's atomic upload (``cat > <temp> … mv -f <temp> <path>``), a check
-    the ``FileWrite.identical_check`` line (``sha256sum`` and ``stat`` of the path)."""
+    A write is one file's atomic upload (``cat > <temp> … mv -f <temp> <path>``) or several
+    files' (``upload_files``: the script on stdin of ``/bin/sh -s``); a check compares one or
+    several files with ``FileWrite.identical_check`` (``sha256sum`` and ``stat`` of each path)."""
     writes = checks = 0
     for command in received:
-        if "clusterpanel-" in command and "mv -f" in command and "cat >" in command:
+        if (
+            "clusterpanel-" in command and "mv -f" in command and "cat >" in command
+        ) or "/bin/sh -s" in command:
             writes += 1
         elif "sha256sum <" in command and "stat -c" in command:
             checks += 1

@@ -27,15 +27,34 @@ def _upload_line(path: str) -> str:
     return line
 
 
+def _batch_upload_line() -> str:
+    """The command ``ssh.Session.upload_files`` sends for several files (no connection made)."""
+    sent: list[str] = []
+
+    def run(line: str, **_: Any) -> SimpleNamespace:
+        sent.append(line)
+        return SimpleNamespace(exit_code=0, stdout=b"", stderr=b"", timed_out=False)
+
+    session = ssh.Session.__new__(ssh.Session)
+    session.run = run  # type: ignore[method-assign]
+    session.target = SimpleNamespace(name="node-1")  # type: ignore[assignment]
+    files = [ssh.Upload(f"/etc/kubernetes/f{i}", b"x", mode=0o600) for i in range(2)]
+    with pytest.raises(ssh.SSHError):  # nothing was written: the stand-in printed nothing
+        session.upload_files(files)
+    (line,) = sent
+    return line
+
+
 def test_classify_tells_file_writes_and_identical_checks_from_other_commands() -> None:
     check = FileWrite("/etc/kubernetes/pki/ca.crt", b"x", skip_if_identical=True).identical_check()
     received = [
         check,
         _upload_line("/etc/kubernetes/pki/ca.crt"),
         _upload_line("/etc/kubernetes/admin.conf"),
+        _batch_upload_line(),
         "kubeadm init --config /etc/kubernetes/kubeadm-init.yaml",
     ]
-    assert provision.classify(received) == (2, 1, 1)
+    assert provision.classify(received) == (3, 1, 1)
     assert provision.classify([]) == (0, 0, 0)
 
 
