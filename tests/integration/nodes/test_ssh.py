@@ -185,14 +185,20 @@ def test_ten_mebibytes_on_both_streams_at_once_are_counted_and_capped(
     test_hosts: list[TestHost], root: ssh.Credential
 ) -> None:
     size = 10 * 1024 * 1024
+    tails: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def keep_tail(stream: str, data: bytes) -> None:  # what is past the cap, if it fails
+        tails[stream] = (tails[stream] + data)[-300:]
+
     with ssh.Session.open(test_hosts[1].target(root)) as session:
         result = session.run(
             f"head -c {size} /dev/zero & head -c {size} /dev/zero >&2; wait",
             timeout=60,
             capture_limit=1000,
+            on_output=keep_tail,
         )
     assert result.exit_code == 0
-    assert result.stdout_bytes == result.stderr_bytes == size
+    assert result.stdout_bytes == result.stderr_bytes == size, tails
     assert result.stdout == result.stderr == b"\0" * 1000
 
 
