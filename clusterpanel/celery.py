@@ -19,4 +19,8 @@ app.conf.beat_schedule = {
     # Takes the etcd backups that clusters' etcd_backup_interval_hours make due. Named by string:
     # the task lives in the nodes app (nodes/tasks.py), which this package does not import.
     "schedule-etcd-backups": {"task": "nodes.schedule_etcd_backups", "schedule": 300.0},
+    # Sends the health rounds that clusters' health_interval_seconds make due (nodes/health/).
+    "schedule-health-rounds": {"task": "nodes.schedule_health_rounds", "schedule": 10.0},
+    # Deletes health history older than CLUSTERPANEL_HEALTH_HISTORY_DAYS.
+    "prune-health-history": {"task": "nodes.prune_health_history", "schedule": 3600.0},
 }

@@ -47,7 +47,7 @@ def _secret_input(max_length: int, label: str, help_text: str = "") -> forms.Cha
 
 
 # Settings a post may leave out (a form of an older page, a script): they keep their value.
-_DEFAULTED = ("etcd_backup_interval_hours", "etcd_snapshot_retention")
+_DEFAULTED = ("etcd_backup_interval_hours", "etcd_snapshot_retention", "health_interval_seconds")
 
 
 class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -129,6 +129,9 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_etcd_snapshot_retention(self) -> int:
         return self._or_default("etcd_snapshot_retention")
+
+    def clean_health_interval_seconds(self) -> int:
+        return self._or_default("health_interval_seconds")
 
     def _or_default(self, name: str) -> int:
         """Left out or empty: the stored value when editing, else the model's default."""

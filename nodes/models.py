@@ -131,6 +131,14 @@ class Cluster(models.Model):
         help_text="An etcd backup is taken when the newest snapshot is this many hours old; "
         "0 takes none on a schedule.",
     )
+    health_interval_seconds = models.PositiveIntegerField(
+        "health checks every (seconds)",
+        default=60,
+        validators=[MinValueValidator(10), MaxValueValidator(24 * 3600)],
+        help_text="How often the panel checks the cluster's components.",
+    )
+    # When the next health round is due; a round claims it by moving it (see nodes.health.tasks).
+    health_next_at = models.DateTimeField(null=True, blank=True, editable=False)
     description = models.TextField(
         blank=True,
         max_length=validation.MAX_DESCRIPTION,
@@ -362,6 +370,7 @@ CLUSTER_SETTINGS = [
     "extra_sans",
     "etcd_backup_interval_hours",
     "etcd_snapshot_retention",
+    "health_interval_seconds",
     "description",
 ]
 
@@ -666,3 +675,89 @@ class EtcdSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"etcd snapshot {self.pk} of {self.cluster_id} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class HealthStatus(models.TextChoices):
+    HEALTHY = "healthy", "healthy"
+    DEGRADED = "degraded", "degraded"
+    UNHEALTHY = "unhealthy", "unhealthy"
+    UNKNOWN = "unknown", "unknown"
+
+
+class ComponentHealth(models.Model):
+    """The latest result of one check: a component of a cluster on one node (no node: through
+    the control-plane endpoint), at one target (an address and port, a URL, a socket)."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="health")
+    node = models.ForeignKey(
+        Node, on_delete=models.CASCADE, null=True, blank=True, related_name="health"
+    )
+    component = models.CharField(max_length=64)
+    target = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=HealthStatus.choices)
+    latency_ms = models.FloatField(default=0)
+    message = models.CharField(max_length=1000, blank=True)
+    checked_at = models.DateTimeField(default=timezone.now)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["cluster_id", "component", "node_id", "target"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "node", "component", "target"],
+                name="component_health_unique",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["cluster", "component"], name="component_health_cc")]
+
+    def __str__(self) -> str:
+        return f"{self.component} {self.target}: {self.status}"
+
+
+class HealthSample(models.Model):
+    """One result kept for history (latency sparklines); pruned after
+    ``CLUSTERPANEL_HEALTH_HISTORY_DAYS``."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(
+        Node, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    component = models.CharField(max_length=64)
+    target = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=HealthStatus.choices)
+    latency_ms = models.FloatField(default=0)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["cluster", "checked_at"], name="health_sample_cluster_at"),
+            models.Index(fields=["checked_at"], name="health_sample_at"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.component} {self.target} at {self.checked_at:%Y-%m-%d %H:%M:%S}: {self.status}"
+        )
+
+
+class HealthEvent(models.Model):
+    """A check that changed status: from → to, with the message of the new status."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="health_events")
+    node = models.ForeignKey(
+        Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    component = models.CharField(max_length=64)
+    target = models.CharField(max_length=300)
+    from_status = models.CharField(max_length=16, choices=HealthStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=HealthStatus.choices)
+    message = models.CharField(max_length=1000, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["cluster", "at"], name="health_event_cluster_at")]
+
+    def __str__(self) -> str:
+        return f"{self.component} {self.from_status or 'new'} -> {self.to_status}"

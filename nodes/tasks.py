@@ -65,3 +65,10 @@ def schedule_etcd_backups(now: datetime | None = None) -> list[int]:
         if job_id is not None:
             launched.append(job_id)
     return launched
+
+
+# The health tasks live beside the health services; importing them here registers them with
+# the worker, which discovers each app's ``tasks`` module.
+from nodes.health import tasks as health_tasks  # noqa: E402
+
+__all__ = ["health_tasks", "schedule_etcd_backups"]

@@ -142,3 +142,11 @@ def stop_failing(host: Host, tool: str) -> None:
     directory = _dir(host) / FAIL
     (directory / tool).unlink(missing_ok=True)
     (directory / f"{tool}.match").unlink(missing_ok=True)
+
+
+def set_curl_answer(host: Host, url: str, exit_code: int, output: str = "") -> None:
+    """Make the curl stand-in on ``host`` answer ``url`` with ``output`` and ``exit_code``."""
+    directory = state(host) / "curl-answers"
+    directory.mkdir(parents=True, exist_ok=True)
+    name = "".join(c if c.isascii() and c.isalnum() else "_" for c in url)
+    (directory / name).write_text(f"{int(exit_code)}\n{output}\n")

@@ -60,6 +60,10 @@ SET_BY_THE_PANEL = {
     "clusterpanel.JobStep": {"phase", "node_name", "name", "status", "message", "result"},
     "clusterpanel.JobLogChunk": {"node_name", "stream", "text"},
     "nodes.EtcdSnapshot": {"token", "sha256", "member"},  # from the job that took it
+    # Results of the health checks, written by a round.
+    "nodes.ComponentHealth": {"component", "target", "status", "message"},
+    "nodes.HealthSample": {"component", "target", "status"},
+    "nodes.HealthEvent": {"component", "target", "from_status", "to_status", "message"},
 }  # fmt: skip
 
 

@@ -1,0 +1,326 @@
+"""A health round of one cluster: every check of every node at once, each with its own timeout,
+then the results stored as current status, history samples and transitions.
+
+The checks run in a thread pool and touch no database: everything they need (addresses, CA and
+client certificates, decrypted SSH targets) is read before, and their results are written after,
+in one transaction with one query per table, however many nodes the cluster has.
+
+The apiserver is probed anonymously: ``/livez`` and ``/readyz`` are open to every client by
+kubeadm's default RBAC (``system:public-info-viewer``), and no certificate the panel issues for
+the cluster is as narrow as that (``apiserver-kubelet-client`` is a cluster admin).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from nodes import ssh
+from nodes.health import node_checks, probes
+from nodes.health.probes import ProbeResult
+from nodes.models import Cluster, ComponentHealth, HealthEvent, HealthSample, Node
+from nodes.targets import target_for
+
+log = logging.getLogger(__name__)
+
+APISERVER_PORT = 6443
+ETCD_CLIENT_PORT = 2379
+SSH = "ssh"
+APISERVER_LIVEZ = "kube-apiserver livez"
+APISERVER_READYZ = "kube-apiserver readyz"
+ETCD = "etcd"
+ETCD_ALARMS = "etcd alarms"
+ETCD_MEMBERS = "etcd members"
+
+# One result: component, node id (None: the cluster as a whole), target, result.
+Row = tuple[str, int | None, str, ProbeResult]
+Check = Callable[[], list[Row]]
+
+
+def check_timeout() -> float:
+    return float(getattr(settings, "CLUSTERPANEL_HEALTH_CHECK_TIMEOUT", 5))
+
+
+def _where(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _endpoint(cluster: Cluster) -> tuple[str, int] | None:
+    value = cluster.control_plane_endpoint.strip()
+    if not value:
+        return None
+    host, _, port = (
+        value.rpartition(":") if value.count(":") == 1 or "]" in value else (value, "", "")
+    )
+    host = host.strip("[]") or value
+    return host, int(port) if port.isdigit() else APISERVER_PORT
+
+
+def _pki(cluster: Cluster) -> tuple[bytes | None, bytes | None, probes.ClientIdentity | None]:
+    """The cluster CA, the etcd CA and the etcd healthcheck client identity, when issued."""
+    from pki.services.certificates import active_cas, active_tree
+
+    cas = active_cas(cluster)
+    ca = cas.get("ca")
+    etcd_ca = cas.get("etcd/ca")
+    row = active_tree(cluster).get(("etcd/healthcheck-client", None))
+    client = (
+        probes.ClientIdentity(row.certificate_pem.encode(), row.private_key_pem.encode())
+        if row is not None
+        else None
+    )
+    return (
+        ca.certificate_pem.encode() if ca else None,
+        etcd_ca.certificate_pem.encode() if etcd_ca else None,
+        client,
+    )
+
+
+def _unknown(component: str, node_id: int | None, target: str, why: str) -> Check:
+    return lambda: [(component, node_id, target, ProbeResult(probes.UNKNOWN, 0.0, why))]
+
+
+def _apiserver_checks(
+    node_id: int | None, address: str, port: int, ca: bytes | None, timeout: float
+) -> list[Check]:
+    target = f"https://{_where(address, port)}"
+    out: list[Check] = []
+    for component, endpoint in ((APISERVER_LIVEZ, "livez"), (APISERVER_READYZ, "readyz")):
+        if ca is None:
+            out.append(_unknown(component, node_id, target, "the cluster CA is not issued yet"))
+            continue
+
+        def check(component: str = component, endpoint: str = endpoint) -> list[Row]:
+            result = probes.apiserver(
+                address, port, endpoint, ca_pem=ca, client=None, timeout=timeout
+            )
+            return [(component, node_id, target, result)]
+
+        out.append(check)
+    return out
+
+
+def _etcd_cluster_check(
+    members: list[Node], ca: bytes, client: probes.ClientIdentity, timeout: float
+) -> Check:
+    """Alarms and the member list, asked of the first members in turn until one answers."""
+
+    def check() -> list[Row]:
+        rows: list[Row] = []
+        for probe, component in ((probes.etcd_alarms, ETCD_ALARMS), (probes.etcd_members, None)):
+            result = ProbeResult(probes.UNKNOWN, 0.0, "no etcd member answered")
+            for node in members[:3]:
+                if component is None:
+                    result = probes.etcd_members(
+                        str(node.address),
+                        ETCD_CLIENT_PORT,
+                        ca_pem=ca,
+                        client=client,
+                        timeout=timeout,
+                        expected=len(members),
+                    )
+                else:
+                    result = probe(
+                        str(node.address),
+                        ETCD_CLIENT_PORT,
+                        ca_pem=ca,
+                        client=client,
+                        timeout=timeout,
+                    )
+                if result.status != probes.UNKNOWN:
+                    break
+            rows.append((component or ETCD_MEMBERS, None, "etcd cluster", result))
+        return rows
+
+    return check
+
+
+def _node_check(node: Node, target: ssh.Target, runtime: str, timeout: float) -> Check:
+    """SSH reachability (pinned host key) and the node-side checks, from one command."""
+    checks = node_checks.checks_for(node.role, runtime)
+    where = _where(target.address, target.port)
+
+    def check() -> list[Row]:
+        started = time.monotonic()
+        rows: list[Row] = []
+        try:
+            with ssh.Session.open(target) as session:
+                connected = (time.monotonic() - started) * 1000
+                rows.append(
+                    (SSH, node.pk, where, ProbeResult(probes.HEALTHY, connected, "reachable"))
+                )
+                if not checks:
+                    return rows
+                result = session.run(
+                    node_checks.script(checks, timeout), timeout=timeout * (len(checks) + 1)
+                )
+        except ssh.HostKeyMismatch as exc:
+            why = f"host key changed: pinned {exc.pinned}, presented {exc.presented}"
+            return [(SSH, node.pk, where, ProbeResult(probes.UNHEALTHY, 0.0, why))]
+        except ssh.HostKeyUnknown:
+            why = "host key not approved yet"
+            return [(SSH, node.pk, where, ProbeResult(probes.UNKNOWN, 0.0, why))]
+        except (ssh.SSHError, OSError) as exc:
+            ms = (time.monotonic() - started) * 1000
+            return [(SSH, node.pk, where, ProbeResult(probes.UNHEALTHY, ms, str(exc)))]
+        parsed = node_checks.parse(result.stdout.decode("utf-8", "replace"), checks)
+        for c in checks:
+            rows.append((c.component, node.pk, c.target, parsed[c.component]))
+        return rows
+
+    return check
+
+
+def plan_round(cluster: Cluster, nodes: list[Node], timeout: float) -> list[Check]:
+    """Every check of one round of ``cluster``."""
+    ca, etcd_ca, etcd_client = _pki(cluster)
+    checks: list[Check] = []
+    control_planes = [n for n in nodes if n.role == "control-plane"]
+    for node in control_planes:
+        checks += _apiserver_checks(node.pk, str(node.address), APISERVER_PORT, ca, timeout)
+    endpoint = _endpoint(cluster)
+    if endpoint is not None:
+        checks += _apiserver_checks(None, endpoint[0], endpoint[1], ca, timeout)
+    etcd_role = "etcd" if cluster.etcd_topology == "external" else "control-plane"
+    members = [n for n in nodes if n.role == etcd_role]
+    for node in members:
+        address = str(node.address)
+        target = f"https://{_where(address, ETCD_CLIENT_PORT)}"
+        if etcd_ca is None or etcd_client is None:
+            checks.append(
+                _unknown(ETCD, node.pk, target, "the etcd certificates are not issued yet")
+            )
+            continue
+
+        def etcd_check(
+            address: str = address, node_id: int = node.pk, target: str = target
+        ) -> list[Row]:
+            assert etcd_ca is not None and etcd_client is not None
+            result = probes.etcd_health(
+                address, ETCD_CLIENT_PORT, ca_pem=etcd_ca, client=etcd_client, timeout=timeout
+            )
+            return [(ETCD, node_id, target, result)]
+
+        checks.append(etcd_check)
+    if members and etcd_ca is not None and etcd_client is not None:
+        checks.append(_etcd_cluster_check(members, etcd_ca, etcd_client, timeout))
+    for node in nodes:
+        health_timeouts = ssh.Timeouts(timeout, timeout, timeout, max(timeout, 5.0))
+        # Health never pins a key: an unapproved key is reported, not trusted.
+        ssh_target = dataclasses.replace(
+            target_for(node), trust_on_first_use=False, timeouts=health_timeouts
+        )
+        checks.append(_node_check(node, ssh_target, cluster.container_runtime, timeout))
+    return checks
+
+
+def _run(check: Check) -> list[Row]:
+    try:
+        return check()
+    except Exception:  # a bug in one check must not lose the others' results
+        log.exception("a health check failed")
+        return []
+
+
+def run_round(cluster: Cluster, *, now: datetime | None = None) -> list[Row]:
+    """Run every check of ``cluster`` and store the results; the rows, for the caller."""
+    timeout = check_timeout()
+    nodes = list(Node.objects.filter(cluster=cluster).select_related("cluster").order_by("name"))
+    checks = plan_round(cluster, nodes, timeout)
+    workers = max(1, min(len(checks), int(getattr(settings, "CLUSTERPANEL_HEALTH_WORKERS", 16))))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="health") as pool:
+        rows = [row for rows in pool.map(_run, checks) for row in rows]
+    record(cluster, rows, now or timezone.now())
+    return rows
+
+
+def record(cluster: Cluster, rows: list[Row], now: datetime) -> None:
+    """Store ``rows`` as current status (one row per check), history samples and transitions."""
+    with transaction.atomic():
+        current = {
+            (h.component, h.node_id, h.target): h
+            for h in ComponentHealth.objects.filter(cluster=cluster)
+        }
+        created, updated, samples, events = [], [], [], []
+        seen = set()
+        for component, node_id, target, result in rows:
+            key = (component, node_id, target[:300])
+            seen.add(key)
+            message = result.message.replace("\x00", "")[:1000]
+            samples.append(
+                HealthSample(
+                    cluster=cluster,
+                    node_id=node_id,
+                    component=component,
+                    target=key[2],
+                    status=result.status,
+                    latency_ms=result.latency_ms,
+                    checked_at=now,
+                )
+            )
+            row = current.get(key)
+            if row is None:
+                created.append(
+                    ComponentHealth(
+                        cluster=cluster,
+                        node_id=node_id,
+                        component=component,
+                        target=key[2],
+                        status=result.status,
+                        latency_ms=result.latency_ms,
+                        message=message,
+                        checked_at=now,
+                        changed_at=now,
+                    )
+                )
+                events.append(
+                    HealthEvent(
+                        cluster=cluster,
+                        node_id=node_id,
+                        component=component,
+                        target=key[2],
+                        from_status="",
+                        to_status=result.status,
+                        message=message,
+                        at=now,
+                    )
+                )
+                continue
+            if row.status != result.status:
+                events.append(
+                    HealthEvent(
+                        cluster=cluster,
+                        node_id=node_id,
+                        component=component,
+                        target=key[2],
+                        from_status=row.status,
+                        to_status=result.status,
+                        message=message,
+                        at=now,
+                    )
+                )
+                row.changed_at = now
+            row.status, row.latency_ms, row.message, row.checked_at = (
+                result.status,
+                result.latency_ms,
+                message,
+                now,
+            )
+            updated.append(row)
+        ComponentHealth.objects.bulk_create(created)
+        ComponentHealth.objects.bulk_update(
+            updated, ["status", "latency_ms", "message", "checked_at", "changed_at"]
+        )
+        gone = [h.pk for key, h in current.items() if key not in seen]
+        if gone:
+            ComponentHealth.objects.filter(pk__in=gone).delete()
+        HealthSample.objects.bulk_create(samples)
+        HealthEvent.objects.bulk_create(events)
