@@ -19,4 +19,6 @@ app.conf.beat_schedule = {
     # Takes the etcd backups that clusters' etcd_backup_interval_hours make due. Named by string:
     # the task lives in the nodes app (nodes/tasks.py), which this package does not import.
     "schedule-etcd-backups": {"task": "nodes.schedule_etcd_backups", "schedule": 300.0},
+    # A certificate scan (cert-scan) of every cluster with nodes, daily.
+    "schedule-cert-scans": {"task": "nodes.schedule_cert_scans", "schedule": 86400.0},
 }

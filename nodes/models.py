@@ -666,3 +666,8 @@ class EtcdSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"etcd snapshot {self.pk} of {self.cluster_id} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+# The certificate scan's findings live beside the health code; the app's models are these too.
+from nodes.health.findings import Finding as Finding  # noqa: E402
+from nodes.health.findings import ScannedCertificate as ScannedCertificate  # noqa: E402
