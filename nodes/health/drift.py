@@ -1,4 +1,4 @@
-"""Certificate drift: the findings one certificate scan of a cluster's nodes gives (pure, no Django).
+"""Certificate drift: the findings of one certificate scan of a cluster's nodes (pure, no Django).
 
 Input: what each node holds (``nodes.recipes.cert_scan.parse_stream`` per node) and the panel's
 ledger (what each node should hold, every fingerprint the panel ever issued, the endpoint names
@@ -211,7 +211,9 @@ def evaluate(
                 findings.append(found)
             findings.extend(_ledger_findings(node, path, fingerprint, expected, ledger))
             if path in SAN_FILES:
-                hosts = (*ledger.endpoint_hosts, node.address) if SAN_FILES[path] else (node.address,)
+                hosts = (
+                    (*ledger.endpoint_hosts, node.address) if SAN_FILES[path] else (node.address,)
+                )
                 missing = [h for h in dict.fromkeys(hosts) if h and not check_host(cert, h).covered]
                 if missing:
                     findings.append(

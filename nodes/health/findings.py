@@ -24,7 +24,9 @@ class FindingQuerySet(models.QuerySet["Finding"]):
 
     def unsilenced(self) -> FindingQuerySet:
         now = timezone.now()
-        return self.filter(models.Q(silenced_until__isnull=True) | models.Q(silenced_until__lte=now))
+        return self.filter(
+            models.Q(silenced_until__isnull=True) | models.Q(silenced_until__lte=now)
+        )
 
 
 class Finding(models.Model):

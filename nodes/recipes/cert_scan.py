@@ -53,9 +53,7 @@ NO_OPENSSL = "no-openssl"
 # A find over two directories and one openssl per key: seconds, even on a slow disk.
 TIMEOUT = 60.0
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_PEM_CERT = re.compile(
-    r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----", re.DOTALL
-)
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----", re.DOTALL)
 
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,8 +77,8 @@ def scan_script() -> str:
         f"    {ROOT}/*/*.conf) ;;\n"
         f"    *.conf) for k in {fields}; do\n"
         '      sed -n "s/^[[:space:]]*$k:[[:space:]]*//p" "$f" | while IFS= read -r v; do\n'
-        "        printf '%s kubeconfig %s %s\\n%s\\n' \"$M\" \"$f\" \"$k\" \"$v\"; done; done;;\n"
-        "    *) printf '%s cert %s\\n' \"$M\" \"$f\"\n"
+        '        printf \'%s kubeconfig %s %s\\n%s\\n\' "$M" "$f" "$k" "$v"; done; done;;\n'
+        '    *) printf \'%s cert %s\\n\' "$M" "$f"\n'
         "       sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' \"$f\";;\n"
         "  esac\n"
         "done\n"
@@ -90,7 +88,7 @@ def scan_script() -> str:
         '  elif openssl pkey -in "$p" -noout 2>/dev/null; then\n'
         '    h=$(openssl pkey -in "$p" -pubout -outform DER 2>/dev/null | sha256sum | cut -c1-64)\n'
         f"  else h={UNREADABLE}; fi\n"
-        "  printf '%s key %s %s\\n' \"$M\" \"$p\" \"$h\"\n"
+        '  printf \'%s key %s %s\\n\' "$M" "$p" "$h"\n'
         "done\n"
         "printf '%s end\\n' \"$M\"\n"
     )

@@ -49,12 +49,16 @@ def test_expiry_bands(days: float, kind: str | None, severity: str | None) -> No
                                  (30, 14, 7, 1))  # fmt: skip
     assert (found.kind, found.severity) == (kind, severity) if found else kind is None
     assert drift.parse_bands("1, 30,14,7") == (30, 14, 7, 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive"):
         drift.parse_bands("30,0")
 
 
 def test_ledger_comparison_keys_across_control_planes_and_sans() -> None:
-    good, replaced, older = _leaf(365, ips=("10.0.0.1",), dns=("api.example",)), _leaf(365), _leaf(365)
+    good, replaced, older = (
+        _leaf(365, ips=("10.0.0.1",), dns=("api.example",)),
+        _leaf(365),
+        _leaf(365),
+    )
     nodes = [
         _node("cp-1", {f"{R}/apiserver.crt": good, f"{R}/front-proxy-client.crt": good,
                        f"{R}/extra.crt": replaced, "/var/lib/kubelet/pki/kubelet.crt": replaced},
@@ -64,8 +68,10 @@ def test_ledger_comparison_keys_across_control_planes_and_sans() -> None:
         _node("w-1", {}, {f"{R}/sa.key": "e" * 64}, role="worker"),
     ]  # fmt: skip
     ledger = drift.Ledger(
-        expected={"cp-1": {f"{R}/apiserver.crt": _fp(good), f"{R}/front-proxy-client.crt": _fp(good)},
-                  "cp-2": {f"{R}/apiserver.crt": _fp(good), f"{R}/front-proxy-client.crt": _fp(good)}},
+        expected={
+            name: {f"{R}/apiserver.crt": _fp(good), f"{R}/front-proxy-client.crt": _fp(good)}
+            for name in ("cp-1", "cp-2")
+        },
         expected_keys={f"{R}/sa.key": "a" * 64, f"{R}/ca.key": "f" * 64},
         known=frozenset({_fp(good), _fp(older)}),
         endpoint_hosts=("api.example",),
