@@ -23,4 +23,6 @@ app.conf.beat_schedule = {
     "schedule-health-rounds": {"task": "nodes.schedule_health_rounds", "schedule": 10.0},
     # Deletes health history older than CLUSTERPANEL_HEALTH_HISTORY_DAYS.
     "prune-health-history": {"task": "nodes.prune_health_history", "schedule": 3600.0},
+    # A certificate scan (cert-scan) of every cluster with nodes, daily.
+    "schedule-cert-scans": {"task": "nodes.schedule_cert_scans", "schedule": 86400.0},
 }

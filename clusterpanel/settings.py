@@ -252,6 +252,9 @@ CLUSTERPANEL_JOB_REDISPATCH_AFTER = env_int("CLUSTERPANEL_JOB_REDISPATCH_AFTER",
 # The largest etcd snapshot an etcd-backup copies back (held in memory while it is sealed).
 _SNAPSHOT_MAX = env_int("CLUSTERPANEL_ETCD_SNAPSHOT_MAX_BYTES", 1 << 30, minimum=1 << 20)
 CLUSTERPANEL_ETCD_SNAPSHOT_MAX_BYTES = _SNAPSHOT_MAX
+# Certificate expiry bands in days, widest first: inside the widest a scan's finding is a warning,
+# inside any narrower one critical (x509-certificate-exporter and kube-prometheus use the like).
+CLUSTERPANEL_EXPIRY_BANDS = env_str("CLUSTERPANEL_EXPIRY_BANDS", "30,14,7,1")
 CLUSTERPANEL_JOB_LOG_HEAD_BYTES = env_int("CLUSTERPANEL_JOB_LOG_HEAD_BYTES", 64 * 1024, minimum=0)
 CLUSTERPANEL_JOB_LOG_TAIL_BYTES = env_int("CLUSTERPANEL_JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=0)
 

@@ -252,7 +252,8 @@ def register_kinds() -> None:
     # reuse this module's glue: external-etcd, etcd-backup and etcd-restore; bootstrap and join
     # (kubeadm with the panel's PKI, token and certificate key); remove-node and upgrade;
     # cert-rollout (renewed certificates onto the nodes, the components restarted).
-    from nodes import etcd_jobs, kubeadm_jobs, lifecycle_jobs, rollout_jobs
+    # cert-scan (the nodes' certificates compared with the panel's ledger, findings kept).
+    from nodes import etcd_jobs, kubeadm_jobs, lifecycle_jobs, rollout_jobs, scan_jobs
 
-    for module in (etcd_jobs, kubeadm_jobs, lifecycle_jobs, rollout_jobs):
+    for module in (etcd_jobs, kubeadm_jobs, lifecycle_jobs, rollout_jobs, scan_jobs):
         module.register_kinds()

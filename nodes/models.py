@@ -761,3 +761,8 @@ class HealthEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component} {self.from_status or 'new'} -> {self.to_status}"
+
+
+# The certificate scan's findings live beside the health code; the app's models are these too.
+from nodes.health.findings import Finding as Finding  # noqa: E402
+from nodes.health.findings import ScannedCertificate as ScannedCertificate  # noqa: E402

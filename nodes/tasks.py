@@ -1,4 +1,5 @@
-"""The nodes app's periodic tasks: scheduled etcd backups (beat names it in clusterpanel/celery.py).
+"""The nodes app's periodic tasks: scheduled etcd backups and the daily certificate scan (beat
+names them in clusterpanel/celery.py).
 
 A backup is due on a cluster whose ``etcd_backup_interval_hours`` is set and whose newest kept
 snapshot is at least that old (or that has none). A cluster with a backup already queued or
@@ -21,6 +22,7 @@ from clusterpanel.errors import Conflict, InputError
 from clusterpanel.jobs import services as job_services
 from clusterpanel.jobs.models import ACTIVE_STATUSES, Job
 from nodes.models import Cluster
+from nodes.recipes.cert_scan import KIND as SCAN_KIND
 from nodes.recipes.etcd_backup import BACKUP_KIND
 
 log = logging.getLogger(__name__)
@@ -41,14 +43,14 @@ def due_clusters(now: datetime) -> list[Cluster]:
     return due
 
 
-def _launch_if_idle(cluster: Cluster) -> int | None:
+def _launch_if_idle(cluster: Cluster, kind: str = BACKUP_KIND) -> int | None:
     with transaction.atomic():
         # The cluster's row lock orders two overlapping runs: the second sees the first's job.
         Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
-        active = Job.objects.filter(cluster=cluster, kind=BACKUP_KIND, status__in=ACTIVE_STATUSES)
+        active = Job.objects.filter(cluster=cluster, kind=kind, status__in=ACTIVE_STATUSES)
         if active.exists():
             return None
-        return int(job_services.launch_scheduled_job(cluster, BACKUP_KIND).pk)
+        return int(job_services.launch_scheduled_job(cluster, kind).pk)
 
 
 @shared_task(name="nodes.schedule_etcd_backups", ignore_result=True)
@@ -67,8 +69,24 @@ def schedule_etcd_backups(now: datetime | None = None) -> list[int]:
     return launched
 
 
+@shared_task(name="nodes.schedule_cert_scans", ignore_result=True)
+def schedule_cert_scans() -> list[int]:
+    """Launch a certificate scan of every cluster with nodes (one not already scanning); the ids
+    of the jobs launched. A refused launch is logged and the other clusters still get theirs."""
+    launched = []
+    for cluster in Cluster.objects.filter(nodes__isnull=False).distinct().order_by("name"):
+        try:
+            job_id = _launch_if_idle(cluster, SCAN_KIND)
+        except (Conflict, InputError) as error:
+            log.warning("scheduled certificate scan of %s not launched: %s", cluster.name, error)
+            continue
+        if job_id is not None:
+            launched.append(job_id)
+    return launched
+
+
 # The health tasks live beside the health services; importing them here registers them with
 # the worker, which discovers each app's ``tasks`` module.
 from nodes.health import tasks as health_tasks  # noqa: E402
 
-__all__ = ["health_tasks", "schedule_etcd_backups"]
+__all__ = ["health_tasks", "schedule_cert_scans", "schedule_etcd_backups"]
