@@ -10,7 +10,16 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from clusterpanel.web.panel_admin import PanelInline, PanelModelAdmin
-from nodes.models import Cluster, EtcdSnapshot, Node
+from nodes.models import (
+    Cluster,
+    ComponentHealth,
+    EtcdSnapshot,
+    Finding,
+    HealthEvent,
+    HealthSample,
+    Node,
+    ScannedCertificate,
+)
 
 
 class NodeInline(PanelInline, admin.TabularInline):  # type: ignore[type-arg]
@@ -117,3 +126,50 @@ class EtcdSnapshotAdmin(PanelModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyRecordAdmin(PanelModelAdmin):
+    """What the health checks and certificate scans record: shown to auditors, written only by
+    the panel (a row changed here would no longer say what a check or a scan saw)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ComponentHealth)
+class ComponentHealthAdmin(ReadOnlyRecordAdmin):
+    list_display = ["cluster", "component", "node", "target", "status", "latency_ms", "checked_at"]
+    list_filter = ["status", "component", "cluster"]
+    search_fields = ["cluster__name", "node__name", "component", "target"]
+
+
+@admin.register(HealthSample)
+class HealthSampleAdmin(ReadOnlyRecordAdmin):
+    list_display = ["cluster", "component", "node", "target", "status", "latency_ms", "checked_at"]
+    list_filter = ["status", "component", "cluster"]
+
+
+@admin.register(HealthEvent)
+class HealthEventAdmin(ReadOnlyRecordAdmin):
+    list_display = ["cluster", "component", "node", "target", "from_status", "to_status", "at"]
+    list_filter = ["to_status", "component", "cluster"]
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyRecordAdmin):
+    list_display = ["cluster", "node", "kind", "severity", "path", "last_seen", "resolved_at"]
+    list_filter = ["severity", "kind", "cluster"]
+    search_fields = ["cluster__name", "node__name", "path", "message"]
+
+
+@admin.register(ScannedCertificate)
+class ScannedCertificateAdmin(ReadOnlyRecordAdmin):
+    list_display = ["cluster", "node", "path", "subject", "not_after", "scanned_at"]
+    list_filter = ["cluster"]
+    search_fields = ["cluster__name", "node__name", "path", "subject", "fingerprint"]

@@ -22,7 +22,15 @@ from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.security.signals import PANEL_APPS
 from clusterpanel.web.panel_admin import PanelModelAdmin, secret_fields
 from nodes import etcd_snapshots
-from nodes.models import Cluster, Node
+from nodes.models import (
+    Cluster,
+    ComponentHealth,
+    Finding,
+    HealthEvent,
+    HealthSample,
+    Node,
+    ScannedCertificate,
+)
 from pki.models import Certificate, CertificateAuthority, ServiceAccountKey
 from pki.services import bootstrap as bootstrap_services
 from pki.services import certificates as certificate_services
@@ -137,6 +145,18 @@ def world(db: Any) -> dict[str, Any]:
     step = JobStep.objects.create(job=job, position=1, phase="gather", name="facts")
     JobLogChunk.objects.create(job=job, step=step, seq=1, stream="stdout", text="out")
     etcd_snapshots.store_snapshot(cluster, b"snapshot", {"revision": 3}, actor=SETUP, job_id=None)
+    health = {"cluster": cluster, "node": node, "component": "kubelet", "target": "127.0.0.1:10248"}
+    ComponentHealth.objects.create(**health, status="healthy", message="ok")
+    HealthSample.objects.create(**health, status="healthy", latency_ms=2.0)
+    HealthEvent.objects.create(**health, from_status="unknown", to_status="healthy")
+    Finding.objects.create(
+        cluster=cluster, node=node, kind="expiring", severity="warning", path="pki/ca.crt",
+        message="expires in 20 days",
+    )  # fmt: skip
+    ScannedCertificate.objects.create(
+        cluster=cluster, node=node, path="pki/ca.crt", subject="CN=kubernetes",
+        not_after=timezone.now(), fingerprint="AB" * 32,
+    )  # fmt: skip
     secrets = [SSH_PASSWORD, STATIC_TOKEN, token.secret, key.key]
     secrets += [ca.private_key_pem for ca in CertificateAuthority.objects.all()]
     secrets += [c.private_key_pem for c in Certificate.objects.exclude(private_key_pem="")]

@@ -63,6 +63,9 @@ SET_BY_THE_PANEL = {
     # Results of the health checks, written by a round.
     "nodes.ComponentHealth": {"component", "target", "status", "message"},
     "nodes.HealthSample": {"component", "target", "status"},
+    # What a certificate scan read on the nodes (cut to the column sizes) and judged.
+    "nodes.Finding": {"kind", "severity", "path", "message", "suggestion", "action_kind"},
+    "nodes.ScannedCertificate": {"path", "subject", "issuer", "sans", "fingerprint"},
     "nodes.HealthEvent": {"component", "target", "from_status", "to_status", "message"},
 }  # fmt: skip
 
