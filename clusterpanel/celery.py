@@ -19,4 +19,8 @@ app.conf.beat_schedule = {
     # Takes the etcd backups that clusters' etcd_backup_interval_hours make due. Named by string:
     # the task lives in the nodes app (nodes/tasks.py), which this package does not import.
     "schedule-etcd-backups": {"task": "nodes.schedule_etcd_backups", "schedule": 300.0},
+    # Alerts (nodes/alerts): certificate expiry bands once a day (and at beat's start: it sends
+    # each band once whatever runs it), and the retry sweep of webhook and e-mail deliveries.
+    "alert-certificate-expiry": {"task": "nodes.alert_certificate_expiry", "schedule": 86400.0},
+    "retry-alert-deliveries": {"task": "nodes.retry_alert_deliveries", "schedule": 60.0},
 }

@@ -666,3 +666,7 @@ class EtcdSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"etcd snapshot {self.pk} of {self.cluster_id} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+# Alert settings and deliveries live in their own module; imported here so Django finds them.
+from nodes.alerts.models import AlertDelivery, AlertSettings  # noqa: E402, F401

@@ -65,3 +65,7 @@ def schedule_etcd_backups(now: datetime | None = None) -> list[int]:
         if job_id is not None:
             launched.append(job_id)
     return launched
+
+
+# Celery's autodiscovery imports ``nodes.tasks`` only: the alert tasks register through it.
+from nodes.alerts import tasks as _alert_tasks  # noqa: E402, F401
