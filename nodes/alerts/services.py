@@ -8,6 +8,7 @@ the network call runs outside any transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -76,7 +77,7 @@ def notify(
         except IntegrityError:
             continue  # this key went out on this channel before
         created.append(delivery)
-        transaction.on_commit(lambda pk=delivery.pk: _dispatch(pk))
+        transaction.on_commit(functools.partial(_dispatch, delivery.pk))
     return created
 
 

@@ -60,6 +60,12 @@ SET_BY_THE_PANEL = {
     "clusterpanel.JobStep": {"phase", "node_name", "name", "status", "message", "result"},
     "clusterpanel.JobLogChunk": {"node_name", "stream", "text"},
     "nodes.EtcdSnapshot": {"token", "sha256", "member"},  # from the job that took it
+    "nodes.AlertDelivery": {
+        "key", "channel", "target", "subject", "payload", "status", "attempt_log", "last_error",
+    },
+    # Typed on the Alerts tab only (no API door yet), whose form bounds each of them: URL 2000
+    # characters, secret 512, at most 20 recipients (rules/alert_targets.py).
+    "nodes.AlertSettings": {"webhook_url", "webhook_secret", "email_recipients"},
 }  # fmt: skip
 
 

@@ -44,7 +44,7 @@ class Sink:
         received: list[dict[str, Any]] = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
                 received.append({"headers": dict(self.headers), "body": self.rfile.read(length)})
                 self.send_response(204)

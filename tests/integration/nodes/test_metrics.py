@@ -124,7 +124,7 @@ def test_metrics_need_the_token_or_a_viewer(settings) -> None:  # type: ignore[n
     assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"].startswith("Bearer")
     assert _scrape(client, "wrong")[1] == 401
     viewer_token, viewer_key = ApiToken.issue(make_user("scraper", "viewer"), name="prometheus")
-    outsider_token, outsider_key = ApiToken.issue(make_user("nobody"), name="x")
+    _outsider, outsider_key = ApiToken.issue(make_user("nobody"), name="x")
     assert _scrape(client, viewer_key)[1] == 200
     assert client.get("/metrics", HTTP_AUTHORIZATION=f"Token {viewer_key}").status_code == 200
     assert _scrape(client, outsider_key)[1] == 403
