@@ -25,4 +25,8 @@ app.conf.beat_schedule = {
     "prune-health-history": {"task": "nodes.prune_health_history", "schedule": 3600.0},
     # A certificate scan (cert-scan) of every cluster with nodes, daily.
     "schedule-cert-scans": {"task": "nodes.schedule_cert_scans", "schedule": 86400.0},
+    # Alerts (nodes/alerts): certificate expiry bands once a day (and at beat's start: it sends
+    # each band once whatever runs it), and the retry sweep of webhook and e-mail deliveries.
+    "alert-certificate-expiry": {"task": "nodes.alert_certificate_expiry", "schedule": 86400.0},
+    "retry-alert-deliveries": {"task": "nodes.retry_alert_deliveries", "schedule": 60.0},
 }

@@ -313,3 +313,24 @@ CLUSTERPANEL_SSH_KEEPALIVE = env_int("CLUSTERPANEL_SSH_KEEPALIVE", 15, minimum=1
 CLUSTERPANEL_HEALTH_CHECK_TIMEOUT = env_int("CLUSTERPANEL_HEALTH_CHECK_TIMEOUT", 5, minimum=1)
 CLUSTERPANEL_HEALTH_WORKERS = env_int("CLUSTERPANEL_HEALTH_WORKERS", 16, minimum=1)
 CLUSTERPANEL_HEALTH_HISTORY_DAYS = env_int("CLUSTERPANEL_HEALTH_HISTORY_DAYS", 7, minimum=1)
+# E-mail (alerts): Django's SMTP backend unless EMAIL_BACKEND names another one.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "clusterpanel@localhost")
+
+# Alerts (nodes/alerts): the CAs' expiry bands in days (a CA cannot be renewed by a rollout, so its
+# warnings start much earlier than CLUSTERPANEL_EXPIRY_BANDS'); webhook delivery attempts, the first
+# retry's delay in seconds (doubled per attempt) and each request's timeout.
+CLUSTERPANEL_CA_EXPIRY_BANDS = env_str("CLUSTERPANEL_CA_EXPIRY_BANDS", "365,180,90,30")
+CLUSTERPANEL_ALERT_MAX_ATTEMPTS = env_int("CLUSTERPANEL_ALERT_MAX_ATTEMPTS", 8, minimum=1)
+CLUSTERPANEL_ALERT_RETRY_SECONDS = env_int("CLUSTERPANEL_ALERT_RETRY_SECONDS", 30, minimum=1)
+CLUSTERPANEL_ALERT_TIMEOUT = env_int("CLUSTERPANEL_ALERT_TIMEOUT", 10, minimum=1)
+
+# Prometheus /metrics: a bearer token for scrapers (besides API tokens of viewers and up).
+CLUSTERPANEL_METRICS_TOKEN = env_secret("CLUSTERPANEL_METRICS_TOKEN") or ""

@@ -763,6 +763,9 @@ class HealthEvent(models.Model):
         return f"{self.component} {self.from_status or 'new'} -> {self.to_status}"
 
 
-# The certificate scan's findings live beside the health code; the app's models are these too.
+# The certificate scan's findings live beside the health code, alert settings and deliveries in
+# their own module; imported here, the app's models are these too.
+from nodes.alerts.models import AlertDelivery as AlertDelivery  # noqa: E402
+from nodes.alerts.models import AlertSettings as AlertSettings  # noqa: E402
 from nodes.health.findings import Finding as Finding  # noqa: E402
 from nodes.health.findings import ScannedCertificate as ScannedCertificate  # noqa: E402

@@ -85,8 +85,9 @@ def schedule_cert_scans() -> list[int]:
     return launched
 
 
-# The health tasks live beside the health services; importing them here registers them with
-# the worker, which discovers each app's ``tasks`` module.
+# The health and alert tasks live beside their services; importing them here registers them with
+# the worker, which discovers each app's ``tasks`` module only.
+from nodes.alerts import tasks as alert_tasks  # noqa: E402
 from nodes.health import tasks as health_tasks  # noqa: E402
 
-__all__ = ["health_tasks", "schedule_cert_scans", "schedule_etcd_backups"]
+__all__ = ["alert_tasks", "health_tasks", "schedule_cert_scans", "schedule_etcd_backups"]

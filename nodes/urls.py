@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from django.urls import path
 
-from nodes import backup_views, views
+from nodes import backup_views, metrics, views
+from nodes.alerts import views as alert_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("clusters/", views.cluster_list, name="cluster_list"),
     path("clusters/new/", views.cluster_create, name="cluster_create"),
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster_detail"),
@@ -16,6 +18,10 @@ urlpatterns = [
         "clusters/<int:pk>/backups/<int:snapshot_pk>/download/",
         backup_views.backup_download,
         name="backup_download",
+    ),
+    path("clusters/<int:pk>/alerts/", alert_views.cluster_alerts, name="cluster_alerts"),
+    path(
+        "clusters/<int:pk>/alerts/test/", alert_views.cluster_alert_test, name="cluster_alert_test"
     ),
     path("clusters/<int:pk>/nodes/new/", views.node_create, name="node_create"),
     path(

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
 
-from nodes.rules import validation
+from nodes.rules import alert_targets, validation
 
 
 @deconstructible
@@ -58,3 +58,17 @@ def validate_sans(value: Any) -> None:
             validation.subject_alt_name(item)
         except ValueError as exc:
             raise ValidationError(str(exc), code="bad_value") from None
+
+
+def validate_webhook_url(value: Any) -> None:
+    try:
+        alert_targets.webhook_url(str(value))
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="bad_value") from None
+
+
+def validate_email_recipients(value: Any) -> None:
+    try:
+        alert_targets.email_recipients(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="bad_value") from None

@@ -67,6 +67,12 @@ SET_BY_THE_PANEL = {
     "nodes.Finding": {"kind", "severity", "path", "message", "suggestion", "action_kind"},
     "nodes.ScannedCertificate": {"path", "subject", "issuer", "sans", "fingerprint"},
     "nodes.HealthEvent": {"component", "target", "from_status", "to_status", "message"},
+    "nodes.AlertDelivery": {
+        "key", "channel", "target", "subject", "payload", "status", "attempt_log", "last_error",
+    },
+    # Typed on the Alerts tab only (no API door yet), whose form bounds each of them: URL 2000
+    # characters, secret 512, at most 20 recipients (rules/alert_targets.py).
+    "nodes.AlertSettings": {"webhook_url", "webhook_secret", "email_recipients"},
 }  # fmt: skip
 
 

@@ -1,0 +1,2 @@
+"""Alerts: per-cluster delivery settings, once-only deliveries by key (webhook and e-mail),
+certificate expiry bands, and the Prometheus metrics of the panel."""
