@@ -11,6 +11,8 @@ from django.http import HttpRequest
 
 from clusterpanel.web.panel_admin import PanelInline, PanelModelAdmin
 from nodes.models import (
+    AlertDelivery,
+    AlertSettings,
     Cluster,
     ComponentHealth,
     EtcdSnapshot,
@@ -173,3 +175,19 @@ class ScannedCertificateAdmin(ReadOnlyRecordAdmin):
     list_display = ["cluster", "node", "path", "subject", "not_after", "scanned_at"]
     list_filter = ["cluster"]
     search_fields = ["cluster__name", "node__name", "path", "subject", "fingerprint"]
+
+
+@admin.register(AlertSettings)
+class AlertSettingsAdmin(ReadOnlyRecordAdmin):
+    """Where a cluster's alerts go; edited on its Alerts tab (audited there). The webhook secret
+    is never shown."""
+
+    list_display = ["cluster", "webhook_url", "updated_at"]
+    exclude = ["webhook_secret"]
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyRecordAdmin):
+    list_display = ["cluster", "key", "channel", "status", "attempts", "delivered_at", "created_at"]
+    list_filter = ["status", "channel", "cluster"]
+    search_fields = ["cluster__name", "key", "subject"]

@@ -23,6 +23,8 @@ from clusterpanel.security.signals import PANEL_APPS
 from clusterpanel.web.panel_admin import PanelModelAdmin, secret_fields
 from nodes import etcd_snapshots
 from nodes.models import (
+    AlertDelivery,
+    AlertSettings,
     Cluster,
     ComponentHealth,
     Finding,
@@ -41,6 +43,7 @@ pytestmark = pytest.mark.django_db
 
 SSH_PASSWORD = "hunter2-ssh-password"
 STATIC_TOKEN = "static-token-secret-value"
+WEBHOOK_SECRET = "webhook-signing-secret-value"
 
 
 def panel_admins() -> list[tuple[type[models.Model], Any]]:
@@ -153,11 +156,18 @@ def world(db: Any) -> dict[str, Any]:
         cluster=cluster, node=node, kind="expiring", severity="warning", path="pki/ca.crt",
         message="expires in 20 days",
     )  # fmt: skip
+    AlertSettings.objects.create(
+        cluster=cluster, webhook_url="http://127.0.0.1:9/hook", webhook_secret=WEBHOOK_SECRET
+    )
+    AlertDelivery.objects.create(
+        cluster=cluster, key="test", channel="webhook", target="http://127.0.0.1:9/hook",
+        subject="test alert",
+    )  # fmt: skip
     ScannedCertificate.objects.create(
         cluster=cluster, node=node, path="pki/ca.crt", subject="CN=kubernetes",
         not_after=timezone.now(), fingerprint="AB" * 32,
     )  # fmt: skip
-    secrets = [SSH_PASSWORD, STATIC_TOKEN, token.secret, key.key]
+    secrets = [SSH_PASSWORD, STATIC_TOKEN, WEBHOOK_SECRET, token.secret, key.key]
     secrets += [ca.private_key_pem for ca in CertificateAuthority.objects.all()]
     secrets += [c.private_key_pem for c in Certificate.objects.exclude(private_key_pem="")]
     secrets += [sa.private_key_pem for sa in ServiceAccountKey.objects.all()]
