@@ -26,6 +26,7 @@ from django.utils import timezone
 from nodes import ssh
 from nodes.health import node_checks, probes
 from nodes.health.probes import ProbeResult
+from nodes.metrics import HealthRow
 from nodes.models import Cluster, ComponentHealth, HealthEvent, HealthSample, Node
 from nodes.targets import target_for
 
@@ -324,3 +325,55 @@ def record(cluster: Cluster, rows: list[Row], now: datetime) -> None:
             ComponentHealth.objects.filter(pk__in=gone).delete()
         HealthSample.objects.bulk_create(samples)
         HealthEvent.objects.bulk_create(events)
+        _alert_transitions(cluster, events)
+
+
+# A change between these is an alert (healthy → unhealthy and back); "unknown" (the panel could
+# not check) and a check's first result are recorded as events but alert no one.
+ALERTED = frozenset({"healthy", "degraded", "unhealthy"})
+
+
+def _alert_transitions(cluster: Cluster, events: list[HealthEvent]) -> None:
+    """One alert per transition (its key names the check and the moment), sent after commit."""
+    from nodes.alerts.services import notify
+
+    changes = [e for e in events if e.from_status in ALERTED and e.to_status in ALERTED]
+    if not changes:
+        return
+    names: dict[int | None, str] = dict(
+        Node.objects.filter(cluster=cluster).values_list("pk", "name")
+    )
+    for event in changes:
+        where = names.get(event.node_id, "the control-plane endpoint")
+        change = f"{event.from_status} → {event.to_status}"
+        notify(
+            cluster,
+            f"health:{event.component}:{event.node_id}:{event.target}:{event.at.isoformat()}",
+            f"[{cluster.name}] {event.component} on {where}: {change}",
+            {
+                "kind": "health",
+                "cluster": cluster.name,
+                "component": event.component,
+                "node": names.get(event.node_id),
+                "target": event.target,
+                "from": event.from_status,
+                "to": event.to_status,
+                "message": event.message,
+                "at": event.at.isoformat(),
+            },
+        )
+
+
+def metric_rows() -> list[HealthRow]:
+    """Every check's latest result for ``/metrics`` (one query, whatever the number of nodes)."""
+    rows = ComponentHealth.objects.select_related("cluster", "node").order_by("pk")
+    return [
+        HealthRow(
+            cluster=row.cluster.name,
+            node=row.node.name if row.node is not None else "",
+            component=row.component,
+            status=row.status,
+            latency_seconds=row.latency_ms / 1000.0,
+        )
+        for row in rows
+    ]

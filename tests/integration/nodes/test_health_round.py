@@ -13,7 +13,15 @@ import pytest
 from django.utils import timezone
 
 from nodes.health import services, tasks
-from nodes.models import Cluster, ComponentHealth, HealthEvent, HealthSample, Node
+from nodes.models import (
+    AlertDelivery,
+    AlertSettings,
+    Cluster,
+    ComponentHealth,
+    HealthEvent,
+    HealthSample,
+    Node,
+)
 from pki.services import certificates as certificate_services
 from tests import standins
 from tests.actors import SETUP
@@ -46,6 +54,7 @@ def test_a_round_reports_each_node_component_and_records_transitions(
     # Pinned to another host's key: the host presents a different one.
     changed = _node(cluster, "worker", changed_host, cp_host, ssh_client_key)
     certificate_services.issue_missing(cluster, actor=SETUP)
+    AlertSettings.objects.create(cluster=cluster, email_recipients=["ops@example.com"])
     before = len(changed_host.received_commands())
 
     services.run_round(cluster)
@@ -89,6 +98,7 @@ def test_a_round_reports_each_node_component_and_records_transitions(
     rows = ComponentHealth.objects.filter(cluster=cluster).count()
     assert HealthSample.objects.filter(cluster=cluster).count() == rows
     assert HealthEvent.objects.filter(cluster=cluster, from_status="").count() == rows
+    assert not AlertDelivery.objects.filter(cluster=cluster).exists()  # first results alert no one
 
     # The scheduler comes back: one transition, every other check unchanged.
     standins.set_curl_answer(cp_host, SCHEDULER, 0, "ok")
@@ -97,13 +107,19 @@ def test_a_round_reports_each_node_component_and_records_transitions(
     assert [(e.component, e.from_status, e.to_status) for e in moved] == [
         ("kube-scheduler", "unhealthy", "healthy")
     ]
+    (alert,) = AlertDelivery.objects.filter(cluster=cluster)  # the transition alerts, once
+    assert alert.channel == "email" and alert.key.startswith(f"health:kube-scheduler:{cp.pk}:")
+    assert alert.subject == f"[health] kube-scheduler on {cp.name}: unhealthy → healthy"
+    assert (alert.payload["from"], alert.payload["to"]) == ("unhealthy", "healthy")
+    services.run_round(cluster)  # nothing changed: no new alert
+    assert AlertDelivery.objects.filter(cluster=cluster).count() == 1
     assert ComponentHealth.objects.filter(cluster=cluster).count() == rows
-    assert HealthSample.objects.filter(cluster=cluster).count() == 2 * rows
+    assert HealthSample.objects.filter(cluster=cluster).count() == 3 * rows
     # History older than the kept days is pruned.
     HealthSample.objects.filter(cluster=cluster).update(
         checked_at=timezone.now() - timedelta(days=8)
     )
-    assert tasks.prune_health_history() == 2 * rows
+    assert tasks.prune_health_history() == 3 * rows
 
 
 @pytest.mark.django_db
