@@ -64,6 +64,9 @@ SET_BY_THE_PANEL = {
     "nodes.ComponentHealth": {"component", "target", "status", "message"},
     "nodes.HealthSample": {"component", "target", "status"},
     "nodes.HealthEvent": {"component", "target", "from_status", "to_status", "message"},
+    # What a certificate scan read on the nodes and found (a silence takes only a time).
+    "nodes.Finding": {"kind", "severity", "path", "message", "suggestion", "action_kind"},
+    "nodes.ScannedCertificate": {"path", "subject", "issuer", "sans", "fingerprint"},
 }  # fmt: skip
 
 
