@@ -345,3 +345,13 @@ class ApproveHostKeyForm(forms.Form):
     that a key scanned again in between is not approved by mistake."""
 
     fingerprint = forms.CharField(max_length=60, widget=forms.HiddenInput)
+
+
+class SilenceFindingForm(forms.Form):
+    """Silencing a finding until a time (UTC), at most 90 days ahead (the service checks)."""
+
+    until = forms.DateTimeField(
+        label="Silence until (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )

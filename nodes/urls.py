@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from nodes import backup_views, metrics, views
+from nodes import backup_views, finding_views, metrics, views
 from nodes.alerts import views as alert_views
 
 urlpatterns = [
@@ -34,6 +34,9 @@ urlpatterns = [
         views.cluster_bastion_approve,
         name="cluster_bastion_approve",
     ),
+    path("findings/", finding_views.findings_page, name="findings"),
+    path("findings/<int:pk>/silence/", finding_views.finding_silence, name="finding_silence"),
+    path("certificates/fleet/", finding_views.certificate_fleet, name="certificate_fleet"),
     path("nodes/<int:pk>/", views.node_detail, name="node_detail"),
     path("nodes/<int:pk>/host-key/scan/", views.node_host_key_scan, name="node_host_key_scan"),
     path(

@@ -10,6 +10,7 @@ ROOT_LINKS = {"clusters": "cluster-list", "nodes": "node-list", "jobs": "job-lis
 
 urlpatterns = [
     path("", APIRootView.as_view(api_root_dict=ROOT_LINKS), name="api-root"),
+    path("", include("nodes.api.fleet_urls")),
     path("", include("pki.api.urls")),
     path("", include("nodes.api.urls")),
     path("", include("clusterpanel.jobs.api")),

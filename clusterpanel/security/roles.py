@@ -43,6 +43,8 @@ PERMISSIONS: dict[str, Role] = {
     "issue_certificates": Role.OPERATOR,
     # Scanning a node's SSH host key and pinning it after comparing its fingerprint.
     "approve_host_keys": Role.OPERATOR,
+    # Hiding a certificate finding from the open list until an end time.
+    "silence_findings": Role.OPERATOR,
     "delete_cluster": Role.ADMIN,
     "manage_ca": Role.ADMIN,
     "download_super_admin": Role.ADMIN,

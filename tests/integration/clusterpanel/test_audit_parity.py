@@ -8,6 +8,7 @@ nature (token ids, key ids, serials, fingerprints) are compared by presence only
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from tests.factories import make_cluster, make_node
 
 TOKEN = "abcdef.0123456789abcdef"
 FINGERPRINT = "SHA256:" + "A" * 43
-VOLATILE = {"token_id", "certificate_key_id", "serial", "authorities"}
+VOLATILE = {"token_id", "certificate_key_id", "serial", "authorities", "finding"}
 # An Ed25519 public key blob (the key itself matters not: only its fingerprint is compared).
 PENDING_KEY = "AAAAC3NzaC1lZDI1NTE5AAAAILmpzIxqNVUITri3uGshuMOlsapTTq6Zlg28MYhRwMXy"
 CA_CSR = json.dumps(
@@ -85,6 +86,23 @@ def _with_pending_host_key(ctx: Ctx) -> None:
     ctx.node.pending_host_key = PENDING_KEY
     ctx.node.pending_host_key_fingerprint = host_key_fingerprint(PENDING_KEY)
     ctx.node.save()
+
+
+def _with_finding(ctx: Ctx) -> None:
+    from nodes.health.findings import Finding
+
+    finding = Finding.objects.create(
+        cluster=ctx.cluster, node=ctx.node, kind="expiring", severity="warning", path="/p"
+    )
+    ctx.ids["finding"] = finding.pk
+
+
+def _silence_until() -> str:
+    """Noon two days ahead: the same for both doors, whole minutes (the page's precision)."""
+    from django.utils import timezone
+
+    until = timezone.now() + dt.timedelta(days=2)
+    return until.replace(hour=12, minute=0, second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M")
 
 
 def _with_stale_apiserver(ctx: Ctx) -> None:
@@ -189,6 +207,19 @@ SCENARIOS: dict[str, tuple[Callable[[Ctx], None] | None, Request, Request]] = {
             "post",
             f"/api/v1/nodes/{c.node.pk}/host-key/approve/",
             {"fingerprint": host_key_fingerprint(PENDING_KEY)},
+        ),
+    ),
+    "finding.silence": (
+        _with_finding,
+        lambda c: (
+            "post",
+            f"/findings/{c.ids['finding']}/silence/",
+            {f"f{c.ids['finding']}-until": _silence_until()},
+        ),
+        lambda c: (
+            "post",
+            f"/api/v1/findings/{c.ids['finding']}/silence/",
+            {"until": _silence_until() + "Z"},
         ),
     ),
     "cluster.bastion_credential_change": (

@@ -37,6 +37,7 @@ from clusterpanel.jobs.models import Job, JobLogChunk, JobStep
 from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.web.middleware import CONTENT_SECURITY_POLICY
 from nodes import etcd_snapshots
+from nodes.health.findings import Finding, ScannedCertificate
 from nodes.models import Cluster, EtcdSnapshot
 from pki.models import Certificate, CertificateKey
 from pki.models.tokens import BootstrapToken, StaticToken
@@ -86,6 +87,10 @@ VARIANTS: dict[str, list[str]] = {
     "node-list": ["", "?cluster={cluster}"],
     "static-token-list": ["", "?cluster={cluster}"],
     "etcd-snapshot-list": ["", "?cluster={cluster}"],
+    "findings": ["", "?cluster={cluster}&severity=warning&kind=expiring&show_silenced=1"],
+    "finding-list": ["", "?cluster={cluster}&severity=warning&kind=expiring&show_silenced=1"],
+    "certificate_fleet": ["", "?expiring_within_days=30"],
+    "certificate-fleet": ["", "?expiring_within_days=30"],
     "api-schema": [""],
 }
 
@@ -98,6 +103,7 @@ PK_SEGMENTS = {
     "static-tokens": "static_token",
     "jobs": "job",
     "etcd-snapshots": "etcd_snapshot",
+    "findings": "finding",
 }
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 TABLE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+"?(\w+)"?', re.I)
@@ -117,6 +123,7 @@ class Ids:
     static_token: int
     job: int
     etcd_snapshot: int
+    finding: int
 
 
 def _full(name: str) -> Cluster:
@@ -145,6 +152,19 @@ def _full(name: str) -> Cluster:
     )
     JobLogChunk.objects.create(job=job, step=step, seq=1, stream="stdout", text="out\n")
     etcd_snapshots.store_snapshot(cluster, b"snapshot", {}, actor=SETUP, job_id=None)
+    # What a certificate scan keeps: a finding and a scanned certificate (the fleet table).
+    w1 = cluster.nodes.get(name="w-1")
+    Finding.objects.create(
+        cluster=cluster, node=w1, kind="expiring", severity="warning", path="/p", message="m"
+    )
+    ScannedCertificate.objects.create(
+        cluster=cluster,
+        node=w1,
+        path="/p",
+        subject="CN=p",
+        not_after=timezone.now(),
+        fingerprint="F",
+    )
     return cluster
 
 
@@ -187,6 +207,7 @@ def _ids(cluster: Cluster, full: Cluster) -> Ids:
         static_token=first(StaticToken),
         job=first(Job),
         etcd_snapshot=first(EtcdSnapshot),
+        finding=first(Finding),
     )
 
 

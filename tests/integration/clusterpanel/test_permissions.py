@@ -74,6 +74,7 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         ("POST", f"/clusters/{c}/alerts/test/", {}, EDIT_POST),
         *_job_rows(),
         *_etcd_snapshot_rows(cluster),
+        *_finding_rows(cluster, node),
         *_pki_rows(cluster, node),
         *_token_rows(cluster, node),
         *_key_rows(),
@@ -231,6 +232,32 @@ def _etcd_snapshot_rows(cluster: Cluster) -> list[tuple[str, str, dict[str, Any]
         ("GET", f"/api/v1/etcd-snapshots/{s}/download/", {}, (401, 403, 403, 403, 200)),
         ("GET", f"/clusters/{cluster.pk}/backups/", {}, READ_PAGE),
         ("GET", f"/clusters/{cluster.pk}/backups/{s}/download/", {}, (LOGIN, 403, 403, 403, 200)),
+    ]
+
+
+def _finding_rows(
+    cluster: Cluster, node: Node
+) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    """Certificate findings and the fleet expiry table: read by every role, a finding silenced
+    by operators and admins."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from nodes.health.findings import Finding
+
+    finding = Finding.objects.filter(cluster=cluster).first() or Finding.objects.create(
+        cluster=cluster, node=node, kind="expiring", severity="warning", path="/p", message="m"
+    )
+    f = finding.pk
+    until = (timezone.now() + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    return [
+        ("GET", "/findings/", {"cluster": cluster.pk}, READ_PAGE),
+        ("POST", f"/findings/{f}/silence/", {f"f{f}-until": until}, EDIT_POST),
+        ("GET", "/certificates/fleet/", {"expiring_within_days": 30}, READ_PAGE),
+        ("GET", "/api/v1/findings/", {"cluster": cluster.pk}, API_READ),
+        ("POST", f"/api/v1/findings/{f}/silence/", {"until": until + "Z"}, API_UPDATE),
+        ("GET", "/api/v1/certificates/fleet/", {"expiring_within_days": 30}, API_READ),
     ]
 
 

@@ -121,11 +121,16 @@ def rows(cluster: Cluster) -> dict[str, Any]:
     token = bootstrap_services.create_token(
         cluster, bootstrap_services.validate_token_request(), actor=SETUP
     )
-    return {"cluster": cluster, "node": node, "token": token}
+    from nodes.health.findings import Finding
+
+    finding = Finding.objects.create(
+        cluster=cluster, node=node, kind="expiring", severity="warning", path="/p", message="m"
+    )
+    return {"cluster": cluster, "node": node, "token": token, "finding": finding}
 
 
 def _url(path: str, rows: dict[str, Any]) -> str:
-    owner = {"/api/v1/nodes/": "node", "/api/v1/tokens/": "token"}
+    owner = {"/api/v1/nodes/": "node", "/api/v1/tokens/": "token", "/api/v1/findings/": "finding"}
     for prefix, name in owner.items():
         if path.startswith(prefix):
             return path.replace("{id}", str(rows[name].pk))
