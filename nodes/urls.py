@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from nodes import backup_views, views
+from nodes import backup_views, health_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -16,6 +16,12 @@ urlpatterns = [
         "clusters/<int:pk>/backups/<int:snapshot_pk>/download/",
         backup_views.backup_download,
         name="backup_download",
+    ),
+    path("clusters/<int:pk>/health/", health_views.cluster_health, name="cluster_health"),
+    path(
+        "clusters/<int:pk>/health/check/",
+        health_views.cluster_health_check,
+        name="cluster_health_check",
     ),
     path("clusters/<int:pk>/nodes/new/", views.node_create, name="node_create"),
     path(
