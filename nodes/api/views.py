@@ -53,7 +53,7 @@ class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         services.delete_cluster(instance, Actor.from_request(self.request))
 
     @extend_schema(request=None, responses=ComponentHealthSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def health(self, request: Request, pk: str | None = None) -> Response:
         """The latest result of every check of the cluster, by component, node and target."""
         cluster = self.get_object()

@@ -64,6 +64,7 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         ("GET", "/jobs/", {}, READ_PAGE),
         *_job_rows(),
         *_etcd_snapshot_rows(cluster),
+        *_health_rows(cluster),
         *_pki_rows(cluster, node),
         *_token_rows(cluster, node),
         *_key_rows(),
@@ -221,6 +222,17 @@ def _etcd_snapshot_rows(cluster: Cluster) -> list[tuple[str, str, dict[str, Any]
         ("GET", f"/api/v1/etcd-snapshots/{s}/download/", {}, (401, 403, 403, 403, 200)),
         ("GET", f"/clusters/{cluster.pk}/backups/", {}, READ_PAGE),
         ("GET", f"/clusters/{cluster.pk}/backups/{s}/download/", {}, (LOGIN, 403, 403, 403, 200)),
+    ]
+
+
+def _health_rows(cluster: Cluster) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    c = cluster.pk
+    return [
+        ("GET", f"/clusters/{c}/health/", {}, READ_PAGE),
+        # Makes the cluster's round due at the next beat tick; operators and admins.
+        ("POST", f"/clusters/{c}/health/check/", {}, EDIT_POST),
+        ("GET", f"/api/v1/clusters/{c}/health/", {}, API_READ),
+        ("GET", "/api/v1/health-events/", {"cluster": c}, API_READ),
     ]
 
 
