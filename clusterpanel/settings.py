@@ -230,6 +230,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "clusterpanel.jobs.models.JobStatus",
         "JobStepStatusEnum": "clusterpanel.jobs.models.StepStatus",
+        "HealthStatusEnum": "nodes.models.HealthStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

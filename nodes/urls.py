@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from nodes import backup_views, finding_views, metrics, views
+from nodes import backup_views, finding_views, health_views, metrics, views
 from nodes.alerts import views as alert_views
 
 urlpatterns = [
@@ -22,6 +22,12 @@ urlpatterns = [
     path("clusters/<int:pk>/alerts/", alert_views.cluster_alerts, name="cluster_alerts"),
     path(
         "clusters/<int:pk>/alerts/test/", alert_views.cluster_alert_test, name="cluster_alert_test"
+    ),
+    path("clusters/<int:pk>/health/", health_views.cluster_health, name="cluster_health"),
+    path(
+        "clusters/<int:pk>/health/check/",
+        health_views.cluster_health_check,
+        name="cluster_health_check",
     ),
     path("clusters/<int:pk>/nodes/new/", views.node_create, name="node_create"),
     path(

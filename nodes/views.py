@@ -27,6 +27,7 @@ from clusterpanel.web.htmx import HtmxHttpRequest
 from clusterpanel.web.tables import Column, Table
 from nodes import host_keys, services
 from nodes.forms import ApproveHostKeyForm, ClusterDeleteForm, ClusterForm, NodeForm
+from nodes.health import pages as health_pages
 from nodes.models import Cluster, EtcdTopology, Node
 from pki.domain import expiry
 
@@ -57,8 +58,14 @@ def _summary(cluster: Cluster, now: datetime) -> ClusterSummary:
 def dashboard(request: HttpRequest) -> HttpResponse:
     require(request, "view")
     now = timezone.now()
-    rows = [_summary(c, now) for c in Cluster.objects.with_role_counts().with_next_expiry()]
-    return render(request, "dashboard.html", {"rows": rows})
+    clusters = list(Cluster.objects.with_role_counts().with_next_expiry())
+    rows = [_summary(c, now) for c in clusters]
+    context = {
+        "rows": rows,
+        "health_columns": [title for title, _ in health_pages.COLUMNS],
+        "health_grid": health_pages.grid(clusters),
+    }
+    return render(request, "dashboard.html", context)
 
 
 CLUSTER_COLUMNS = [

@@ -16,7 +16,9 @@ from nodes.models import (
     CLUSTER_SECURITY_SETTINGS,
     CLUSTER_SETTINGS,
     Cluster,
+    ComponentHealth,
     EtcdSnapshot,
+    HealthEvent,
     Node,
     NodeRole,
 )
@@ -306,5 +308,45 @@ class EtcdSnapshotSerializer(serializers.ModelSerializer):  # type: ignore[type-
             "total_keys",
             "member",
             "job_id",
+        ]
+        read_only_fields = fields
+
+
+class ComponentHealthSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """The latest result of one check (``node`` null: through the control-plane endpoint)."""
+
+    node_name = serializers.CharField(source="node.name", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ComponentHealth
+        fields = [
+            "component",
+            "node",
+            "node_name",
+            "target",
+            "status",
+            "latency_ms",
+            "message",
+            "checked_at",
+            "changed_at",
+        ]
+        read_only_fields = fields
+
+
+class HealthEventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A check that changed status (``from_status`` empty: its first result)."""
+
+    class Meta:
+        model = HealthEvent
+        fields = [
+            "id",
+            "cluster",
+            "node",
+            "component",
+            "target",
+            "from_status",
+            "to_status",
+            "message",
+            "at",
         ]
         read_only_fields = fields

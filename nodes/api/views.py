@@ -7,8 +7,8 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,12 +22,14 @@ from nodes.api.serializers import (
     ApproveHostKeySerializer,
     BastionHostKeyStateSerializer,
     ClusterSerializer,
+    ComponentHealthSerializer,
     EtcdSnapshotSerializer,
+    HealthEventSerializer,
     HostKeyStateSerializer,
     NodeSerializer,
     ScanAnswerSerializer,
 )
-from nodes.models import Cluster, EtcdSnapshot, Node
+from nodes.models import Cluster, ComponentHealth, EtcdSnapshot, HealthEvent, Node
 
 
 class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
@@ -49,6 +51,18 @@ class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
 
     def perform_destroy(self, instance: Cluster) -> None:
         services.delete_cluster(instance, Actor.from_request(self.request))
+
+    @extend_schema(request=None, responses=ComponentHealthSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def health(self, request: Request, pk: str | None = None) -> Response:
+        """The latest result of every check of the cluster, by component, node and target."""
+        cluster = self.get_object()
+        rows = (
+            ComponentHealth.objects.filter(cluster=cluster)
+            .select_related("node")
+            .order_by("component", "node__name", "target")
+        )
+        return Response(ComponentHealthSerializer(rows, many=True).data)
 
     @extend_schema(request=None, responses=BastionHostKeyStateSerializer)
     @action(detail=True, methods=["post"], url_path="bastion-host-key/scan")
@@ -141,3 +155,25 @@ class EtcdSnapshotViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-a
         data = etcd_snapshots.download_snapshot(Actor.from_request(request), snapshot)
         name = f"{snapshot.cluster.name}-etcd-{snapshot.taken_at:%Y%m%dT%H%M%SZ}.db"
         return download(data, name, "application/octet-stream")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "cluster", int, description="Only this cluster's transitions (a cluster id)."
+            )
+        ]
+    )
+)
+class HealthEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):  # type: ignore[type-arg]
+    """Health transitions (``?cluster=<id>``), newest first."""
+
+    serializer_class = HealthEventSerializer
+
+    def get_queryset(self) -> QuerySet[HealthEvent]:
+        queryset = HealthEvent.objects.order_by("-at", "-pk")
+        cluster = query_id(self.request, "cluster", "a cluster id")
+        if cluster is not None:
+            queryset = queryset.filter(cluster_id=cluster)
+        return queryset

@@ -8,7 +8,9 @@
    data-dismiss="form"     on a link: remove the closest such element instead of following it.
    data-remove-form        on a Cancel link: remove the form it sits in.
    data-back               on a link: go back in history when there is one.
-   .countdown[data-expires] counts down to the time it holds. */
+   .countdown[data-expires] counts down to the time it holds.
+   data-poll-visible       on an htmx poller: no request while the page is hidden; one
+                           "panel:visible" event when it is shown again. */
 (function () {
   "use strict";
 
@@ -137,6 +139,21 @@
       event.preventDefault();
       window.history.back();
     }
+  });
+
+  // Pollers that refresh only while someone can see them (htmx evaluates no trigger filters:
+  // the Content-Security-Policy allows no eval).
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (document.hidden && elt && elt.hasAttribute && elt.hasAttribute("data-poll-visible")) {
+      event.preventDefault();
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden || !window.htmx) { return; }
+    document.querySelectorAll("[data-poll-visible]").forEach(function (el) {
+      window.htmx.trigger(el, "panel:visible");
+    });
   });
 
   // Countdowns (token and certificate key expiry), wherever htmx has put them.

@@ -7,11 +7,15 @@ The ``page_as`` fixture fails the test on any violation Chromium reports."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
+from nodes.health import services as health_services
+from nodes.health.probes import ProbeResult
 from pki.models import Certificate
 from pki.services import bootstrap as bootstrap_services
 from pki.services import certificates as certificate_services
@@ -43,6 +47,11 @@ def test_no_page_needs_more_than_the_policy_allows(
     bootstrap_services.ensure_certificate_key(cluster, actor=SETUP)
     cert = Certificate.objects.filter(cluster=cluster).order_by("pk").first()
     assert cert is not None
+    # Two health rounds, so that the Health tab draws a sparkline (inline SVG, no style).
+    for minutes in (30, 0):
+        at = timezone.now() - timedelta(minutes=minutes)
+        result = ProbeResult("healthy", 4.0 + minutes, "reachable")
+        health_services.record(cluster, [("ssh", nodes[0].pk, "10.0.0.11:22", result)], at)
     personas["admin"].is_superuser = True
     personas["admin"].save(update_fields=["is_superuser"])
     c = cluster.pk
@@ -56,6 +65,7 @@ def test_no_page_needs_more_than_the_policy_allows(
         f"/clusters/{c}/tokens/",
         f"/clusters/{c}/config/",
         f"/clusters/{c}/config/nodes/{nodes[0].pk}/",
+        f"/clusters/{c}/health/",
         "/pki/inspect/",
         "/jobs/",
         "/admin/",
@@ -66,6 +76,7 @@ def test_no_page_needs_more_than_the_policy_allows(
         "/api/v1/",
         f"/api/v1/certificates/{cert.pk}/",
         f"/api/v1/clusters/{c}/",
+        f"/api/v1/clusters/{c}/health/",
     ):
         _open(page, path)
     # The browsable API still offers a viewset's extra actions (drawn without inline style).

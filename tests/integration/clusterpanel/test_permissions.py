@@ -75,6 +75,7 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         *_job_rows(),
         *_etcd_snapshot_rows(cluster),
         *_finding_rows(cluster, node),
+        *_health_rows(cluster),
         *_pki_rows(cluster, node),
         *_token_rows(cluster, node),
         *_key_rows(),
@@ -258,6 +259,17 @@ def _finding_rows(
         ("GET", "/api/v1/findings/", {"cluster": cluster.pk}, API_READ),
         ("POST", f"/api/v1/findings/{f}/silence/", {"until": until + "Z"}, API_UPDATE),
         ("GET", "/api/v1/certificates/fleet/", {"expiring_within_days": 30}, API_READ),
+    ]
+
+
+def _health_rows(cluster: Cluster) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    c = cluster.pk
+    return [
+        ("GET", f"/clusters/{c}/health/", {}, READ_PAGE),
+        # Makes the cluster's round due at the next beat tick; operators and admins.
+        ("POST", f"/clusters/{c}/health/check/", {}, EDIT_POST),
+        ("GET", f"/api/v1/clusters/{c}/health/", {}, API_READ),
+        ("GET", "/api/v1/health-events/", {"cluster": c}, API_READ),
     ]
 
 

@@ -1,0 +1,72 @@
+"""Latency sparklines as inline SVG (no Django): a polyline scaled into a small box.
+
+The page draws them server-side with SVG attributes only (no ``style``), so the
+Content-Security-Policy, which allows no inline style or script, needs no exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+WIDTH = 120
+HEIGHT = 24
+PAD = 2
+
+
+@dataclass(frozen=True)
+class Sparkline:
+    """What the template draws: the polyline's points, the last point, and a caption."""
+
+    points: str  # "x,y x,y …" for <polyline points=…>
+    last_x: float
+    last_y: float
+    count: int
+    max_ms: float
+    width: int = WIDTH
+    height: int = HEIGHT
+
+    @property
+    def label(self) -> str:
+        return f"latency over the last 24 h: {self.count} samples, at most {self.max_ms:.0f} ms"
+
+
+def downsample(
+    samples: Sequence[tuple[datetime, float]], start: datetime, bucket: timedelta
+) -> list[tuple[datetime, float]]:
+    """The highest latency of each ``bucket`` from ``start`` (the spikes are what matters)."""
+    worst: dict[int, tuple[datetime, float]] = {}
+    for at, latency in samples:
+        index = max(0, int((at - start) / bucket))
+        kept = worst.get(index)
+        if kept is None or latency > kept[1]:
+            worst[index] = (at, latency)
+    return [worst[i] for i in sorted(worst)]
+
+
+def sparkline(
+    samples: Sequence[tuple[datetime, float]], start: datetime, end: datetime
+) -> Sparkline | None:
+    """``samples`` (time, latency in ms) between ``start`` and ``end`` as a sparkline; None
+    without samples."""
+    if not samples:
+        return None
+    span = max((end - start).total_seconds(), 1.0)
+    top = max(latency for _, latency in samples) or 1.0
+    coords = []
+    for at, latency in samples:
+        x = PAD + (WIDTH - 2 * PAD) * min(max((at - start).total_seconds() / span, 0.0), 1.0)
+        y = HEIGHT - PAD - (HEIGHT - 2 * PAD) * min(max(latency / top, 0.0), 1.0)
+        coords.append((round(x, 1), round(y, 1)))
+    if len(coords) == 1:  # one sample: a short flat stroke, so that something shows
+        x, y = coords[0]
+        coords = [(max(PAD, x - 2), y), (x, y)]
+    points = " ".join(f"{x:g},{y:g}" for x, y in coords)
+    return Sparkline(
+        points=points,
+        last_x=coords[-1][0],
+        last_y=coords[-1][1],
+        count=len(samples),
+        max_ms=max(latency for _, latency in samples),
+    )
