@@ -13,6 +13,7 @@ the cluster is as narrow as that (``apiserver-kubelet-client`` is a cluster admi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -256,6 +257,16 @@ def record(cluster: Cluster, rows: list[Row], now: datetime) -> None:
             key = (component, node_id, target[:300])
             seen.add(key)
             message = result.message.replace("\x00", "")[:1000]
+            event = functools.partial(
+                HealthEvent,
+                cluster=cluster,
+                node_id=node_id,
+                component=component,
+                target=key[2],
+                to_status=result.status,
+                message=message,
+                at=now,
+            )
             samples.append(
                 HealthSample(
                     cluster=cluster,
@@ -282,32 +293,10 @@ def record(cluster: Cluster, rows: list[Row], now: datetime) -> None:
                         changed_at=now,
                     )
                 )
-                events.append(
-                    HealthEvent(
-                        cluster=cluster,
-                        node_id=node_id,
-                        component=component,
-                        target=key[2],
-                        from_status="",
-                        to_status=result.status,
-                        message=message,
-                        at=now,
-                    )
-                )
+                events.append(event(from_status=""))
                 continue
             if row.status != result.status:
-                events.append(
-                    HealthEvent(
-                        cluster=cluster,
-                        node_id=node_id,
-                        component=component,
-                        target=key[2],
-                        from_status=row.status,
-                        to_status=result.status,
-                        message=message,
-                        at=now,
-                    )
-                )
+                events.append(event(from_status=row.status))
                 row.changed_at = now
             row.status, row.latency_ms, row.message, row.checked_at = (
                 result.status,
