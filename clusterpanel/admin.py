@@ -12,7 +12,7 @@ from django.utils import timezone
 from clusterpanel.models import ApiToken, AuditEvent, Job, JobLogChunk, JobStep, WorkerHeartbeat
 from clusterpanel.security.api_tokens import revoke_api_token
 from clusterpanel.security.audit import Actor
-from clusterpanel.web.panel_admin import PanelModelAdmin
+from clusterpanel.web.panel_admin import PanelModelAdmin, ReadOnlyPanelAdmin
 
 
 @admin.register(AuditEvent)
@@ -86,19 +86,6 @@ class WorkerHeartbeatAdmin(PanelModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyPanelAdmin(PanelModelAdmin):
-    """Records the runner writes: readable, never edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -4,12 +4,9 @@ read-only here."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
-from clusterpanel.web.panel_admin import PanelInline, PanelModelAdmin
+from clusterpanel.web.panel_admin import PanelInline, PanelModelAdmin, ReadOnlyPanelAdmin
 from nodes.models import (
     AlertDelivery,
     AlertSettings,
@@ -106,7 +103,7 @@ class NodeAdmin(PanelModelAdmin):
 
 
 @admin.register(EtcdSnapshot)
-class EtcdSnapshotAdmin(PanelModelAdmin):
+class EtcdSnapshotAdmin(ReadOnlyPanelAdmin):
     """What is known about each kept snapshot; never its content (an audited API download).
     Rows are written by etcd-backup jobs and removed by their retention, never here: a row
     deleted here would leave its sealed file behind."""
@@ -120,65 +117,42 @@ class EtcdSnapshotAdmin(PanelModelAdmin):
         "member", "job_id",
     ]  # fmt: skip
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyRecordAdmin(PanelModelAdmin):
-    """What the health checks and certificate scans record: shown to auditors, written only by
-    the panel (a row changed here would no longer say what a check or a scan saw)."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(ComponentHealth)
-class ComponentHealthAdmin(ReadOnlyRecordAdmin):
+class ComponentHealthAdmin(ReadOnlyPanelAdmin):
     list_display = ["cluster", "component", "node", "target", "status", "latency_ms", "checked_at"]
     list_filter = ["status", "component", "cluster"]
     search_fields = ["cluster__name", "node__name", "component", "target"]
 
 
 @admin.register(HealthSample)
-class HealthSampleAdmin(ReadOnlyRecordAdmin):
+class HealthSampleAdmin(ReadOnlyPanelAdmin):
     list_display = ["cluster", "component", "node", "target", "status", "latency_ms", "checked_at"]
     list_filter = ["status", "component", "cluster"]
 
 
 @admin.register(HealthEvent)
-class HealthEventAdmin(ReadOnlyRecordAdmin):
+class HealthEventAdmin(ReadOnlyPanelAdmin):
     list_display = ["cluster", "component", "node", "target", "from_status", "to_status", "at"]
     list_filter = ["to_status", "component", "cluster"]
 
 
 @admin.register(Finding)
-class FindingAdmin(ReadOnlyRecordAdmin):
+class FindingAdmin(ReadOnlyPanelAdmin):
     list_display = ["cluster", "node", "kind", "severity", "path", "last_seen", "resolved_at"]
     list_filter = ["severity", "kind", "cluster"]
     search_fields = ["cluster__name", "node__name", "path", "message"]
 
 
 @admin.register(ScannedCertificate)
-class ScannedCertificateAdmin(ReadOnlyRecordAdmin):
+class ScannedCertificateAdmin(ReadOnlyPanelAdmin):
     list_display = ["cluster", "node", "path", "subject", "not_after", "scanned_at"]
     list_filter = ["cluster"]
     search_fields = ["cluster__name", "node__name", "path", "subject", "fingerprint"]
 
 
 @admin.register(AlertSettings)
-class AlertSettingsAdmin(ReadOnlyRecordAdmin):
+class AlertSettingsAdmin(ReadOnlyPanelAdmin):
     """Where a cluster's alerts go; edited on its Alerts tab (audited there). The webhook secret
     is never shown."""
 
@@ -187,7 +161,7 @@ class AlertSettingsAdmin(ReadOnlyRecordAdmin):
 
 
 @admin.register(AlertDelivery)
-class AlertDeliveryAdmin(ReadOnlyRecordAdmin):
+class AlertDeliveryAdmin(ReadOnlyPanelAdmin):
     list_display = ["cluster", "key", "channel", "status", "attempts", "delivered_at", "created_at"]
     list_filter = ["status", "channel", "cluster"]
     search_fields = ["cluster__name", "key", "subject"]

@@ -129,3 +129,18 @@ def _record(request: HttpRequest, action: str, obj: Any, fields: Sequence[str] =
     """One event for one row: the field names only (values may be secrets)."""
     details = {"fields": sorted(fields)}
     audit.record(action, Actor.from_request(request), obj=obj, details=details)
+
+
+class ReadOnlyPanelAdmin(PanelModelAdmin):
+    """Records the panel writes (jobs, health checks, scans, deliveries, snapshots): readable by
+    auditors, never added, edited or deleted by hand — a row changed here would no longer say
+    what happened."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
