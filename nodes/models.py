@@ -34,6 +34,11 @@ class EtcdTopology(models.TextChoices):
     EXTERNAL = "external", "External etcd nodes"
 
 
+class ClusterFlavor(models.TextChoices):
+    KUBEADM = "kubeadm", "kubeadm (static pods)"
+    BINARY = "binary", "Binaries under systemd (cfssl-style certificates)"
+
+
 class ContainerRuntime(models.TextChoices):
     CONTAINERD = "containerd", "containerd"
     CRIO = "cri-o", "CRI-O"
@@ -98,6 +103,10 @@ class Cluster(models.Model):
     )
     dns_domain = models.CharField(
         max_length=253, default="cluster.local", validators=[validators.validate_dns1123_subdomain]
+    )
+    # Chosen at creation: it decides the certificate plan, the files on the nodes and the jobs.
+    flavor = models.CharField(
+        max_length=16, choices=ClusterFlavor.choices, default=ClusterFlavor.KUBEADM
     )
     etcd_topology = models.CharField(
         max_length=16, choices=EtcdTopology.choices, default=EtcdTopology.STACKED

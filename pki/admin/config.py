@@ -1,10 +1,11 @@
-"""Admin for a cluster's static tokens and kubeadm settings; token values never appear here."""
+"""Admin for a cluster's static tokens, kubeadm and binary-install settings; token values never appear here."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
 from pki.admin.bootstrap import ReadOnlyAdmin
+from pki.models.binary_settings import ClusterBinarySettings
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
 from pki.models.tokens import StaticToken
 
@@ -30,5 +31,23 @@ class ClusterKubeadmSettingsAdmin(ReadOnlyAdmin):
         "kubelet_extra_args",
         "audit_enabled",
         "audit_policy",
+        "updated_at",
+    ]
+
+
+@admin.register(ClusterBinarySettings)
+class ClusterBinarySettingsAdmin(ReadOnlyAdmin):
+    list_display = ["cluster", "install_prefix", "cert_dir", "kube_proxy_mode", "updated_at"]
+    readonly_fields = [
+        "cluster",
+        "install_prefix",
+        "cert_dir",
+        "config_dir",
+        "service_user",
+        "etcd_data_dir",
+        "signing_profiles",
+        "kube_proxy_mode",
+        "ipvs_scheduler",
+        "service_node_port_range",
         "updated_at",
     ]

@@ -33,7 +33,12 @@ from nodes.models import (
     Node,
     ScannedCertificate,
 )
-from pki.models import Certificate, CertificateAuthority, ServiceAccountKey
+from pki.models import (
+    Certificate,
+    CertificateAuthority,
+    ClusterBinarySettings,
+    ServiceAccountKey,
+)
 from pki.services import bootstrap as bootstrap_services
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
@@ -142,6 +147,7 @@ def world(db: Any) -> dict[str, Any]:
         cluster, token=STATIC_TOKEN, user="alice", uid="1", actor=SETUP
     )
     bootstrap_services.save_settings(cluster, {"audit_enabled": False}, actor=SETUP)
+    ClusterBinarySettings.objects.create(cluster=cluster)
     ApiToken.issue(users["admin"], "automation")
     WorkerHeartbeat.objects.create(hostname="worker-1", seen_at=timezone.now())
     job = Job.objects.create(kind="facts", cluster=cluster, cluster_name="prod")
