@@ -73,10 +73,11 @@ def binary_spec(cluster: Cluster) -> BinarySpec:
         layout=settings.layout(),
         cluster=cluster_spec(cluster),
         pod_subnet=cluster.pod_subnet or "",
-        container_runtime=cluster.container_runtime,
-        kube_proxy_mode=settings.kube_proxy_mode,
-        ipvs_scheduler=settings.ipvs_scheduler,
-        service_node_port_range=settings.service_node_port_range,
+        # str(): an unsaved settings row (the defaults) holds the choice enums themselves.
+        container_runtime=str(cluster.container_runtime),
+        kube_proxy_mode=str(settings.kube_proxy_mode),
+        ipvs_scheduler=str(settings.ipvs_scheduler),
+        service_node_port_range=str(settings.service_node_port_range),
         static_tokens=cluster.static_tokens.exists(),
         audit=_kubeadm_settings(cluster).audit_enabled,
     )

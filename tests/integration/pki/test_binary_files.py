@@ -140,10 +140,15 @@ def test_node_files_embed_and_name_the_ledgers_certificates(binary_cluster: Clus
 
 
 def test_audit_off_and_no_static_tokens_drop_their_files_and_flags(db: Any) -> None:
+    """Also: without a binary settings row the layout's defaults apply."""
     cluster = _binary_cluster("plain")
+    ClusterBinarySettings.objects.filter(cluster=cluster).delete()
     ClusterKubeadmSettings.objects.create(cluster=cluster, audit_enabled=False)
     files = _by_name(binary_files.binary_node_files(cluster, cluster.nodes.get(name="cp-1")))
     assert "audit-policy.yaml" not in files and "tokens.csv" not in files
+    proxy = yaml.safe_load(files["kube-proxy-config.yaml"].content)
+    assert (proxy["mode"], proxy["ipvs"]) == ("ipvs", {"scheduler": "rr"})
+    assert b"--tls-cert-file=/etc/k8s/ssl/kubernetes.pem" in files["kube-apiserver.service"].content
     apiserver = files["kube-apiserver.service"].content.decode()
     assert "--audit-" not in apiserver and "--token-auth-file" not in apiserver
 
