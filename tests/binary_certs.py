@@ -32,8 +32,12 @@ def issue_binary_certs(cluster: Cluster, *, skip: tuple[str, ...] = ()) -> list[
             if holds(cert, node.role, etcd_member=node.role == member_role)
         ]
         for node in holders if cert.per_node else [None]:
-            common_name = f"system:node:{node.name}" if node and "kubelet" in cert.name else cert.name
-            spec = CertSpec(cert.name, cert.signer, common_name, usages=(USAGE_CLIENT, USAGE_SERVER))
+            common_name = (
+                f"system:node:{node.name}" if node and "kubelet" in cert.name else cert.name
+            )
+            spec = CertSpec(
+                cert.name, cert.signer, common_name, usages=(USAGE_CLIENT, USAGE_SERVER)
+            )
             key = generate_private_key("ECDSA-P256")
             ca = cas[cert.signer]
             leaf = sign(spec, key.public_key(), ca.certificate, ca.private_key)

@@ -30,7 +30,7 @@ def kubelet_config(spec: BinarySpec, node: NodeSpec) -> str:
     document: dict[str, Any] = {
         "apiVersion": KUBELET_API_VERSION,
         "kind": "KubeletConfiguration",
-        "address": "0.0.0.0",
+        "address": "0.0.0.0",  # noqa: S104 - the kubelet API (10250) serves the apiserver
         "authentication": {
             "anonymous": {"enabled": False},
             "webhook": {"enabled": True, "cacheTTL": "2m0s"},
@@ -59,7 +59,7 @@ def kube_proxy_config(spec: BinarySpec, node: NodeSpec) -> str:
     document: dict[str, Any] = {
         "apiVersion": KUBE_PROXY_API_VERSION,
         "kind": "KubeProxyConfiguration",
-        "bindAddress": "0.0.0.0",
+        "bindAddress": "0.0.0.0",  # noqa: S104 - kube-proxy serves NodePorts on every address
         "clientConnection": {"kubeconfig": spec.layout.kubeconfig(KUBE_PROXY)},
     }
     if spec.pod_subnet:

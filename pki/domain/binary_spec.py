@@ -27,7 +27,7 @@ from pki.domain.x509 import PKIError
 
 # Files of the configuration directory besides the kubeconfigs.
 AUDIT_POLICY_FILE = "audit-policy.yaml"
-TOKEN_FILE = "tokens.csv"
+TOKEN_FILE = "tokens.csv"  # noqa: S105 - a file name
 KUBELET_CONFIG_FILE = "kubelet-config.yaml"
 KUBE_PROXY_CONFIG_FILE = "kube-proxy-config.yaml"
 

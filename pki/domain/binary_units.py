@@ -91,7 +91,9 @@ def _pair(spec: BinarySpec, base: str) -> tuple[str, str]:
     return spec.layout.pem(base), spec.layout.key(base)
 
 
-def etcd_flags(spec: BinarySpec, node: NodeSpec, *, initial_cluster_state: str = "new") -> list[Flag]:
+def etcd_flags(
+    spec: BinarySpec, node: NodeSpec, *, initial_cluster_state: str = "new"
+) -> list[Flag]:
     """etcd's flags: TLS with client certificates on both the client and the peer port,
     listening on the node address and loopback, metrics over plain HTTP on loopback only (where
     kubeadm puts them, port 2381)."""
@@ -141,7 +143,7 @@ def apiserver_flags(spec: BinarySpec, node: NodeSpec) -> list[Flag]:
         ("allow-privileged", "true"),
         ("authorization-mode", "Node,RBAC"),
         # Every address, loopback included: controller-manager and scheduler use 127.0.0.1.
-        ("bind-address", "0.0.0.0"),
+        ("bind-address", "0.0.0.0"),  # noqa: S104
         ("client-ca-file", ca),
         ("enable-admission-plugins", "NodeRestriction"),
         ("enable-aggregator-routing", "true"),
@@ -374,4 +376,3 @@ def node_units(spec: BinarySpec, node: NodeSpec) -> list[Unit]:
     """The units ``node`` runs, in start order."""
     services = services_for(node.role, etcd_member=is_etcd_member(spec, node))
     return [render_unit(spec, node, service) for service in services]
-

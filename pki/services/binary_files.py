@@ -180,4 +180,3 @@ def download_binary_file(cluster: Cluster, node: Node, name: str, *, actor: Acto
 def is_binary(cluster: Cluster) -> bool:
     """Whether the Configuration tab shows rendered files rather than kubeadm files."""
     return cluster.flavor == ClusterFlavor.BINARY
-

@@ -17,7 +17,7 @@ import yaml
 from django.contrib.auth.models import User
 
 from clusterpanel.models import AuditEvent
-from nodes.models import Cluster, Node
+from nodes.models import Cluster
 from pki.models import Certificate
 from pki.models.binary_settings import ClusterBinarySettings
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
@@ -103,7 +103,9 @@ def test_node_files_embed_and_name_the_ledgers_certificates(binary_cluster: Clus
     ]
     ca = cluster.certificate_authorities.get(name="ca", status="active").certificate_pem.encode()
     for node in (cp1, w1):
-        kubelet = _kubeconfig(_by_name(binary_files.binary_node_files(cluster, node))["kubelet.kubeconfig"])
+        kubelet = _kubeconfig(
+            _by_name(binary_files.binary_node_files(cluster, node))["kubelet.kubeconfig"]
+        )
         row = Certificate.objects.get(cluster=cluster, name="kubelet-client", node_name=node.name)
         assert kubelet["ca"] == ca
         assert kubelet["cert"] == row.certificate_pem.encode()
@@ -122,9 +124,10 @@ def test_node_files_embed_and_name_the_ledgers_certificates(binary_cluster: Clus
     assert "--etcd-servers=https://10.0.0.11:2379,https://10.0.0.12:2379 \\\n" in apiserver
     assert "unix:///var/run/crio/crio.sock" in files["kubelet.service"].content.decode()
     assert yaml.safe_load(files["kube-proxy-config.yaml"].content)["mode"] == "iptables"
-    assert files["audit-policy.yaml"].content.decode() == ClusterKubeadmSettings(
-        cluster=cluster
-    ).audit_policy
+    assert (
+        files["audit-policy.yaml"].content.decode()
+        == ClusterKubeadmSettings(cluster=cluster).audit_policy
+    )
     tokens = files["tokens.csv"]
     assert tokens.content == b"s3cret-bootstrap,kubelet-bootstrap,10001\n"
     assert (tokens.mode, tokens.secret) == (0o600, True)

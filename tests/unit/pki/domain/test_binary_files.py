@@ -357,7 +357,11 @@ def _distributed(spec: BinarySpec, node: NodeSpec) -> set[str]:
         cas.add(CA_FILES[ETCD_CA])
     paths |= {layout.pem(base) for base in cas}
     if node.role == ROLE_CONTROL_PLANE:
-        paths |= {layout.key(CA_FILES[CA]), layout.pem(SERVICE_ACCOUNT), layout.key(SERVICE_ACCOUNT)}
+        paths |= {
+            layout.key(CA_FILES[CA]),
+            layout.pem(SERVICE_ACCOUNT),
+            layout.key(SERVICE_ACCOUNT),
+        }
     return paths
 
 
