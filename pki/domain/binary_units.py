@@ -91,12 +91,17 @@ def _pair(spec: BinarySpec, base: str) -> tuple[str, str]:
     return spec.layout.pem(base), spec.layout.key(base)
 
 
+ETCD_CLUSTER_STATES = ("new", "existing")
+
+
 def etcd_flags(
     spec: BinarySpec, node: NodeSpec, *, initial_cluster_state: str = "new"
 ) -> list[Flag]:
     """etcd's flags: TLS with client certificates on both the client and the peer port,
     listening on the node address and loopback, metrics over plain HTTP on loopback only (where
     kubeadm puts them, port 2381)."""
+    if initial_cluster_state not in ETCD_CLUSTER_STATES:
+        raise PKIError(f"etcd's initial cluster state must be one of {ETCD_CLUSTER_STATES}")
     layout = spec.layout
     server_cert, server_key = _pair(spec, "etcd-server")
     peer_cert, peer_key = _pair(spec, "etcd-peer")
@@ -240,10 +245,12 @@ def kube_proxy_flags(spec: BinarySpec) -> list[Flag]:
     return [("config", spec.layout.config(KUBE_PROXY_CONFIG_FILE))]
 
 
-def flags_for(spec: BinarySpec, node: NodeSpec, service: str) -> list[Flag]:
+def flags_for(
+    spec: BinarySpec, node: NodeSpec, service: str, *, initial_cluster_state: str = "new"
+) -> list[Flag]:
     """The flags of ``service`` on ``node``."""
     if service == ETCD:
-        return etcd_flags(spec, node)
+        return etcd_flags(spec, node, initial_cluster_state=initial_cluster_state)
     if service == KUBE_APISERVER:
         return apiserver_flags(spec, node)
     if service == KUBE_CONTROLLER_MANAGER:
@@ -349,9 +356,11 @@ def service_user(spec: BinarySpec, service: str) -> str:
     return "root" if service in ROOT_SERVICES else spec.layout.service_user
 
 
-def render_unit(spec: BinarySpec, node: NodeSpec, service: str) -> Unit:
+def render_unit(
+    spec: BinarySpec, node: NodeSpec, service: str, *, initial_cluster_state: str = "new"
+) -> Unit:
     """The unit file of ``service`` on ``node``."""
-    flags = tuple(flags_for(spec, node, service))
+    flags = tuple(flags_for(spec, node, service, initial_cluster_state=initial_cluster_state))
     binary = spec.layout.binary(service)
     lines = [*_unit_section(spec, service), "", "[Service]"]
     if service in NOTIFY_SERVICES:
@@ -372,7 +381,13 @@ def render_unit(spec: BinarySpec, node: NodeSpec, service: str) -> Unit:
     return Unit(service, spec.layout.unit(service), text, flags)
 
 
-def node_units(spec: BinarySpec, node: NodeSpec) -> list[Unit]:
-    """The units ``node`` runs, in start order."""
+def node_units(
+    spec: BinarySpec, node: NodeSpec, *, initial_cluster_state: str = "new"
+) -> list[Unit]:
+    """The units ``node`` runs, in start order. ``initial_cluster_state`` is etcd's: ``new``
+    when the members start together, ``existing`` for a member added to a running cluster."""
     services = services_for(node.role, etcd_member=is_etcd_member(spec, node))
-    return [render_unit(spec, node, service) for service in services]
+    return [
+        render_unit(spec, node, service, initial_cluster_state=initial_cluster_state)
+        for service in services
+    ]

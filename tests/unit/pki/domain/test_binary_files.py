@@ -236,6 +236,10 @@ def test_other_components_flags() -> None:
         "peer-trusted-ca-file": f"{ssl}/etcd-ca.pem",
         "trusted-ca-file": f"{ssl}/etcd-ca.pem",
     }
+    joining = binary_units.node_units(spec, STACKED[2], initial_cluster_state="existing")[0]
+    assert dict(joining.flags)["initial-cluster-state"] == "existing"
+    with pytest.raises(PKIError, match="initial cluster state"):
+        binary_units.etcd_flags(spec, STACKED[2], initial_cluster_state="old")
     kubelet = dict(binary_units.kubelet_flags(make_spec(container_runtime="cri-o"), STACKED[3]))
     assert kubelet == {
         "config": "/etc/k8s/kubelet-config.yaml",
