@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from pki.views import bootstrap, certificates, config
+from pki.views import binary_files, bootstrap, certificates, config
 
 urlpatterns = [
     path("clusters/<int:pk>/certificates/", certificates.certificates, name="pki_certificates"),
@@ -35,6 +35,16 @@ urlpatterns = [
     path("clusters/<int:pk>/config/", config.config_page, name="config_page"),
     path("clusters/<int:pk>/config/settings/", config.config_settings, name="config_settings"),
     path("clusters/<int:pk>/config/nodes/<int:node_pk>/", config.node_config, name="config_node"),
+    path(
+        "clusters/<int:pk>/config/nodes/<int:node_pk>/files/",
+        binary_files.node_files,
+        name="config_binary_files",
+    ),
+    path(
+        "clusters/<int:pk>/config/nodes/<int:node_pk>/files/<str:name>",
+        binary_files.node_file_download,
+        name="config_binary_file",
+    ),
     path(
         "clusters/<int:pk>/config/audit-policy.yaml",
         config.audit_policy_download,

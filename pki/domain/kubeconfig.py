@@ -42,11 +42,13 @@ def render_kubeconfig(
     client_cert_pem: bytes,
     client_key_pem: bytes,
     user: str,
+    context: str | None = None,
 ) -> str:
-    """kubeconfig with one cluster, one user and the context ``<user>@<cluster>`` selected."""
+    """kubeconfig with one cluster, one user and one context selected: ``<user>@<cluster>`` as
+    kubeadm names it, unless ``context`` names it otherwise."""
     if not server.startswith("https://"):
         raise PKIError(f"kubeconfig server must be an https:// URL, got {server!r}")
-    context = f"{user}@{cluster_name}"
+    context = context or f"{user}@{cluster_name}"
     document = {
         "apiVersion": "v1",
         "clusters": [

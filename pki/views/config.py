@@ -28,6 +28,7 @@ from pki.forms.config import (
     StaticTokenForm,
     StaticTokenImportForm,
 )
+from pki.services import binary_files
 from pki.services import bootstrap as bootstrap_services
 
 # --- configuration tab ---------------------------------------------------------------------------
@@ -56,14 +57,21 @@ def _config_context(request: HttpRequest, cluster: Cluster, **extra: Any) -> dic
     static_table = Table(
         request, STATIC_TOKEN_COLUMNS, default="user", prefix="static_", fragment="static-tokens"
     )
-    nodes = cluster.nodes.exclude(role=NodeRole.ETCD).order_by("pk")
+    binary = binary_files.is_binary(cluster)
+    # A binary install renders files for its etcd members too; kubeadm has no file for them.
+    nodes = cluster.nodes.order_by("pk")
+    if not binary:
+        nodes = nodes.exclude(role=NodeRole.ETCD)
     static_tokens = cluster.static_tokens.all()
+    preview, preview_error = "", None
     try:
-        preview, preview_error = bootstrap_services.cluster_configuration_preview(cluster), None
+        if not binary:
+            preview = bootstrap_services.cluster_configuration_preview(cluster)
     except InputError as error:
-        preview, preview_error = "", error.text()
+        preview_error = error.text()
     context: dict[str, Any] = {
         "cluster": cluster,
+        "binary": binary,
         "settings_form": KubeadmSettingsForm.for_settings(stored),
         "preview": preview,
         "preview_error": preview_error,

@@ -512,6 +512,8 @@ def test_every_audited_action_of_pages_and_api_is_compared() -> None:
         "cluster.upgrade",
         # Only the API offers it (tests/integration/nodes/test_etcd_snapshots.py).
         "etcd.snapshot.download",
+        # Only the Configuration tab offers it (tests/integration/pki/test_binary_files.py).
+        "pki.binary_file.download",
         # Only the Alerts tab offers them (tests/integration/nodes/test_alerts.py).
         "alert_settings.update",
         "alert.test",

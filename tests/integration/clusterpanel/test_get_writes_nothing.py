@@ -1,10 +1,11 @@
 """A GET changes nothing: every GET route of the panel (pages, htmx fragments, the API, the
 admin), enumerated from the URL resolver and filled in with ids of real rows, writes no row.
 
-Three clusters cover the states in which a GET used to make what it lacked: ``full`` has CAs,
+Four clusters cover the states in which a GET used to make what it lacked: ``full`` has CAs,
 the issued tree, tokens, a certificate key, static tokens, kubeadm settings and a user
 certificate; ``bare`` has nodes and nothing else (no CA, no token, no certificate key);
-``stale`` has its CAs and a usable token but no certificate key with time left. Every write
+``stale`` has its CAs and a usable token but no certificate key with time left; ``binary`` is a
+binary install with its certificates, whose nodes' rendered files render. Every write
 statement of every request is caught (``CaptureQueriesContext``), including writes that a
 failing request rolled back.
 
@@ -44,6 +45,7 @@ from pki.models.tokens import BootstrapToken, StaticToken
 from pki.services import bootstrap as bootstrap_services
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
+from tests.binary_certs import issue_binary_certs
 from tests.factories import make_cluster, make_node, make_personas
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +65,10 @@ SECRET_DOWNLOADS: dict[str, tuple[str, str]] = {
     "static_token_file": ("static_token.download", "tokens.csv holds every static token"),
     "api-static-token-file": ("static_token.download", "the same file through the API"),
     "pki_bundle": ("pki.bundle.download", "a node's /etc/kubernetes with its private keys"),
+    "config_binary_file": (
+        "pki.binary_file.download",
+        "a binary install's kubeconfig (its private key) or tokens.csv, in clear",
+    ),
     "api-pki-bundle": ("pki.bundle.download", "the same bundle through the API"),
     "api-join-command": (
         "join_command.reveal",
@@ -176,6 +182,19 @@ def _bare(name: str) -> Cluster:
     return cluster
 
 
+def _binary(name: str) -> Cluster:
+    """A binary install with its certificates and a static token: its rendered files render."""
+    cluster = make_cluster(name, key_algorithm="ECDSA-P256", flavor="binary")
+    make_node(cluster, name="cp-1")
+    make_node(cluster, name="cp-2")
+    make_node(cluster, "worker", name="w-1")
+    issue_binary_certs(cluster)
+    bootstrap_services.add_static_token(
+        cluster, token="binary-token", user="binary", uid="1", actor=SETUP
+    )
+    return cluster
+
+
 def _stale(name: str) -> Cluster:
     cluster = _bare(name)
     certificate_services.ensure_cluster_cas(cluster)
@@ -255,6 +274,9 @@ def _fill(route: str, ids: Ids, admin_ids: dict[str, list[str]]) -> list[str]:
             choices.append([str(ids.static_token)])
         elif name == "kind":
             choices.append(["nginx", "haproxy"])
+        elif name == "name" and "/files/" in route:
+            # A unit (no secret), a kubeconfig and the token file (secrets, audited).
+            choices.append(["kube-apiserver.service", "admin.kubeconfig", "tokens.csv"])
         elif name == "content_type_id":
             choices.append([str(ContentType.objects.get_for_model(Cluster).pk)])
         elif name == "object_id" and route.startswith("admin/r/"):
@@ -328,7 +350,12 @@ def world(db: Any) -> dict[str, Any]:
     users = make_personas()
     root = User.objects.create_superuser("root", password="root-Passw0rd!")
     full = _full("full")
-    clusters = {"full": full, "bare": _bare("bare"), "stale": _stale("stale")}
+    clusters = {
+        "full": full,
+        "bare": _bare("bare"),
+        "stale": _stale("stale"),
+        "binary": _binary("binary"),
+    }
     ApiToken.issue(users["admin"], "sweep")
     WorkerHeartbeat.objects.create(hostname="worker-1", seen_at=timezone.now())
     users["viewer"].is_staff = True
@@ -349,6 +376,7 @@ def test_no_get_route_writes_anything(world: dict[str, Any], persona: str) -> No
     problems = _sweep(client, ids["full"], f"{persona}/full")
     problems += _sweep(client, ids["bare"], f"{persona}/bare", "cluster")
     problems += _sweep(client, ids["stale"], f"{persona}/stale", "cluster")
+    problems += _sweep(client, ids["binary"], f"{persona}/binary", "cluster")
     # htmx asks for fragments of the same views: they must not write either.
     problems += _sweep(client, ids["full"], f"{persona}/full/htmx", "pages")
     assert not problems, "GET requests that wrote:\n" + "\n".join(problems)
@@ -359,6 +387,7 @@ def test_the_secret_downloads_write_their_audit_event(world: dict[str, Any]) -> 
     client = Client()
     client.force_login(world["users"]["admin"])
     ids = world["ids"]["full"]
+    binary = world["ids"]["binary"]
     urls = {
         "config_node?download=1": f"/clusters/{ids.cluster}/config/nodes/{ids.cp2}/?download=1",
         "api-kubeadm-config": f"/api/v1/clusters/{ids.cluster}/kubeadm-config/?node={ids.w1}",
@@ -367,6 +396,9 @@ def test_the_secret_downloads_write_their_audit_event(world: dict[str, Any]) -> 
         "static_token_file": f"/clusters/{ids.cluster}/config/tokens.csv",
         "api-static-token-file": f"/api/v1/clusters/{ids.cluster}/tokens.csv",
         "pki_bundle": f"/clusters/{ids.cluster}/certificates/bundle/{ids.w1}/",
+        "config_binary_file": (
+            f"/clusters/{binary.cluster}/config/nodes/{binary.cp1}/files/admin.kubeconfig"
+        ),
         "api-pki-bundle": f"/api/v1/clusters/{ids.cluster}/bundle/?node={ids.w1}",
         "api-join-command": f"/api/v1/clusters/{ids.cluster}/join-command/?role=control-plane",
         "etcd-snapshot-download": f"/api/v1/etcd-snapshots/{ids.etcd_snapshot}/download/",

@@ -374,6 +374,15 @@ def _token_rows(
             ADMIN_POST,
         ),
         ("GET", f"/clusters/{c}/config/nodes/{n}/", {}, operator_page),
+        # A kubeadm cluster has no rendered files: who may see the cluster hears so (409);
+        # tests/integration/pki/test_binary_files.py covers a binary install per persona.
+        ("GET", f"/clusters/{c}/config/nodes/{n}/files/", {}, (LOGIN, 403, 409, 409, 409)),
+        (
+            "GET",
+            f"/clusters/{c}/config/nodes/{n}/files/kubelet.kubeconfig",
+            {},
+            (LOGIN, 403, 409, 409, 409),
+        ),
         ("GET", f"/clusters/{c}/config/audit-policy.yaml", {}, READ_PAGE),
         ("GET", f"/clusters/{c}/config/loadbalancer/nginx/", {}, (LOGIN, 403, 302, 302, 302)),
         ("GET", f"/clusters/{c}/config/kubeadm-certs.yaml", {}, (LOGIN, 403, 403, 403, 200)),
