@@ -96,6 +96,13 @@ def test_the_dashboard_grid_shows_each_clusters_worst_status_in_words_and_colour
     assert grid["c-healthy"][etcd] == "healthy"
     assert grid["c-unchecked"] == [None] * len(columns)
     assert f'href="/clusters/{alarmed.pk}/health/">c-alarm</a>' in html
+    # The grid re-fetches itself every 30 s while the page is visible (panel.js): the fragment
+    # alone, with the same cells.
+    assert 'hx-trigger="every 30s, panel:visible"' in html and "data-poll-visible" in html
+    fragment = web_client("viewer").get("/", HTTP_HX_REQUEST="true")
+    body = fragment.content.decode()
+    assert body.lstrip().startswith('<section id="health-grid"') and "<html" not in body
+    assert {row.cluster.name: row.cells for row in fragment.context["health_grid"]} == grid
 
 
 def _dashboard_queries(client: Any) -> int:
