@@ -169,7 +169,17 @@ ENDPOINT_SAN = Ask(
     name="*.example.internal",
     reason="is a name of the API server",
 )
-USER_ASKS = (NODE_USER, CONTROLLER_MANAGER, APISERVER_CLIENT, SERVICE_ACCOUNT)
+# The panel's own health-check identity: reserved, nobody gets it through any door (a near-copy
+# neither).
+PANEL_HEALTH = Ask(
+    "panel-health",
+    user="ClusterPanel:Health",
+    kind="user",
+    name="ClusterPanel:Health",
+    reason="ClusterPanel:Health is the panel's own health-check identity and is never handed out",
+    never=ALL_DOORS,
+)
+USER_ASKS = (NODE_USER, CONTROLLER_MANAGER, APISERVER_CLIENT, SERVICE_ACCOUNT, PANEL_HEALTH)
 GROUP_ASKS = (MASTERS, CLUSTER_ADMINS, NODES, BOOTSTRAPPERS, RESERVED_GROUP)
 IDENTITY_ASKS = (ORDINARY, *GROUP_ASKS, *USER_ASKS)
 CERTIFICATE_ASKS = (*IDENTITY_ASKS, ETCD_CA, FRONT_PROXY_CA, SERVICE_SAN, ENDPOINT_SAN)
