@@ -562,6 +562,9 @@ EXEMPT = {
     "pki.services.certificates.issuing.reissue": "kubeadm's tree: subjects from the plan",
     "pki.services.certificates.issuing.renew": "kubeadm's tree: the stored subjects again",
     "pki.services.certificates.authorities.ensure_cluster_cas": "CAs, no user identity",
+    "pki.services.certificates.panel_identities.health_identity": (
+        "the panel's own reserved identity, for the panel alone: no one asks for a subject"
+    ),
     "pki.services.certificates.pki_imports.create_ca_from_cfssl_csr": "a CA (admins only)",
 }
 
