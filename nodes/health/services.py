@@ -139,6 +139,7 @@ def _etcd_cluster_check(
         rows: list[Row] = []
         for probe, component in ((probes.etcd_alarms, ETCD_ALARMS), (probes.etcd_members, None)):
             result = ProbeResult(probes.UNKNOWN, 0.0, "no etcd member answered")
+            first: ProbeResult | None = None  # when none answers, the first one's reason
             for node in members[:3]:
                 if component is None:
                     result = probes.etcd_members(
@@ -159,6 +160,9 @@ def _etcd_cluster_check(
                     )
                 if result.status != probes.UNKNOWN:
                     break
+                first = first or result
+            else:
+                result = first or result
             rows.append((component or ETCD_MEMBERS, None, "etcd cluster", result))
         return rows
 
