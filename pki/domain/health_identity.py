@@ -43,13 +43,13 @@ def certificate_spec(validity: dt.timedelta) -> CertSpec:
 
 def rbac_documents() -> list[dict[str, object]]:
     """A ClusterRole allowing ``get`` on the health endpoints, bound to the health user."""
-    role = {
+    role: dict[str, object] = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
         "metadata": {"name": CLUSTER_ROLE, "labels": dict(_LABELS)},
         "rules": [{"nonResourceURLs": list(NON_RESOURCE_URLS), "verbs": ["get"]}],
     }
-    binding = {
+    binding: dict[str, object] = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
         "metadata": {"name": CLUSTER_ROLE_BINDING, "labels": dict(_LABELS)},

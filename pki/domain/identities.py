@@ -132,8 +132,7 @@ _RESERVED = "names under system: are reserved for Kubernetes' own identities"
 # The panel's own identities: nobody obtains them through any door, not even an admin.
 _PANEL_USERS = {
     health_identity.USER: (
-        "is the panel's own health-check identity and is never handed out; choose another "
-        "user name"
+        "is the panel's own health-check identity and is never handed out; choose another user name"
     ),
 }
 
