@@ -28,6 +28,7 @@ from nodes.recipes import bootstrap, join, kubeadm_join
 from nodes.recipes.distribute_pki import BundleFile
 from nodes.recipes.kubeadm_join import KubeadmInputs
 from nodes.recipes.plan import Outcome, Plan
+from pki.domain import health_identity
 
 # What a preview writes in place of a secret file: the preview shows the path, the mode and
 # "********", never a content, so nothing secret needs to be read for it.
@@ -124,6 +125,8 @@ def _inputs(
         "bundles": _bundles(cluster, nodes),
         "labels": {n.name: dict(n.labels or {}) for n in labelled if n.labels},
         "taints": {n.name: list(n.taints) for n in labelled if n.taints},
+        # The bootstrap applies it after init; harmless for the other plans, which ignore it.
+        "health_rbac": health_identity.rbac_manifest().encode(),
     }
     if not secrets:
         token = usable_join_token(cluster)

@@ -55,16 +55,25 @@ def _summary(cluster: Cluster, now: datetime) -> ClusterSummary:
     return ClusterSummary(cluster, soonest, days, expiry.band(days))
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
+# The dashboard's health grid re-fetches itself this often while the page is visible.
+HEALTH_GRID_POLL_SECONDS = 30
+
+
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    """The dashboard; its health grid's poller (htmx) gets the grid fragment alone."""
     require(request, "view")
     now = timezone.now()
+    health = {
+        "health_columns": [title for title, _ in health_pages.COLUMNS],
+        "health_poll_seconds": HEALTH_GRID_POLL_SECONDS,
+    }
+    if request.htmx:
+        clusters = list(Cluster.objects.all())
+        context = {**health, "health_grid": health_pages.grid(clusters)}
+        return render(request, "nodes/_health_grid.html", context)
     clusters = list(Cluster.objects.with_role_counts().with_next_expiry())
     rows = [_summary(c, now) for c in clusters]
-    context = {
-        "rows": rows,
-        "health_columns": [title for title, _ in health_pages.COLUMNS],
-        "health_grid": health_pages.grid(clusters),
-    }
+    context = {"rows": rows, **health, "health_grid": health_pages.grid(clusters)}
     return render(request, "dashboard.html", context)
 
 

@@ -217,7 +217,8 @@ def _json(answer: Answer) -> dict[str, Any]:
 def etcd_health(
     address: str, port: int, *, ca_pem: bytes, client: ClientIdentity, timeout: float
 ) -> ProbeResult:
-    """etcd's ``/health`` with the healthcheck client certificate: ``{"health":"true"}``."""
+    """etcd's ``/health`` with the healthcheck client certificate: ``{"health":"true"}``.
+    When it is false without a reason (etcd 3.4), the member's status says why."""
     started = time.monotonic()
     try:
         answer = request(address, port, "/health", ca_pem=ca_pem, client=client, timeout=timeout)
@@ -226,10 +227,36 @@ def etcd_health(
     value = _json(answer)
     if answer.status == 200 and value.get("health") == "true":
         return ProbeResult(HEALTHY, answer.latency_ms, "etcd health true")
-    reason = value.get("reason") or _text(answer.body)
+    reason = value.get("reason") or ""
+    if not reason:
+        # etcd 3.4 says only {"health":"false"}; its status says why (no leader, an alarm).
+        left = max(0.5, timeout - (time.monotonic() - started))
+        reason = _status_reason(address, port, ca_pem=ca_pem, client=client, timeout=left)
     return ProbeResult(
-        UNHEALTHY, answer.latency_ms, f"etcd health false (HTTP {answer.status}): {reason}"
+        UNHEALTHY,
+        answer.latency_ms,
+        f"etcd health false (HTTP {answer.status}): {reason or _text(answer.body)}",
     )
+
+
+def _status_reason(
+    address: str, port: int, *, ca_pem: bytes, client: ClientIdentity, timeout: float
+) -> str:
+    """Why a member is unhealthy, from its own ``Status`` (answered without a quorum): no
+    leader, and the errors it lists (alarms); "" when it does not answer that either."""
+    try:
+        answer = request(address, port, "/v3/maintenance/status", ca_pem=ca_pem, client=client,
+                         timeout=timeout, body=b"{}")  # fmt: skip
+    except ProbeError:
+        return ""
+    value = _json(answer)
+    if answer.status != 200:
+        return str(value.get("error") or value.get("message") or "")
+    reasons = [" ".join(str(error).split()) for error in value.get("errors") or []]
+    no_leader = str(value.get("leader") or "0") == "0"  # JSON leaves a zero leader out
+    if no_leader and not any("no leader" in reason for reason in reasons):
+        reasons.insert(0, "no leader")
+    return "; ".join(r for r in reasons if r)
 
 
 def etcd_alarms(

@@ -5,9 +5,11 @@ The checks run in a thread pool and touch no database: everything they need (add
 client certificates, decrypted SSH targets) is read before, and their results are written after,
 in one transaction with one query per table, however many nodes the cluster has.
 
-The apiserver is probed anonymously: ``/livez`` and ``/readyz`` are open to every client by
-kubeadm's default RBAC (``system:public-info-viewer``), and no certificate the panel issues for
-the cluster is as narrow as that (``apiserver-kubelet-client`` is a cluster admin).
+The apiserver is probed as the panel's own least-privileged user ``clusterpanel:health``
+(``pki.domain.health_identity``): a client certificate from the cluster CA that the bootstrap
+job binds to a role reading the health endpoints only, issued on the first round that needs it
+and kept current by ``pki.services.certificates.health_identity``. No certificate of kubeadm's
+tree is as narrow (``apiserver-kubelet-client`` is a cluster admin).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -66,23 +69,35 @@ def _endpoint(cluster: Cluster) -> tuple[str, int] | None:
     return host, int(port) if port.isdigit() else APISERVER_PORT
 
 
-def _pki(cluster: Cluster) -> tuple[bytes | None, bytes | None, probes.ClientIdentity | None]:
-    """The cluster CA, the etcd CA and the etcd healthcheck client identity, when issued."""
-    from pki.services.certificates import active_cas, active_tree
+@dataclasses.dataclass(frozen=True)
+class RoundPKI:
+    """What a round's probes present and trust, read before any check runs."""
+
+    ca: bytes | None  # the cluster CA
+    etcd_ca: bytes | None
+    etcd_client: probes.ClientIdentity | None  # etcd/healthcheck-client
+    apiserver_client: probes.ClientIdentity | None  # the panel's clusterpanel:health
+
+
+def _identity(row: Any) -> probes.ClientIdentity | None:
+    if row is None:
+        return None
+    return probes.ClientIdentity(row.certificate_pem.encode(), row.private_key_pem.encode())
+
+
+def _pki(cluster: Cluster) -> RoundPKI:
+    """The cluster CA, the etcd CA and the client identities, when issued (the health identity
+    is issued here when it is missing or due)."""
+    from pki.services.certificates import active_cas, active_tree, health_identity
 
     cas = active_cas(cluster)
     ca = cas.get("ca")
     etcd_ca = cas.get("etcd/ca")
-    row = active_tree(cluster).get(("etcd/healthcheck-client", None))
-    client = (
-        probes.ClientIdentity(row.certificate_pem.encode(), row.private_key_pem.encode())
-        if row is not None
-        else None
-    )
-    return (
-        ca.certificate_pem.encode() if ca else None,
-        etcd_ca.certificate_pem.encode() if etcd_ca else None,
-        client,
+    return RoundPKI(
+        ca=ca.certificate_pem.encode() if ca else None,
+        etcd_ca=etcd_ca.certificate_pem.encode() if etcd_ca else None,
+        etcd_client=_identity(active_tree(cluster).get(("etcd/healthcheck-client", None))),
+        apiserver_client=_identity(health_identity(cluster)) if ca else None,
     )
 
 
@@ -91,7 +106,12 @@ def _unknown(component: str, node_id: int | None, target: str, why: str) -> Chec
 
 
 def _apiserver_checks(
-    node_id: int | None, address: str, port: int, ca: bytes | None, timeout: float
+    node_id: int | None,
+    address: str,
+    port: int,
+    ca: bytes | None,
+    client: probes.ClientIdentity | None,
+    timeout: float,
 ) -> list[Check]:
     target = f"https://{_where(address, port)}"
     out: list[Check] = []
@@ -102,7 +122,7 @@ def _apiserver_checks(
 
         def check(component: str = component, endpoint: str = endpoint) -> list[Row]:
             result = probes.apiserver(
-                address, port, endpoint, ca_pem=ca, client=None, timeout=timeout
+                address, port, endpoint, ca_pem=ca, client=client, timeout=timeout
             )
             return [(component, node_id, target, result)]
 
@@ -119,6 +139,7 @@ def _etcd_cluster_check(
         rows: list[Row] = []
         for probe, component in ((probes.etcd_alarms, ETCD_ALARMS), (probes.etcd_members, None)):
             result = ProbeResult(probes.UNKNOWN, 0.0, "no etcd member answered")
+            first: ProbeResult | None = None  # when none answers, the first one's reason
             for node in members[:3]:
                 if component is None:
                     result = probes.etcd_members(
@@ -139,6 +160,9 @@ def _etcd_cluster_check(
                     )
                 if result.status != probes.UNKNOWN:
                     break
+                first = first or result
+            else:
+                result = first or result
             rows.append((component or ETCD_MEMBERS, None, "etcd cluster", result))
         return rows
 
@@ -183,14 +207,16 @@ def _node_check(node: Node, target: ssh.Target, runtime: str, timeout: float) ->
 
 def plan_round(cluster: Cluster, nodes: list[Node], timeout: float) -> list[Check]:
     """Every check of one round of ``cluster``."""
-    ca, etcd_ca, etcd_client = _pki(cluster)
+    pki = _pki(cluster)
+    ca, etcd_ca, etcd_client, client = pki.ca, pki.etcd_ca, pki.etcd_client, pki.apiserver_client
     checks: list[Check] = []
     control_planes = [n for n in nodes if n.role == "control-plane"]
     for node in control_planes:
-        checks += _apiserver_checks(node.pk, str(node.address), APISERVER_PORT, ca, timeout)
+        address = str(node.address)
+        checks += _apiserver_checks(node.pk, address, APISERVER_PORT, ca, client, timeout)
     endpoint = _endpoint(cluster)
     if endpoint is not None:
-        checks += _apiserver_checks(None, endpoint[0], endpoint[1], ca, timeout)
+        checks += _apiserver_checks(None, endpoint[0], endpoint[1], ca, client, timeout)
     etcd_role = "etcd" if cluster.etcd_topology == "external" else "control-plane"
     members = [n for n in nodes if n.role == etcd_role]
     for node in members:

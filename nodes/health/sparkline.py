@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 WIDTH = 120
 HEIGHT = 24
@@ -32,24 +32,16 @@ class Sparkline:
         return f"latency over the last 24 h: {self.count} samples, at most {self.max_ms:.0f} ms"
 
 
-def downsample(
-    samples: Sequence[tuple[datetime, float]], start: datetime, bucket: timedelta
-) -> list[tuple[datetime, float]]:
-    """The highest latency of each ``bucket`` from ``start`` (the spikes are what matters)."""
-    worst: dict[int, tuple[datetime, float]] = {}
-    for at, latency in samples:
-        index = max(0, int((at - start) / bucket))
-        kept = worst.get(index)
-        if kept is None or latency > kept[1]:
-            worst[index] = (at, latency)
-    return [worst[i] for i in sorted(worst)]
-
-
 def sparkline(
-    samples: Sequence[tuple[datetime, float]], start: datetime, end: datetime
+    samples: Sequence[tuple[datetime, float]],
+    start: datetime,
+    end: datetime,
+    *,
+    samples_count: int | None = None,
 ) -> Sparkline | None:
-    """``samples`` (time, latency in ms) between ``start`` and ``end`` as a sparkline; None
-    without samples."""
+    """``samples`` (time, latency in ms; one per bucket when the database reduced them) between
+    ``start`` and ``end`` as a sparkline; ``samples_count`` is how many samples they stand for
+    (default: one each). None without samples."""
     if not samples:
         return None
     span = max((end - start).total_seconds(), 1.0)
@@ -67,6 +59,6 @@ def sparkline(
         points=points,
         last_x=coords[-1][0],
         last_y=coords[-1][1],
-        count=len(samples),
+        count=samples_count if samples_count is not None else len(samples),
         max_ms=max(latency for _, latency in samples),
     )

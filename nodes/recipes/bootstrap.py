@@ -9,7 +9,9 @@ steps that succeeded are not run again):
    are not written, replaced ones backed up); a joining node's without the files kubeadm join
    makes itself (``kubeadm_join.bundle_before_join``).
 3. ``init`` on the init node (the first control-plane node): ``kubeadm init --config``, unless it
-   ran there already.
+   ran there already; then ``health-rbac``: the read-only role of the panel's health identity
+   (``clusterpanel:health``: get on /livez, /readyz, /healthz) and its binding, applied with
+   admin.conf, the YAML on stdin.
 4. ``upload-certs``: the shared certificates into ``kubeadm-certs`` with the panel's certificate
    key (the step named after the key's id).
 5. ``token``: the panel's bootstrap token in the cluster (named after the token's id).
@@ -48,6 +50,8 @@ MAX_PATH = 1024
 _PATH = re.compile(r"/[A-Za-z0-9._+@=:/-]*")
 
 INIT_PHASE = "init"
+HEALTH_RBAC_PHASE = "health-rbac"
+HEALTH_RBAC_STEP = "apply the panel's health role"
 UPLOAD_PHASE = "upload-certs"
 TOKEN_PHASE = "token"  # noqa: S105 (a phase name)
 CNI_PHASE = "cni"
@@ -115,6 +119,18 @@ def cni_phase(init_node: str, params: Mapping[str, Any]) -> Phase:
     return Phase(CNI_PHASE, (Step(CNI_STEP, None, (), lambda context: note),))
 
 
+def health_rbac_phase(init_node: str, manifest: bytes) -> Phase:
+    """``kubectl apply -f -`` of the health identity's ClusterRole and ClusterRoleBinding on the
+    init node; apply is idempotent, so a re-run changes nothing."""
+    command = Command(
+        kubeadm_join.PRELUDE + kubeadm_join.kubectl_line("apply", "-f", "-"),
+        timeout=kubeadm_join.KUBECTL_TIMEOUT,
+        stdin=manifest,
+        stdin_label=f"the health role and its binding ({len(manifest)} bytes)",
+    )
+    return Phase(HEALTH_RBAC_PHASE, (Step(HEALTH_RBAC_STEP, init_node, (command,)),))
+
+
 def plan(
     cluster: ClusterSpec,
     nodes: Sequence[NodeTarget],
@@ -140,6 +156,8 @@ def plan(
     if pki is not None:
         phases.append(pki)
     phases.append(Phase(INIT_PHASE, (kubeadm_join.init_step(init.name, inputs.init_config),)))
+    if inputs.health_rbac:
+        phases.append(health_rbac_phase(init.name, inputs.health_rbac))
     phases.append(
         Phase(
             UPLOAD_PHASE,

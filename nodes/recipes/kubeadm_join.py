@@ -105,6 +105,9 @@ class KubeadmInputs:
     join_configs: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     taints: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # The RBAC of the panel's health identity (a ClusterRole and its binding, YAML), applied
+    # after init; empty: not applied.
+    health_rbac: bytes = b""
 
 
 # --- parameters -----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from pki.domain import kubeadm
+from pki.domain import health_identity, kubeadm
 from pki.domain.tokens import EXTRA_GROUP_RE
 from pki.domain.x509 import PKIError
 
@@ -129,6 +129,12 @@ _USER_PREFIXES = (
     ("kube-apiserver", "is the API server's client identity, which the kubelets and etcd trust"),
 )
 _RESERVED = "names under system: are reserved for Kubernetes' own identities"
+# The panel's own identities: nobody obtains them through any door, not even an admin.
+_PANEL_USERS = {
+    health_identity.USER: (
+        "is the panel's own health-check identity and is never handed out; choose another user name"
+    ),
+}
 
 _AUTHORITIES = {
     kubeadm.ETCD_CA: (
@@ -170,9 +176,18 @@ def group_reason(group: str, door: Door = Door.CERTIFICATE) -> str | None:
     return None
 
 
+def panel_user_reason(user: str) -> str | None:
+    """Why the user name is one of the panel's own identities (never handed out), or None."""
+    what = _PANEL_USERS.get(_normal(user))
+    return f"{user.strip()} {what}" if what is not None else None
+
+
 def user_reason(user: str) -> str | None:
     """Why the user name (a certificate's CN, a token's user) is privileged, or None."""
     name = _normal(user)
+    panel = panel_user_reason(user)
+    if panel is not None:
+        return panel
     if name in _USERS:
         return _USERS[name]
     for prefix, what in _USER_PREFIXES:
@@ -266,7 +281,8 @@ def assess(
     if user:
         reason = user_reason(user)
         if reason is not None:
-            findings.append(Finding("user", user, reason))
+            never = panel_user_reason(user) is not None
+            findings.append(Finding("user", user, reason, never=never))
     for group in dict.fromkeys(groups):
         if door == Door.BOOTSTRAP_TOKEN and not EXTRA_GROUP_RE.match(group):
             findings.append(Finding("group", group, _BOOTSTRAP_GROUPS, never=True))

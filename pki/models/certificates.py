@@ -54,11 +54,14 @@ class CertificateStatus(models.TextChoices):
 
 
 class CertificateKind(models.TextChoices):
-    """kubeadm files belong to the tree; user and cfssl certificates stand on their own."""
+    """kubeadm files belong to the tree; user and cfssl certificates stand on their own; the
+    panel's own client identities (the health checks') are held by the panel alone: no node
+    bundle, kubeconfig or download ever carries their keys."""
 
     KUBEADM = "kubeadm", "kubeadm tree"
     USER = "user", "User kubeconfig"
     CFSSL = "cfssl", "cfssl signed"
+    PANEL = "panel", "The panel's own identity"
 
 
 class _CertificateFields(models.Model):

@@ -11,7 +11,8 @@ fault, which the API turns into ``{"errors": {field: [...]}}`` and the pages int
 One module per job: ``spec`` (the inventory as a ``ClusterSpec``), ``store`` (rows in and out),
 ``authorities`` (CAs and ``sa`` keys), ``issuing`` (issue, reissue, renew), ``checks`` (coverage,
 SANs, endpoints), ``expiry_tables``, ``bundles`` (node bundles, user kubeconfigs), ``pki_imports``
-(kubeadm and cfssl imports, cfssl signing), ``reports`` (inspection of stored and uploaded PEM)
+(kubeadm and cfssl imports, cfssl signing), ``panel_identities`` (the panel's own health
+identity), ``reports`` (inspection of stored and uploaded PEM)
 and ``errors``. Callers import from ``pki.services.certificates`` itself.
 """
 
@@ -41,6 +42,7 @@ from pki.services.certificates.checks import (
 from pki.services.certificates.errors import PKIInputError
 from pki.services.certificates.expiry_tables import expiration
 from pki.services.certificates.issuing import IssueResult, issue_missing, reissue, renew
+from pki.services.certificates.panel_identities import health_identity
 from pki.services.certificates.pki_imports import (
     ImportResult,
     cfssl_sign,
@@ -73,6 +75,7 @@ __all__ = [
     "endpoint_checks",
     "ensure_cluster_cas",
     "expiration",
+    "health_identity",
     "import_cfssl_ca",
     "import_kubeadm_archive",
     "inspect_stored",

@@ -243,9 +243,9 @@ def renew(
     """Renew leaf certificates like ``kubeadm certs renew``: same subject and SANs, new serial
     and validity, a new key unless ``reuse_key``. CAs are never renewed here.
 
-    Only the kubeadm tree is renewed, as ``kubeadm certs renew`` does: a user's kubeconfig
-    certificate is replaced by issuing the user a new kubeconfig, since a renewed key that
-    nobody downloads would help no one.
+    Only the kubeadm tree is renewed, as ``kubeadm certs renew`` does (with, when the whole tree
+    is, the panel's own identities): a user's kubeconfig certificate is replaced by issuing the
+    user a new kubeconfig, since a renewed key that nobody downloads would help no one.
     """
     days = validity_days or cluster.certificate_validity_days
     if days < 1:
@@ -271,6 +271,17 @@ def renew(
                 "certificates",
             )
         targets = _selected(rows, ids, "certificates")
+        if ids is None:
+            # The panel's own identities go with the whole tree (the health identity renews
+            # itself too, and a replaced CA makes it issue anew: ``panel_identities``).
+            targets += [
+                row
+                for row in Certificate.objects.active()
+                .filter(cluster=cluster, kind=CertificateKind.PANEL)
+                .select_related("authority", "node")
+                if cas.get(row.authority.name) is not None
+                and cas[row.authority.name].pk == row.authority_id
+            ]
         for row in targets:
             if (
                 cas.get(row.authority.name) is None

@@ -510,6 +510,8 @@ def test_every_audited_action_of_pages_and_api_is_compared() -> None:
         "etcd.snapshot.restore",
         "node.remove",
         "cluster.upgrade",
+        # Written by the health round only (tests/integration/nodes/test_health_identity.py).
+        "pki.health_identity.issue",
         # Only the API offers it (tests/integration/nodes/test_etcd_snapshots.py).
         "etcd.snapshot.download",
         # Only the Configuration tab offers it (tests/integration/pki/test_binary_files.py).

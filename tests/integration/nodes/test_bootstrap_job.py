@@ -17,6 +17,7 @@ from clusterpanel.jobs.models import Job
 from clusterpanel.jobs.services import launch_job, plan_job, retry_job
 from clusterpanel.security.audit import Actor
 from nodes.models import Cluster, Node
+from pki.domain import health_identity
 from pki.models.tokens import BootstrapToken, CertificateKey
 from pki.services import certificates as certificate_services
 from pki.services.bootstrap.join_commands import ca_cert_hashes
@@ -128,6 +129,7 @@ def test_bootstrap_three_control_planes_two_workers_resumes_after_a_failed_join_
     assert _kube(cp1) == [
         ["kubeadm", "init", "--config", config, "--skip-token-print",
          "--skip-phases=show-join-command"],
+        [*kubectl, "apply", "-f", "-"],  # the panel's health role, once
         ["kubeadm", "init", "phase", "upload-certs", "--upload-certs",
          "--skip-certificate-key-print", "--config", config],
         [*kubectl, "-n", "kube-system", "get", "secret", f"bootstrap-token-{token.token_id}",
@@ -137,8 +139,8 @@ def test_bootstrap_three_control_planes_two_workers_resumes_after_a_failed_join_
         [*kubectl, "label", "node", "node-5", "node-role.kubernetes.io/worker=", "--overwrite"],
         [*kubectl, "taint", "node", "node-5", "dedicated=gpu:NoSchedule", "--overwrite"],
     ]  # fmt: skip
-    applied = [c for c in standins.records(cp1) if c.argv[1:2] == ["--kubeconfig"]][1]
-    assert applied.stdin == CNI.encode()
+    applies = [c for c in standins.records(cp1) if c.argv[-3:] == ["apply", "-f", "-"]]
+    assert [c.stdin for c in applies] == [health_identity.rbac_manifest().encode(), CNI.encode()]
     join = ["kubeadm", "join", "--config", "/etc/kubernetes/kubeadm-join.yaml"]
     assert _kube(cp2) == [join, join]  # the failed attempt, then the retry
     for host in (cp3, w1, w2):

@@ -96,6 +96,13 @@ def test_the_dashboard_grid_shows_each_clusters_worst_status_in_words_and_colour
     assert grid["c-healthy"][etcd] == "healthy"
     assert grid["c-unchecked"] == [None] * len(columns)
     assert f'href="/clusters/{alarmed.pk}/health/">c-alarm</a>' in html
+    # The grid re-fetches itself every 30 s while the page is visible (panel.js): the fragment
+    # alone, with the same cells.
+    assert 'hx-trigger="every 30s, panel:visible"' in html and "data-poll-visible" in html
+    fragment = web_client("viewer").get("/", HTTP_HX_REQUEST="true")
+    body = fragment.content.decode()
+    assert body.lstrip().startswith('<section id="health-grid"') and "<html" not in body
+    assert {row.cluster.name: row.cells for row in fragment.context["health_grid"]} == grid
 
 
 def _dashboard_queries(client: Any) -> int:
@@ -165,6 +172,63 @@ def test_the_health_tab_shows_checks_sparklines_transitions_and_polls_only_while
     assert "<html" not in body and "kubelet is unhealthy" in body
     # Viewers see no Check now.
     assert 'id="check-now"' not in html
+
+
+def _tab_queries(client: Any, cluster: Cluster) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/clusters/{cluster.pk}/health/").status_code == 200
+    return len(queries)
+
+
+@pytest.mark.django_db
+def test_the_sparklines_are_reduced_in_the_database_and_the_tab_queries_are_constant(
+    web_client: Callable[[str], Any],
+) -> None:
+    from nodes.health import pages
+
+    cluster = make_cluster("buckets")
+    node = make_node(cluster)
+    now = timezone.now()
+    # Two hours ago, at the start of a quarter hour: three rounds in that quarter, one in the
+    # next; each bucket is one point, its highest latency at its last sample's time.
+    quarter = (now - timedelta(hours=2)).replace(second=0, microsecond=0)
+    quarter -= timedelta(minutes=quarter.minute % 15)
+    times = [quarter + timedelta(minutes=m) for m in (1, 5, 9, 20)]
+    for at, latency in zip(times, (5.0, 50.0, 7.0, 3.0), strict=True):
+        row = (node_checks.KUBELET, node.pk, "http://127.0.0.1:10248/healthz",
+               ProbeResult("healthy", latency, "ok"))  # fmt: skip
+        services.record(cluster, [row], at)
+    old = (node_checks.KUBELET, node.pk, "http://127.0.0.1:10248/healthz",
+           ProbeResult("healthy", 900.0, "ok"))  # fmt: skip
+    services.record(cluster, [old], now - timedelta(hours=25))  # older than the sparkline's day
+    series = pages.spark_buckets(cluster, now - pages.HISTORY)
+    points, samples = series[(node_checks.KUBELET, node.pk, "http://127.0.0.1:10248/healthz")]
+    assert [(at, latency) for at, latency in points] == [(times[2], 50.0), (times[3], 3.0)]
+    assert samples == 4
+    (row,) = pages.checks(cluster, now)
+    assert row.spark is not None and row.spark.count == 4 and row.spark.max_ms == 50.0
+    assert len(row.spark.points.split()) == 2
+
+    # The Health tab's queries do not grow with the nodes and their samples.
+    client = web_client("viewer")
+    small = _cluster_with_checks("one-node", {}, rounds=3)
+    large = make_cluster("ten-nodes")
+    members = [make_node(large, name=f"n-{i}", address=f"10.0.1.{i + 1}") for i in range(10)]
+    for r in range(3):
+        rows = [
+            (component, member.pk, target, ProbeResult("healthy", 4.0 + r, "ok"))
+            for member in members
+            for component, target in (
+                (node_checks.KUBELET, "http://127.0.0.1:10248/healthz"),
+                (services.SSH, f"{member.address}:22"),
+                (services.ETCD, f"https://{member.address}:2379"),
+            )
+        ]
+        services.record(large, rows, now - timedelta(minutes=30 * r))
+    page = client.get(f"/clusters/{large.pk}/health/")
+    assert len(page.context["checks"]) == 30
+    assert all(row.spark is not None and row.spark.count == 3 for row in page.context["checks"])
+    assert _tab_queries(client, small) == _tab_queries(client, large)
 
 
 @pytest.mark.django_db

@@ -169,7 +169,17 @@ ENDPOINT_SAN = Ask(
     name="*.example.internal",
     reason="is a name of the API server",
 )
-USER_ASKS = (NODE_USER, CONTROLLER_MANAGER, APISERVER_CLIENT, SERVICE_ACCOUNT)
+# The panel's own health-check identity: reserved, nobody gets it through any door (a near-copy
+# neither).
+PANEL_HEALTH = Ask(
+    "panel-health",
+    user="ClusterPanel:Health",
+    kind="user",
+    name="ClusterPanel:Health",
+    reason="ClusterPanel:Health is the panel's own health-check identity and is never handed out",
+    never=ALL_DOORS,
+)
+USER_ASKS = (NODE_USER, CONTROLLER_MANAGER, APISERVER_CLIENT, SERVICE_ACCOUNT, PANEL_HEALTH)
 GROUP_ASKS = (MASTERS, CLUSTER_ADMINS, NODES, BOOTSTRAPPERS, RESERVED_GROUP)
 IDENTITY_ASKS = (ORDINARY, *GROUP_ASKS, *USER_ASKS)
 CERTIFICATE_ASKS = (*IDENTITY_ASKS, ETCD_CA, FRONT_PROXY_CA, SERVICE_SAN, ENDPOINT_SAN)
@@ -552,6 +562,9 @@ EXEMPT = {
     "pki.services.certificates.issuing.reissue": "kubeadm's tree: subjects from the plan",
     "pki.services.certificates.issuing.renew": "kubeadm's tree: the stored subjects again",
     "pki.services.certificates.authorities.ensure_cluster_cas": "CAs, no user identity",
+    "pki.services.certificates.panel_identities.health_identity": (
+        "the panel's own reserved identity, for the panel alone: no one asks for a subject"
+    ),
     "pki.services.certificates.pki_imports.create_ca_from_cfssl_csr": "a CA (admins only)",
 }
 

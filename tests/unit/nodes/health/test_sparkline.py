@@ -1,10 +1,11 @@
-"""The latency sparkline: points scaled into the box, spikes kept by downsampling."""
+"""The latency sparkline: points scaled into the box (the database reduces the samples to one
+point per bucket: tests/integration/nodes/test_health_pages.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from nodes.health.sparkline import HEIGHT, PAD, WIDTH, downsample, sparkline
+from nodes.health.sparkline import HEIGHT, PAD, WIDTH, sparkline
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END = START + timedelta(hours=24)
@@ -27,9 +28,6 @@ def test_no_samples_no_sparkline_and_one_sample_still_draws() -> None:
     assert one is not None and len(one.points.split()) == 2
 
 
-def test_downsampling_keeps_each_buckets_spike() -> None:
-    minute = timedelta(minutes=1)
-    samples = [(START + i * minute, float(i % 7)) for i in range(60)]
-    kept = downsample(samples, START, timedelta(minutes=10))
-    assert len(kept) == 6
-    assert all(latency == 6.0 for _, latency in kept)
+def test_the_caption_counts_the_samples_the_points_stand_for() -> None:
+    spark = sparkline([(START, 3.0), (END, 9.0)], START, END, samples_count=180)
+    assert spark is not None and spark.count == 180 and "180 samples" in spark.label

@@ -221,3 +221,22 @@ def test_a_missing_san_fails_the_first_step_with_gos_error() -> None:
     phase = join.san_phase([error], 2)
     outcome = phase.steps[0].read(StepContext(None, (), {}))
     assert outcome.status == "failed" and error in outcome.message
+
+
+def test_the_health_role_is_applied_after_init_from_stdin_with_admin_conf() -> None:
+    manifest = b"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+    plan = bootstrap.plan(SPEC, NODES, {}, _inputs(health_rbac=manifest))
+    names = [p.name for p in plan.phases]
+    assert names[names.index("init") + 1] == "health-rbac"
+    (step,) = next(p for p in plan.phases if p.name == "health-rbac").steps
+    # A stable name on the init node: a retry after a later failure does not apply it again.
+    assert (step.name, step.node) == ("apply the panel's health role", "cp-1")
+    (command,) = step.actions
+    assert isinstance(command, Command)
+    assert command.line == kubeadm_join.PRELUDE + (
+        "kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout=60s apply -f -"
+    )
+    assert command.stdin == manifest and command.timeout > 60
+    assert command.stdin_label == f"the health role and its binding ({len(manifest)} bytes)"
+    # Without the manifest (a plan built by hand), no phase.
+    assert "health-rbac" not in [p.name for p in bootstrap.plan(SPEC, NODES, {}, _inputs()).phases]

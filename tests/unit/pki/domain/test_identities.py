@@ -70,6 +70,15 @@ def test_privileged_users_are_found_with_the_reason(door: Door, user: str, reaso
 
 
 @pytest.mark.parametrize("door", CERTIFICATE_DOORS)
+@pytest.mark.parametrize("user", ["clusterpanel:health", " ClusterPanel:Health "])
+def test_the_panels_health_identity_is_never_handed_out(door: Door, user: str) -> None:
+    (finding,) = assess(door, user=user)
+    assert (finding.kind, finding.name, finding.never) == ("user", user, True)
+    assert finding.reason.startswith(f"{user.strip()} is the panel's own health-check identity")
+    assert refusal(finding) == finding.reason  # not even an admin may grant it
+
+
+@pytest.mark.parametrize("door", CERTIFICATE_DOORS)
 def test_ordinary_users_and_groups_are_not_privileged(door: Door) -> None:
     for user in ORDINARY_USERS:
         assert assess(door, user=user, groups=ORDINARY_GROUPS) == ()
