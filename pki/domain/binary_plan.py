@@ -55,7 +55,9 @@ KUBELET_API_ADMIN_ROLE = "system:kubelet-api-admin"
 SHARED_SUBJECTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "etcd-healthcheck-client": ("kube-etcd-healthcheck-client", ()),
     "apiserver-etcd-client": ("kube-apiserver-etcd-client", ()),
-    "kubernetes": ("kubernetes", ()),
+    # Not "kubernetes": that is the cluster CA's CN, and a leaf with its CA's subject looks
+    # self-issued to openssl, which then refuses to verify it.
+    "kubernetes": ("kube-apiserver", ()),
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ()),
     "proxy-client": ("front-proxy-client", ()),
     KUBE_CONTROLLER_MANAGER: ("system:kube-controller-manager", ()),
