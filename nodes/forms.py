@@ -110,6 +110,9 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
         if self.instance.pk:
             for name in ("bastion_private_key", "bastion_password"):
                 self.fields[name].help_text += " Leave empty to keep the stored one."
+            # Chosen at creation: shown, never changed (posted values are ignored).
+            self.fields["flavor"].disabled = True
+            self.fields["flavor"].help_text = "Chosen when the cluster was created."
         else:
             del self.fields["clear_bastion_credential"]
         # Left out of a post (a form of an older page, a script), they keep the model's default.

@@ -1,4 +1,5 @@
-"""Admin for a cluster's static tokens, kubeadm and binary-install settings; token values never appear here."""
+"""Admin for a cluster's static tokens, kubeadm and binary-install settings; token values never
+appear here."""
 
 from __future__ import annotations
 
