@@ -173,6 +173,12 @@ def parsed_profiles(profiles: Mapping[str, Any]) -> dict[str, cfssl.SigningProfi
     return {name: parsed_profile(p) for name, p in signing_profiles(profiles).items()}
 
 
+def _usages_and_expiry(profile: object) -> object:
+    if not isinstance(profile, dict):
+        return profile
+    return {k: v for k, v in profile.items() if k in ("usages", "expiry")}
+
+
 def profiles_from_ca_config(text: str | bytes, field: str = "ca_config") -> dict[str, Any]:
     """``signing.profiles`` of a cfssl ``ca-config.json``, validated; errors name the JSON path.
 
@@ -183,9 +189,11 @@ def profiles_from_ca_config(text: str | bytes, field: str = "ca_config") -> dict
         raise SettingError(f"a ca-config.json is at most {MAX_CA_CONFIG // 1024} KiB", field)
     try:
         document = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
-        where = f" (line {error.lineno}, column {error.colno})" if hasattr(error, "lineno") else ""
+    except json.JSONDecodeError as error:
+        where = f" (line {error.lineno}, column {error.colno})"
         raise SettingError(f"$: the file is not JSON{where}", field) from None
+    except (ValueError, UnicodeDecodeError):
+        raise SettingError("$: the file is not JSON text", field) from None
     if not isinstance(document, dict):
         raise SettingError("$: the file must hold a JSON object", field)
     signing = document.get("signing")
@@ -193,18 +201,12 @@ def profiles_from_ca_config(text: str | bytes, field: str = "ca_config") -> dict
         raise SettingError("signing: the file has no 'signing' object", field)
     if "profiles" not in signing:
         raise SettingError("signing.profiles: the file names no signing profiles", field)
-    profiles = signing_profiles(
-        {
-            name: {k: v for k, v in p.items() if k in ("usages", "expiry")}
-            if isinstance(p, dict)
-            else p
-            for name, p in (signing["profiles"] or {}).items()
-        }
-        if isinstance(signing["profiles"], dict)
-        else signing["profiles"],
-        field,
-        "signing.profiles",
-    )
+    found = signing["profiles"]
+    if isinstance(found, dict):
+        # Only usages and expiry are kept: the other keys of a profile (auth_key, name_whitelist,
+        # ca_constraint …) are cfssl server settings the plan has no use for.
+        found = {name: _usages_and_expiry(p) for name, p in found.items()}
+    profiles = signing_profiles(found, field, "signing.profiles")
     try:
         cfssl.parse_ca_config(text)
     except InputError as error:
