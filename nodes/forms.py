@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.db import models
 
-from nodes.models import CLUSTER_SECURITY_SETTINGS, CLUSTER_SETTINGS, Cluster, Node
+from nodes.models import CLUSTER_SECURITY_SETTINGS, CLUSTER_SETTINGS, Cluster, ClusterFlavor, Node
 from nodes.rules import validation
 from nodes.rules.credentials import (
     CredentialError,
@@ -110,10 +110,13 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
         if self.instance.pk:
             for name in ("bastion_private_key", "bastion_password"):
                 self.fields[name].help_text += " Leave empty to keep the stored one."
+            # Chosen at creation: shown, never changed (posted values are ignored).
+            self.fields["flavor"].disabled = True
+            self.fields["flavor"].help_text = "Chosen when the cluster was created."
         else:
             del self.fields["clear_bastion_credential"]
         # Left out of a post (a form of an older page, a script), they keep the model's default.
-        for name in ("bastion_port", "bastion_user", *_DEFAULTED):
+        for name in ("bastion_port", "bastion_user", "flavor", *_DEFAULTED):
             self.fields[name].required = False
         if not edit_security:
             # Shown, not editable: posted values are ignored in favour of the stored ones.
@@ -143,6 +146,12 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
         field = Cluster._meta.get_field(name)
         assert isinstance(field, models.Field)
         return int(field.default)
+
+    def clean_flavor(self) -> str:
+        """Left out of a post: kubeadm, the model's default (an edit keeps the stored one)."""
+        if self.instance.pk:
+            return str(self.instance.flavor)
+        return str(self.cleaned_data.get("flavor") or ClusterFlavor.KUBEADM)
 
     def clean_bastion_port(self) -> int:
         port = self.cleaned_data.get("bastion_port")

@@ -365,6 +365,8 @@ CLUSTER_SECRETS = list(BASTION_CREDENTIAL_FIELDS.values())
 # The settings an operator edits, in display order; forms and the API share them.
 CLUSTER_SETTINGS = [
     "name",
+    # Chosen at creation; the files of the two flavors differ, so it never changes afterwards.
+    "flavor",
     "kubernetes_version",
     "control_plane_endpoint",
     "cluster_name",

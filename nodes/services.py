@@ -110,6 +110,12 @@ def _bastion_credential_audit(cluster: Cluster, actor: Actor) -> None:
     )
 
 
+FLAVOR_FIXED = (
+    "the flavor is chosen when the cluster is created: kubeadm and binary installs keep "
+    "different files, so create another cluster for the other flavor"
+)
+
+
 @transaction.atomic
 def create_cluster(cluster: Cluster, actor: Actor) -> Cluster:
     credential_changed = _check_security(cluster, Cluster(), actor)
@@ -125,6 +131,8 @@ def create_cluster(cluster: Cluster, actor: Actor) -> Cluster:
 def update_cluster(cluster: Cluster, actor: Actor) -> Cluster:
     stored = lock_cluster(cluster)
     changed = _changed(cluster, stored)
+    if "flavor" in changed:
+        raise InputError(FLAVOR_FIXED, "flavor")
     credential_changed = _check_security(cluster, stored, actor)
     if cluster.bastion_host_key_fingerprint != stored.bastion_host_key_fingerprint:
         cluster.pin_bastion_fingerprint()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from pki.views import binary_files, bootstrap, certificates, config
+from pki.views import binary_files, binary_settings, bootstrap, certificates, config
 
 urlpatterns = [
     path("clusters/<int:pk>/certificates/", certificates.certificates, name="pki_certificates"),
@@ -33,6 +33,11 @@ urlpatterns = [
     path("tokens/<int:pk>/reveal/", bootstrap.token_reveal, name="token_reveal"),
     path("tokens/<int:pk>/revoke/", bootstrap.token_revoke, name="token_revoke"),
     path("clusters/<int:pk>/config/", config.config_page, name="config_page"),
+    path(
+        "clusters/<int:pk>/binary-settings/",
+        binary_settings.binary_settings_page,
+        name="binary_settings",
+    ),
     path("clusters/<int:pk>/config/settings/", config.config_settings, name="config_settings"),
     path("clusters/<int:pk>/config/nodes/<int:node_pk>/", config.node_config, name="config_node"),
     path(

@@ -28,6 +28,7 @@ from nodes.rules.credentials import (
     bastion_credential_changes,
     credential_changes,
 )
+from nodes.services import FLAVOR_FIXED
 
 HOST_KEY_STATES = ["unknown", "pending", "pinned", "changed"]
 
@@ -99,6 +100,12 @@ class ClusterSerializer(StrictModelSerializer):  # type: ignore[type-arg]
         return counts
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if (
+            self.instance is not None
+            and "flavor" in attrs
+            and attrs["flavor"] != self.instance.flavor
+        ):
+            raise serializers.ValidationError({"flavor": [FLAVOR_FIXED]})
         instance = self.instance or Cluster()
         # Validate a copy so a failed update leaves the stored row untouched in memory.
         candidate = Cluster(

@@ -81,6 +81,11 @@ urlpatterns = [
         name="api-kubeadm-settings",
     ),
     path(
+        "clusters/<int:pk>/binary-settings/",
+        config.BinarySettingsView.as_view(),
+        name="api-binary-settings",
+    ),
+    path(
         "clusters/<int:pk>/loadbalancer/<str:kind>/",
         config.LoadBalancerView.as_view(),
         name="api-loadbalancer",

@@ -236,6 +236,23 @@ def _append_sans(
             )
 
 
+def parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``value`` stands for, or None when it is no IP."""
+    return _parse_ip(value)
+
+
+def node_address(node: NodeSpec) -> str:
+    """The node's advertise address, normalised (PKIError when it is no IP)."""
+    return _node_address(node)
+
+
+def append_sans(
+    dns: list[str], ips: list[str], sans: Iterable[str], cert_name: str, warnings: list[str]
+) -> None:
+    """Sort extra SANs into DNS names and IPs as kubeadm does, warning about invalid ones."""
+    _append_sans(dns, ips, sans, cert_name, warnings)
+
+
 def _dedupe(dns: list[str], ips: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     # RemoveDuplicateAltNames: DNS names become a sorted set, IPs keep their first position.
     return tuple(sorted(set(dns))), tuple(dict.fromkeys(ips))
@@ -299,6 +316,11 @@ def _validate(cluster: ClusterSpec) -> None:
             f"({cluster.ca_validity.days} days); certificates cannot outlive their CA"
         )
     _validate_nodes(cluster)
+
+
+def validate_topology(cluster: ClusterSpec) -> None:
+    """PKIError when no certificate tree can be planned for ``cluster`` (any flavor)."""
+    _validate(cluster)
 
 
 def _validate_nodes(cluster: ClusterSpec) -> None:

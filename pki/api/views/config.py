@@ -22,6 +22,7 @@ from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import can
 from clusterpanel.web.responses import download
 from nodes.models import Node
+from pki.api.serializers.binary_settings import BinarySettingsSerializer
 from pki.api.serializers.config import (
     KubeadmSettingsSerializer,
     StaticTokenImportSerializer,
@@ -34,6 +35,7 @@ from pki.api.views.base import (
     unavailable,
 )
 from pki.models.tokens import StaticToken
+from pki.services import binary_settings
 from pki.services import bootstrap as bootstrap_services
 
 # YAML files sent as attachments (``application/yaml; charset=utf-8``, Content-Disposition
@@ -136,6 +138,43 @@ class KubeadmSettingsView(ClusterView):
         return self._write(request, pk, partial=False)
 
     @extend_schema(request=KubeadmSettingsSerializer, responses=KubeadmSettingsSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        return self._write(request, pk, partial=True)
+
+
+class BinarySettingsView(ClusterView):
+    """``GET`` / ``PUT`` / ``PATCH``: a binary install's directories, service user, kube-proxy
+    mode and signing profiles (``ca_config``: import them from a cfssl ca-config.json)."""
+
+    method_permissions = {
+        "GET": "view",
+        "HEAD": "view",
+        "OPTIONS": "view",
+        "PUT": "edit_inventory",
+        "PATCH": "edit_inventory",
+    }
+
+    @extend_schema(responses=BinarySettingsSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        settings = binary_settings.settings_of(self.cluster(pk))
+        return Response(BinarySettingsSerializer(settings).data)
+
+    def _write(self, request: Request, pk: int, partial: bool) -> Response:
+        cluster = self.cluster(pk)
+        serializer = BinarySettingsSerializer(
+            binary_settings.settings_of(cluster), data=request.data, partial=partial
+        )
+        serializer.is_valid(raise_exception=True)
+        settings = binary_settings.update(
+            cluster, serializer.validated_data, actor=Actor.from_request(request)
+        )
+        return Response(BinarySettingsSerializer(settings).data)
+
+    @extend_schema(request=BinarySettingsSerializer, responses=BinarySettingsSerializer)
+    def put(self, request: Request, pk: int) -> Response:
+        return self._write(request, pk, partial=False)
+
+    @extend_schema(request=BinarySettingsSerializer, responses=BinarySettingsSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         return self._write(request, pk, partial=True)
 

@@ -13,7 +13,7 @@ from clusterpanel.errors import InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import can, require_permission
-from nodes.models import Cluster, NodeRole
+from nodes.models import Cluster, ClusterFlavor, NodeRole
 from pki.domain import join as join_rules
 from pki.domain import upload_certs
 from pki.domain.x509 import spki_sha256
@@ -192,6 +192,15 @@ class JoinCommand:
         }
 
 
+def refuse_binary(cluster: Cluster) -> None:
+    """A binary install has no ``kubeadm join``: its nodes are joined by the binary jobs."""
+    if cluster.flavor == ClusterFlavor.BINARY:
+        raise JoinUnavailable(
+            f"{cluster.name} is a binary install (no kubeadm): it has no kubeadm join command; "
+            "nodes join with the binary install jobs"
+        )
+
+
 def validate_role(role: str | None) -> str:
     value = role or NodeRole.WORKER
     if value not in ROLES:
@@ -217,6 +226,7 @@ def join_command(
     was asked for with ``create_key``) or no cluster CA yet.
     """
     now = now or timezone.now()
+    refuse_binary(cluster)
     role = validate_role(role)
     if role != NodeRole.WORKER:
         require_certificate_key_access(actor)
@@ -262,6 +272,7 @@ def join_command_preview(
     before Show or Copy. Reads only: it makes, reveals and records nothing. The key is the
     usable one (None when there is none yet: the reveal makes it)."""
     now = now or timezone.now()
+    refuse_binary(cluster)
     role = validate_role(role)
     hashes = ca_cert_hashes(cluster)
     token = require_join_token(cluster, now)

@@ -46,6 +46,10 @@ def _external_etcd_files(cluster: Cluster) -> dict[str, bytes]:
 def _files_to_upload(cluster: Cluster) -> tuple[dict[str, bytes], bool]:
     from pki.services import certificates as certificate_services
 
+    if certificate_services.is_binary(cluster):
+        raise JoinUnavailable(
+            f"{cluster.name} is a binary install (no kubeadm): it has no kubeadm-certs Secret"
+        )
     external = cluster.etcd_topology == EtcdTopology.EXTERNAL
     available = certificate_services.shared_control_plane_files(cluster)
     if not available:

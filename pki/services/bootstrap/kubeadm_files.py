@@ -27,7 +27,7 @@ from pki.services.bootstrap.join_commands import (
     usable_certificate_key,
 )
 from pki.services.bootstrap.kubeadm_settings import settings_for
-from pki.services.certificates.spec import apiserver_port
+from pki.services.certificates.spec import apiserver_port, refuse_binary
 
 CONTROL_PLANE_FILE_REFUSED = (
     "control-plane kubeadm files (init and join) carry the certificate key, which decrypts the CA "
@@ -114,6 +114,7 @@ def _registration(cluster: Cluster, node: Node) -> tuple[kubeadm_config.NodeConf
     """The node's registration inputs, and whether the node runs ``kubeadm init``."""
     if node.cluster_id != cluster.pk:
         raise InputError(f"node {node.name} is not in cluster {cluster.name}", "node")
+    refuse_binary(cluster, "kubeadm configuration files", "node")
     if node.role == NodeRole.ETCD:
         raise InputError.many(
             {"node": [f"{node.name} is an external etcd member; kubeadm does not join it"]}
@@ -248,6 +249,7 @@ def _render(
 
 def cluster_configuration_preview(cluster: Cluster) -> str:
     """The ClusterConfiguration alone (no secrets), for the configuration page."""
+    refuse_binary(cluster, "kubeadm ClusterConfiguration", "config")
     try:
         document = kubeadm_config.render_cluster_configuration(cluster_config_input(cluster))
     except kubeadm_config.ConfigError as error:

@@ -10,7 +10,8 @@ fault, which the API turns into ``{"errors": {field: [...]}}`` and the pages int
 
 One module per job: ``spec`` (the inventory as a ``ClusterSpec``), ``store`` (rows in and out),
 ``authorities`` (CAs and ``sa`` keys), ``issuing`` (issue, reissue, renew), ``checks`` (coverage,
-SANs, endpoints), ``expiry_tables``, ``bundles`` (node bundles, user kubeconfigs), ``pki_imports``
+SANs, endpoints), ``expiry_tables``, ``bundles`` (node bundles, user kubeconfigs),
+``binary_bundles`` and ``binary_pems`` (a binary install's certificate files), ``pki_imports``
 (kubeadm and cfssl imports, cfssl signing), ``panel_identities`` (the panel's own health
 identity), ``reports`` (inspection of stored and uploaded PEM)
 and ``errors``. Callers import from ``pki.services.certificates`` itself.
@@ -24,6 +25,10 @@ from pki.services.certificates.authorities import (
     service_account_key,
     shared_control_plane_files,
     stored_service_account_key,
+)
+from pki.services.certificates.binary_bundles import (
+    binary_bundle_files,
+    binary_nodes_bundle_files,
 )
 from pki.services.certificates.bundles import (
     build_bundle,
@@ -51,7 +56,14 @@ from pki.services.certificates.pki_imports import (
     import_kubeadm_archive,
 )
 from pki.services.certificates.reports import inspect_stored, inspect_upload
-from pki.services.certificates.spec import apiserver_port, cluster_spec, current_plan, node_spec
+from pki.services.certificates.spec import (
+    apiserver_port,
+    binary_settings_of,
+    cluster_spec,
+    current_plan,
+    is_binary,
+    node_spec,
+)
 from pki.services.certificates.store import active_cas, active_tree
 
 __all__ = [
@@ -63,6 +75,9 @@ __all__ = [
     "active_cas",
     "active_tree",
     "apiserver_port",
+    "binary_bundle_files",
+    "binary_nodes_bundle_files",
+    "binary_settings_of",
     "build_bundle",
     "ca_certificates",
     "cfssl_sign",
@@ -80,6 +95,7 @@ __all__ = [
     "import_kubeadm_archive",
     "inspect_stored",
     "inspect_upload",
+    "is_binary",
     "issue_missing",
     "node_bundle_files",
     "node_spec",

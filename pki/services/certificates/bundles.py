@@ -33,9 +33,16 @@ from pki.models.certificates import (
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
 from pki.services import identities as identity_policy
 from pki.services.certificates.authorities import ensure_cluster_cas, stored_service_account_key
+from pki.services.certificates.binary_bundles import binary_bundle_files
 from pki.services.certificates.errors import PKIInputError
 from pki.services.certificates.issuing import sign_specs, spec_of
-from pki.services.certificates.spec import cluster_spec, current_plan, node_spec
+from pki.services.certificates.spec import (
+    cluster_spec,
+    current_plan,
+    is_binary,
+    node_spec,
+    refuse_binary,
+)
 from pki.services.certificates.store import active_cas, active_tree, store_leaf
 
 
@@ -78,7 +85,9 @@ def nodes_bundle_files(
 ) -> dict[str, dict[str, kubeadm.NodeFile]]:
     """Each node's ``/etc/kubernetes`` files, by node name, from one read of the stored PKI: the
     tree (every CA and leaf with its decrypted key) grows with the nodes, so reading it once per
-    node would make a 30-node bundle quadratic."""
+    node would make a 30-node bundle quadratic. A binary cluster's files are
+    ``binary_bundles.binary_nodes_bundle_files``."""
+    refuse_binary(cluster, "/etc/kubernetes tree (its files are in the binary layout)", "node")
     spec = cluster_spec(cluster)
     current_plan(cluster)  # an impossible topology is reported before anything else
     if not nodes:
@@ -146,8 +155,16 @@ def download_bundle(cluster: Cluster, node: Node, *, actor: Actor) -> bytes:
 
 
 def build_bundle(cluster: Cluster, node: Node, *, include_super_admin: bool = True) -> bytes:
-    """A tar.gz laid out as ``/etc/kubernetes`` on ``node``: keys 0600, certificates 0644."""
-    files = node_bundle_files(cluster, node, include_super_admin=include_super_admin)
+    """A tar.gz laid out as ``/etc/kubernetes`` on ``node``: keys 0600, certificates 0644.
+
+    A binary cluster's bundle holds the node's certificate directory instead, its paths
+    relative to ``/`` (``etc/k8s/ssl/ca.pem`` …)."""
+    if is_binary(cluster):
+        files = {
+            path.lstrip("/"): item for path, item in binary_bundle_files(cluster, node).items()
+        }
+    else:
+        files = node_bundle_files(cluster, node, include_super_admin=include_super_admin)
     now = int(time.time())
     buffer = io.BytesIO()
     with (

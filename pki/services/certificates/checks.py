@@ -18,7 +18,7 @@ from pki.models.certificates import (
     CertificateAuthority,
 )
 from pki.services.certificates.errors import PKIInputError
-from pki.services.certificates.spec import apiserver_port, cluster_spec, current_plan
+from pki.services.certificates.spec import apiserver_port, cluster_spec, current_plan, is_binary
 from pki.services.certificates.store import active_tree
 
 
@@ -100,8 +100,16 @@ def endpoint_checks(cluster: Cluster) -> list[dict[str, Any]]:
     for name in spec.extra_sans:
         ports.setdefault(name, endpoint_port)
     results = []
-    for row in Certificate.objects.tree().filter(cluster=cluster, name="apiserver"):
+    # A binary cluster's apiservers share one serving certificate, ``kubernetes``, that names
+    # every control-plane address; kubeadm's have one ``apiserver`` per node.
+    binary = is_binary(cluster)
+    own = [n.address for n in spec.nodes if n.role == kubeadm.ROLE_CONTROL_PLANE] if binary else []
+    for row in Certificate.objects.tree().filter(
+        cluster=cluster, name="kubernetes" if binary else "apiserver"
+    ):
         hosts = dict(ports)
+        for address in own:
+            hosts.setdefault(address, port)
         if row.node is not None:
             hosts.setdefault(str(row.node.address), port)
         for host, host_port in hosts.items():

@@ -1,4 +1,5 @@
-"""``kubeadm certs check-expiration`` over the stored PKI, per control-plane node."""
+"""``kubeadm certs check-expiration`` over the stored PKI, per control-plane node; for a binary
+cluster the same table per node over the files that node holds (``binary_layout.holds``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from cryptography import x509
 from django.utils import timezone
 
 from nodes.models import Cluster, NodeRole
-from pki.domain import expiry, kubeadm
+from pki.domain import binary_layout, binary_plan, expiry, kubeadm
+from pki.services.certificates.spec import cluster_spec, is_binary, node_spec
 from pki.services.certificates.store import active_cas, active_tree
 
 
@@ -23,8 +25,16 @@ def expiration(cluster: Cluster, now: dt.datetime | None = None) -> list[dict[st
         certs[(name, None)] = ca.certificate
     external = cluster.etcd_topology == kubeadm.TOPOLOGY_EXTERNAL
     tables = []
-    for node in cluster.nodes.filter(role=NodeRole.CONTROL_PLANE).order_by("name"):
-        rows, ca_rows = expiry.node_expiration_rows(certs, node.name, external)
+    binary = is_binary(cluster)
+    nodes = cluster.nodes.order_by("name")
+    if not binary:
+        nodes = nodes.filter(role=NodeRole.CONTROL_PLANE)
+    spec = cluster_spec(cluster, nodes=cluster.nodes.order_by("name")) if binary else None
+    for node in nodes:
+        if spec is not None:
+            rows, ca_rows = _binary_rows(spec, certs, node_spec(node))
+        else:
+            rows, ca_rows = expiry.node_expiration_rows(certs, node.name, external)
         tables.append(
             {
                 "node": node.name,
@@ -39,6 +49,40 @@ def expiration(cluster: Cluster, now: dt.datetime | None = None) -> list[dict[st
             }
         )
     return tables
+
+
+def _binary_rows(
+    spec: kubeadm.ClusterSpec,
+    certs: dict[tuple[str, str | None], x509.Certificate],
+    node: kubeadm.NodeSpec,
+) -> tuple[list[expiry.ExpirationRow], list[expiry.ExpirationRow]]:
+    """The files of the binary layout ``node`` holds, named by file base, and the CAs it trusts;
+    a file the node should hold but the ledger lacks is a ``!MISSING!`` row."""
+    member = binary_plan.is_etcd_member(spec, node)
+    rows = []
+    for cert in binary_layout.CERTS:
+        if not binary_layout.holds(cert, node.role, etcd_member=member):
+            continue
+        found = certs.get((cert.name, node.name if cert.per_node else None))
+        ca_file = binary_layout.CA_FILES[cert.signer]
+        rows.append(
+            expiry.ExpirationRow(cert.name, None)
+            if found is None
+            else expiry.ExpirationRow.for_certificate(cert.name, found, ca_file)
+        )
+    wanted = {binary_layout.CERTS_BY_NAME[r.name].signer for r in rows}
+    if node.role == kubeadm.ROLE_CONTROL_PLANE:
+        wanted.update(binary_layout.CA_FILES)
+    ca_rows = []
+    for ca_name in sorted(wanted):
+        found = certs.get((ca_name, None))
+        ca_file = binary_layout.CA_FILES[ca_name]
+        ca_rows.append(
+            expiry.ExpirationRow(ca_file, None)
+            if found is None
+            else expiry.ExpirationRow.for_certificate(ca_file, found)
+        )
+    return rows, ca_rows
 
 
 def _expiry_row(row: expiry.ExpirationRow, now: dt.datetime, leaf: bool) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from pki.models.certificates import (
 from pki.services.certificates.authorities import ensure_cluster_cas
 from pki.services.certificates.checks import coverage
 from pki.services.certificates.errors import PKIInputError
-from pki.services.certificates.spec import current_plan
+from pki.services.certificates.spec import current_plan, is_binary
 from pki.services.certificates.store import (
     active_cas,
     active_tree,
@@ -250,6 +250,10 @@ def renew(
     days = validity_days or cluster.certificate_validity_days
     if days < 1:
         raise PKIInputError("the validity must be at least one day", "validity_days")
+    # A binary cluster's files last as long as their signing profile says, unless asked otherwise.
+    planned: dict[tuple[str, str | None], dt.timedelta] = {}
+    if validity_days is None and is_binary(cluster):
+        planned = {spec.key: spec.validity for spec in current_plan(cluster).specs}
     with transaction.atomic():
         lock_cluster(cluster)
         cas = active_cas(cluster)
@@ -294,7 +298,8 @@ def renew(
         missing_key = [str(r) for r in targets if reuse_key and not r.private_key_pem]
         if missing_key:
             raise PKIInputError(f"no stored key to reuse for {', '.join(missing_key)}", "reuse_key")
-        specs = [spec_of(r, dt.timedelta(days=days)) for r in targets]
+        default = dt.timedelta(days=days)
+        specs = [spec_of(r, planned.get((r.name, r.node_name or None), default)) for r in targets]
         keys = [r.private_key if reuse_key else None for r in targets]
         signed = sign_specs(cluster, cas, specs, keys, field_name="validity_days")
         created = [

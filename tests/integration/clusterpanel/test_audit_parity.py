@@ -111,6 +111,36 @@ def _with_stale_apiserver(ctx: Ctx) -> None:
     ctx.cluster.save()
 
 
+CA_CONFIG = json.dumps(
+    {
+        "signing": {
+            "default": {"expiry": "175200h"},
+            "profiles": {
+                "server": {"usages": ["signing", "key encipherment", "server auth"],
+                           "expiry": "175200h"},
+                "client": {"usages": ["signing", "key encipherment", "client auth"],
+                           "expiry": "175200h"},
+            },
+        }
+    }
+)  # fmt: skip
+
+
+def _binary(ctx: Ctx) -> None:
+    ctx.cluster.flavor = "binary"
+    ctx.cluster.save()
+
+
+def _binary_form() -> dict[str, Any]:
+    from pki.models import ClusterBinarySettings
+    from pki.services import binary_settings
+
+    defaults = ClusterBinarySettings()
+    data = {name: getattr(defaults, name) for name in binary_settings.FIELDS}
+    data["signing_profiles"] = json.dumps(defaults.signing_profiles)
+    return data
+
+
 def _cluster_form(cluster: Cluster, **changes: Any) -> dict[str, Any]:
     data = {
         name: getattr(cluster, name) for name in [*CLUSTER_SETTINGS, *CLUSTER_SECURITY_SETTINGS]
@@ -329,6 +359,19 @@ SCENARIOS: dict[str, tuple[Callable[[Ctx], None] | None, Request, Request]] = {
             "patch",
             f"/api/v1/clusters/{c.cluster.pk}/kubeadm-settings/",
             {"kubelet_extra_args": {"max-pods": "200"}},
+        ),
+    ),
+    "binary_settings.update": (
+        _binary,
+        lambda c: (
+            "post",
+            f"/clusters/{c.cluster.pk}/binary-settings/",
+            {**_binary_form(), "ca_config": CA_CONFIG},
+        ),
+        lambda c: (
+            "patch",
+            f"/api/v1/clusters/{c.cluster.pk}/binary-settings/",
+            {"ca_config": CA_CONFIG, "service_user": "kube"},
         ),
     ),
     "static_token.create": (

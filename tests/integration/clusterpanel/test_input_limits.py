@@ -7,6 +7,7 @@ reachable with a limit (``REACHABLE``) or named as set by the panel itself (``SE
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from rest_framework.test import APIClient
 
 from clusterpanel.validators import ListLimit
 from nodes.models import Cluster
+from pki.domain import binary_rules
 
 TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 
@@ -132,6 +134,23 @@ SETTINGS = Door(
     {"audit_enabled": "on"},
 )
 
+BINARY = Door(
+    ("patch", "/api/v1/clusters/{c}/binary-settings/"),
+    {},
+    "/clusters/{c}/binary-settings/",
+    {
+        "install_prefix": "/opt/kubernetes",
+        "cert_dir": "/etc/k8s/ssl",
+        "config_dir": "/etc/k8s",
+        "etcd_data_dir": "/var/lib/etcd",
+        "service_user": "kube",
+        "kube_proxy_mode": "ipvs",
+        "ipvs_scheduler": "rr",
+        "service_node_port_range": "30000-32767",
+        "signing_profiles": "{}",
+    },
+)
+
 
 def _lines(value: Any) -> str:
     if isinstance(value, dict):
@@ -150,7 +169,7 @@ REACHABLE: dict[str, dict[str, tuple[Door, Callable[[int], Any]]]] = {
         for field in (
             "name", "kubernetes_version", "control_plane_endpoint", "cluster_name",
             "pod_subnet", "service_subnet", "dns_domain", "etcd_topology", "key_algorithm",
-            "container_runtime", "description", "bastion_address", "bastion_user",
+            "container_runtime", "description", "bastion_address", "bastion_user", "flavor",
             "bastion_host_key_fingerprint", "bastion_private_key", "bastion_key_passphrase",
             "bastion_password",
         )
@@ -186,7 +205,22 @@ REACHABLE: dict[str, dict[str, tuple[Door, Callable[[int], Any]]]] = {
         )
     }
     | {"audit_policy": (SETTINGS, lambda n: "a" * (n + 1))},
+    "pki.ClusterBinarySettings": {
+        field: (BINARY, lambda n: "a" * (n + 1))
+        for field in (
+            "install_prefix", "cert_dir", "config_dir", "service_user", "etcd_data_dir",
+            "kube_proxy_mode", "ipvs_scheduler", "service_node_port_range",
+        )
+    }
+    | {
+        "signing_profiles": (
+            BINARY,
+            lambda n: {f"p{i}": {"usages": ["signing"], "expiry": "8760h"} for i in range(n + 1)},
+        ),
+    },
 }  # fmt: skip
+# JSON objects whose bound is the rule that checks them rather than a model validator.
+RULE_LIMITS = {("pki.ClusterBinarySettings", "signing_profiles"): binary_rules.MAX_PROFILES}
 
 # How a list or object is typed into a page's text box.
 FORM_TEXT = {
@@ -195,6 +229,7 @@ FORM_TEXT = {
     ("nodes.Node", "taints"): _lines,
     ("pki.BootstrapToken", "groups"): _lines,
     ("pki.StaticToken", "groups"): ",".join,
+    ("pki.ClusterBinarySettings", "signing_profiles"): json.dumps,
     **{
         ("pki.ClusterKubeadmSettings", f"{c}_extra_args"): _lines
         for c in ("apiserver", "controller_manager", "scheduler", "etcd", "kubelet")
@@ -209,6 +244,9 @@ def _label(model: type[models.Model]) -> str:
 
 
 def _limit(field: models.Field) -> int | None:  # type: ignore[type-arg]
+    rule = RULE_LIMITS.get((_label(field.model), field.name))
+    if rule is not None:
+        return rule
     for validator in field.validators:
         if isinstance(validator, ListLimit):
             return validator.max_items

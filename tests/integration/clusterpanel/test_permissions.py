@@ -79,6 +79,7 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
         *_pki_rows(cluster, node),
         *_token_rows(cluster, node),
         *_key_rows(),
+        *_binary_rows(cluster),
         ("GET", "/clusters/new/", {}, EDIT_PAGE),
         ("GET", f"/clusters/{c}/edit/", {}, EDIT_PAGE),
         ("GET", f"/clusters/{c}/nodes/new/", {}, EDIT_PAGE),
@@ -419,6 +420,27 @@ def _token_rows(
         ),
         ("GET", f"/api/v1/static-tokens/{s2}/", {}, API_READ),
         ("DELETE", f"/api/v1/static-tokens/{s2}/", {}, API_DELETE),
+    ]
+
+
+def _binary_rows(cluster: Cluster) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    """A binary install's layout settings: viewers read them, operators and admins edit them.
+    On the (kubeadm) fixture cluster an operator is let through to the 400 that says they apply
+    to binary installs only; an empty page form is a 400 for its required fields."""
+    from nodes.models import ClusterFlavor
+    from tests.factories import make_cluster
+
+    other = Cluster.objects.filter(name="matrix-binary").first() or make_cluster(
+        "matrix-binary", flavor=ClusterFlavor.BINARY
+    )
+    c, b = cluster.pk, other.pk
+    edit_400 = (LOGIN, 403, 403, 400, 400)
+    return [
+        ("GET", f"/clusters/{c}/binary-settings/", {}, READ_PAGE),
+        ("POST", f"/clusters/{b}/binary-settings/", {}, edit_400),
+        ("GET", f"/api/v1/clusters/{b}/binary-settings/", {}, API_READ),
+        ("PATCH", f"/api/v1/clusters/{b}/binary-settings/", {}, API_UPDATE),
+        ("PATCH", f"/api/v1/clusters/{c}/binary-settings/", {}, (401, 403, 403, 400, 400)),
     ]
 
 
