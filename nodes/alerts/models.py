@@ -89,3 +89,25 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} via {self.channel}"
+
+
+class ExpiryNotice(models.Model):
+    """A certificate's expiry band, announced: one row per cluster and key (``expiry:<kind>:
+    <id>:band:<days>``), written with the digest that announced it, so a band is announced once
+    however many digests (runs) follow."""
+
+    cluster = models.ForeignKey(
+        "nodes.Cluster", on_delete=models.CASCADE, related_name="expiry_notices"
+    )
+    key = models.CharField(max_length=200)
+    digest_key = models.CharField(max_length=200, help_text="The alert that listed it.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "key"], name="one_expiry_notice_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.key
