@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from clusterpanel.validators import ListLimit
 from nodes.renewal import policy
 
 
@@ -51,7 +52,7 @@ class RenewalPolicy(models.Model):
     )
     weekdays = models.JSONField(
         default=default_weekdays,
-        validators=[_validate_weekdays],
+        validators=[ListLimit(len(policy.WEEKDAYS), 3), _validate_weekdays],
         help_text="Days of the maintenance window (mon … sun).",
     )
     start_hour = models.PositiveSmallIntegerField(

@@ -33,6 +33,8 @@ from nodes.models import (
     Node,
     ScannedCertificate,
 )
+from nodes.alerts.models import ExpiryNotice
+from nodes.renewal.models import RenewalPolicy
 from pki.models import (
     Certificate,
     CertificateAuthority,
@@ -173,6 +175,10 @@ def world(db: Any) -> dict[str, Any]:
         cluster=cluster, node=node, path="pki/ca.crt", subject="CN=kubernetes",
         not_after=timezone.now(), fingerprint="AB" * 32,
     )  # fmt: skip
+    ExpiryNotice.objects.create(
+        cluster=cluster, key="expiry:cert:1:band:30", digest_key="expiry:digest:1"
+    )
+    RenewalPolicy.objects.create(cluster=cluster, acting_user=users["admin"], last_job=job)
     secrets = [SSH_PASSWORD, STATIC_TOKEN, WEBHOOK_SECRET, token.secret, key.key]
     secrets += [ca.private_key_pem for ca in CertificateAuthority.objects.all()]
     secrets += [c.private_key_pem for c in Certificate.objects.exclude(private_key_pem="")]
