@@ -162,9 +162,9 @@ def _line(item: Item) -> str:
 def _claim(cluster: Cluster, batch: list[Item], digest_key: str) -> list[Item]:
     """The items whose notice this run writes first (the others were announced before)."""
     known = set(
-        ExpiryNotice.objects.filter(
-            cluster=cluster, key__in=[i.key for i in batch]
-        ).values_list("key", flat=True)
+        ExpiryNotice.objects.filter(cluster=cluster, key__in=[i.key for i in batch]).values_list(
+            "key", flat=True
+        )
     )
     claimed = []
     for item in batch:
@@ -207,9 +207,7 @@ def alert_expiry_bands(now: datetime | None = None) -> int:
             if len(claimed) == 1:
                 subject = lines[0]
             else:
-                subject = (
-                    f"{len(claimed)} certificates entered an expiry band; soonest: {lines[0]}"
-                )
+                subject = f"{len(claimed)} certificates entered an expiry band; soonest: {lines[0]}"
             payload = {
                 "kind": "certificate_expiry",
                 "lines": lines,

@@ -83,7 +83,9 @@ def post_webhook(url: str, secret: str, data: bytes, headers: dict[str, str]) ->
     for name, value in headers.items():
         request.add_header(name, value)
     try:
-        with _opener(pinned[0] if pinned else None).open(request, timeout=settings.CLUSTERPANEL_ALERT_TIMEOUT) as response:
+        with _opener(pinned[0] if pinned else None).open(
+            request, timeout=settings.CLUSTERPANEL_ALERT_TIMEOUT
+        ) as response:
             return f"HTTP {response.status}"
     except urllib.error.HTTPError as error:
         raise DeliveryError(f"HTTP {error.code} {error.reason}") from None

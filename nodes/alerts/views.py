@@ -27,7 +27,9 @@ def _renewal_form(request: HttpRequest, cluster: Cluster) -> RenewalPolicyForm |
     if not can(request.user, "manage_renewal_policy"):
         return None
     row = renewal_services.policy_of(cluster)
-    return RenewalPolicyForm(initial={name: getattr(row, name) for name in renewal_services.EDITABLE})
+    return RenewalPolicyForm(
+        initial={name: getattr(row, name) for name in renewal_services.EDITABLE}
+    )
 
 
 def _page(

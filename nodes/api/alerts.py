@@ -23,7 +23,7 @@ class AlertSettingsSerializer(serializers.Serializer):  # type: ignore[type-arg]
     webhook_url = StrictCharField(
         max_length=2000,
         allow_blank=True,
-        help_text="http(s) URL that receives each alert as a signed JSON POST (\"\" for none). "
+        help_text='http(s) URL that receives each alert as a signed JSON POST ("" for none). '
         "Hosts that are or resolve to loopback, link-local, private or metadata addresses are "
         "refused unless listed in CLUSTERPANEL_ALERT_WEBHOOK_ALLOWED_HOSTS.",
     )

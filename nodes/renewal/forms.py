@@ -6,7 +6,9 @@ from django import forms
 
 from nodes.renewal import policy
 
-DAY_LABELS = dict(zip(policy.WEEKDAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), strict=True))
+DAY_LABELS = dict(
+    zip(policy.WEEKDAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), strict=True)
+)
 
 
 class RenewalPolicyForm(forms.Form):

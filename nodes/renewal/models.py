@@ -58,12 +58,12 @@ class RenewalPolicy(models.Model):
     start_hour = models.PositiveSmallIntegerField(
         default=2,
         validators=[MaxValueValidator(23)],
-        help_text="First hour of the window (0–23), in the window's time zone.",
+        help_text="First hour of the window (0-23), in the window's time zone.",
     )
     end_hour = models.PositiveSmallIntegerField(
         default=6,
         validators=[MaxValueValidator(23)],
-        help_text="Hour the window ends (0–23, exclusive); at or before the start it ends the "
+        help_text="Hour the window ends (0-23, exclusive); at or before the start it ends the "
         "next day; equal to the start, the window is the whole day.",
     )
     time_zone = models.CharField(

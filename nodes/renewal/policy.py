@@ -8,7 +8,7 @@ days, as kubelet does with its own client certificate.
 The window is a set of weekdays and a span of whole hours in a time zone (UTC unless the policy
 names another, an IANA name such as ``Europe/Berlin``): from ``start_hour`` (inclusive) to
 ``end_hour`` (exclusive). An end at or before the start wraps past midnight, and the hours
-after midnight belong to the day the window started on (Sunday 22–04 covers Monday 03:00, not
+after midnight belong to the day the window started on (Sunday 22-04 covers Monday 03:00, not
 Monday 23:00). A start equal to the end is the whole day.
 """
 
@@ -104,12 +104,12 @@ def hour(value: object, name: str) -> int:
 
 
 def describe(window: Window) -> str:
-    """``mon, tue 02:00–06:00 UTC``: the window as the pages show it."""
+    """``mon, tue 02:00-06:00 UTC``: the window as the pages show it."""
     days = ", ".join(d for d in WEEKDAYS if d in window.weekdays)
     span = (
         "all day"
         if window.start_hour == window.end_hour
-        else f"{window.start_hour:02d}:00–{window.end_hour:02d}:00"
+        else f"{window.start_hour:02d}:00-{window.end_hour:02d}:00"
     )
     return f"{days} {span} {window.time_zone}"
 

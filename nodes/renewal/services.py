@@ -209,7 +209,9 @@ def _launch(actor: Actor, cluster: Cluster) -> Job:
     from clusterpanel.jobs import services as job_services
 
     if actor.user is None:
-        raise PermissionDenied("no admin has saved this policy since its acting account was removed")
+        raise PermissionDenied(
+            "no admin has saved this policy since its acting account was removed"
+        )
     return job_services.launch_job(actor, cluster, ROLLOUT_KIND)
 
 
@@ -218,9 +220,9 @@ def run_policies(now: datetime | None = None) -> list[Outcome]:
     now = now or timezone.now()
     outcomes = []
     for cluster_id in (
-        RenewalPolicy.objects.filter(enabled=True).order_by("cluster_id").values_list(
-            "cluster_id", flat=True
-        )
+        RenewalPolicy.objects.filter(enabled=True)
+        .order_by("cluster_id")
+        .values_list("cluster_id", flat=True)
     ):
         try:
             outcome = run_policy(cluster_id, now)

@@ -22,6 +22,7 @@ from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.security.signals import PANEL_APPS
 from clusterpanel.web.panel_admin import PanelModelAdmin, secret_fields
 from nodes import etcd_snapshots
+from nodes.alerts.models import ExpiryNotice
 from nodes.models import (
     AlertDelivery,
     AlertSettings,
@@ -33,7 +34,6 @@ from nodes.models import (
     Node,
     ScannedCertificate,
 )
-from nodes.alerts.models import ExpiryNotice
 from nodes.renewal.models import RenewalPolicy
 from pki.models import (
     Certificate,

@@ -50,7 +50,9 @@ def _cluster() -> Cluster:
 
 
 def _expiry(cluster: Cluster) -> datetime:
-    return min(Certificate.objects.tree().filter(cluster=cluster).values_list("not_after", flat=True))
+    return min(
+        Certificate.objects.tree().filter(cluster=cluster).values_list("not_after", flat=True)
+    )
 
 
 def _window_around(moment: datetime) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def test_the_policy_renews_and_launches_once_inside_its_window(
     api.force_authenticate(users["viewer"])
     answer = api.get(url).json()
     assert answer["enabled"] is False and answer["days_before"] == 90
-    assert answer["window"] == "mon, tue, wed, thu, fri 02:00–06:00 UTC"
+    assert answer["window"] == "mon, tue, wed, thu, fri 02:00-06:00 UTC"
     api.force_authenticate(users["operator"])
     assert api.put(url, _window_around(moment), format="json").status_code == 403
     api.force_authenticate(users["admin"])
@@ -156,7 +158,10 @@ def test_a_refused_launch_renews_nothing_and_says_why(launched: list[int]) -> No
         (outcome,) = services.run_policies()
         services.run_policies()
     assert outcome.action == "refused" and "PermissionDenied" in outcome.detail
-    assert set(Certificate.objects.tree().filter(cluster=cluster).values_list("pk", flat=True)) == before
+    assert (
+        set(Certificate.objects.tree().filter(cluster=cluster).values_list("pk", flat=True))
+        == before
+    )
     assert not Job.objects.exists()
     assert AlertDelivery.objects.filter(key__startswith="renewal:refused:").count() == 1
     assert RenewalPolicy.objects.get(cluster=cluster).last_error.startswith("PermissionDenied")
