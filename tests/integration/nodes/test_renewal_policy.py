@@ -184,3 +184,13 @@ def test_two_runs_at_the_same_moment_launch_one_job(launched: list[int]) -> None
     assert actions.count("launched") == 1, actions
     assert Job.objects.filter(kind=KIND).count() == 1 and len(launched) == 1
     assert AuditEvent.objects.filter(action="pki.renew").count() == 1
+
+
+def test_beat_runs_the_renewal_task_by_its_registered_name() -> None:
+    from clusterpanel.celery import app
+    from nodes.renewal.tasks import run_renewal_policies
+
+    entry = app.conf.beat_schedule["run-renewal-policies"]
+    app.loader.import_default_modules()
+    assert app.tasks[entry["task"]].name == run_renewal_policies.name
+    assert 300 <= entry["schedule"] <= 900  # every 5 to 15 minutes
