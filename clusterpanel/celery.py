@@ -29,4 +29,7 @@ app.conf.beat_schedule = {
     # each band once whatever runs it), and the retry sweep of webhook and e-mail deliveries.
     "alert-certificate-expiry": {"task": "nodes.alert_certificate_expiry", "schedule": 86400.0},
     "retry-alert-deliveries": {"task": "nodes.retry_alert_deliveries", "schedule": 60.0},
+    # Clusters' renewal policies (nodes/renewal): inside its maintenance window a cluster whose
+    # leaves are due is renewed and rolled out, once per due period whatever runs it.
+    "run-renewal-policies": {"task": "nodes.run_renewal_policies", "schedule": 600.0},
 }

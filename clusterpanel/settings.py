@@ -332,6 +332,10 @@ CLUSTERPANEL_CA_EXPIRY_BANDS = env_str("CLUSTERPANEL_CA_EXPIRY_BANDS", "365,180,
 CLUSTERPANEL_ALERT_MAX_ATTEMPTS = env_int("CLUSTERPANEL_ALERT_MAX_ATTEMPTS", 8, minimum=1)
 CLUSTERPANEL_ALERT_RETRY_SECONDS = env_int("CLUSTERPANEL_ALERT_RETRY_SECONDS", 30, minimum=1)
 CLUSTERPANEL_ALERT_TIMEOUT = env_int("CLUSTERPANEL_ALERT_TIMEOUT", 10, minimum=1)
+# Webhook hosts (comma-separated names or addresses) the panel may post to although they are, or
+# resolve to, loopback, link-local, private or metadata addresses (an internal relay). Any other
+# such host is refused when saved and at each delivery (nodes/alerts/webhook_guard.py).
+CLUSTERPANEL_ALERT_WEBHOOK_ALLOWED_HOSTS = env_str("CLUSTERPANEL_ALERT_WEBHOOK_ALLOWED_HOSTS", "")
 
 # Prometheus /metrics: a bearer token for scrapers (besides API tokens of viewers and up).
 CLUSTERPANEL_METRICS_TOKEN = env_secret("CLUSTERPANEL_METRICS_TOKEN") or ""

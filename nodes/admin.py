@@ -13,10 +13,12 @@ from nodes.models import (
     Cluster,
     ComponentHealth,
     EtcdSnapshot,
+    ExpiryNotice,
     Finding,
     HealthEvent,
     HealthSample,
     Node,
+    RenewalPolicy,
     ScannedCertificate,
 )
 
@@ -158,6 +160,20 @@ class AlertSettingsAdmin(ReadOnlyPanelAdmin):
 
     list_display = ["cluster", "webhook_url", "updated_at"]
     exclude = ["webhook_secret"]
+
+
+@admin.register(RenewalPolicy)
+class RenewalPolicyAdmin(ReadOnlyPanelAdmin):
+    """A cluster's renewal policy; edited on its Alerts tab or the API (audited there)."""
+
+    list_display = ["cluster", "enabled", "days_before", "time_zone", "last_run_at", "last_job"]
+    list_filter = ["enabled"]
+
+
+@admin.register(ExpiryNotice)
+class ExpiryNoticeAdmin(ReadOnlyPanelAdmin):
+    list_display = ["cluster", "key", "digest_key", "created_at"]
+    search_fields = ["cluster__name", "key"]
 
 
 @admin.register(AlertDelivery)

@@ -12,9 +12,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user
 from clusterpanel.web.htmx import HtmxHttpRequest
-from nodes.health import pages
+from nodes.health import pages, services
 from nodes.models import Cluster
 
 POLL_SECONDS = 10
@@ -38,6 +39,6 @@ def cluster_health(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def cluster_health_check(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Make the cluster's round due now: beat (every 10 s) sends it, claimed once as always."""
     cluster = get_for_user(request, Cluster, pk, "run_jobs")
-    Cluster.objects.filter(pk=cluster.pk).update(health_next_at=None)
+    services.request_check(Actor.from_request(request), cluster)
     messages.success(request, "A health round of this cluster starts within 10 seconds.")
     return redirect("cluster_health", pk=cluster.pk)

@@ -775,8 +775,10 @@ class HealthEvent(models.Model):
 
 
 # The certificate scan's findings live beside the health code, alert settings and deliveries in
-# their own module; imported here, the app's models are these too.
+# their own modules (the renewal policy too); imported here, the app's models are these too.
 from nodes.alerts.models import AlertDelivery as AlertDelivery  # noqa: E402
 from nodes.alerts.models import AlertSettings as AlertSettings  # noqa: E402
+from nodes.alerts.models import ExpiryNotice as ExpiryNotice  # noqa: E402
 from nodes.health.findings import Finding as Finding  # noqa: E402
 from nodes.health.findings import ScannedCertificate as ScannedCertificate  # noqa: E402
+from nodes.renewal.models import RenewalPolicy as RenewalPolicy  # noqa: E402

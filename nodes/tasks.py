@@ -89,5 +89,12 @@ def schedule_cert_scans() -> list[int]:
 # the worker, which discovers each app's ``tasks`` module only.
 from nodes.alerts import tasks as alert_tasks  # noqa: E402
 from nodes.health import tasks as health_tasks  # noqa: E402
+from nodes.renewal import tasks as renewal_tasks  # noqa: E402
 
-__all__ = ["alert_tasks", "health_tasks", "schedule_cert_scans", "schedule_etcd_backups"]
+__all__ = [
+    "alert_tasks",
+    "health_tasks",
+    "renewal_tasks",
+    "schedule_cert_scans",
+    "schedule_etcd_backups",
+]

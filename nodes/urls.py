@@ -21,6 +21,11 @@ urlpatterns = [
     ),
     path("clusters/<int:pk>/alerts/", alert_views.cluster_alerts, name="cluster_alerts"),
     path(
+        "clusters/<int:pk>/alerts/renewal/",
+        alert_views.cluster_renewal_policy,
+        name="cluster_renewal_policy",
+    ),
+    path(
         "clusters/<int:pk>/alerts/test/", alert_views.cluster_alert_test, name="cluster_alert_test"
     ),
     path("clusters/<int:pk>/health/", health_views.cluster_health, name="cluster_health"),

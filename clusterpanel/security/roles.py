@@ -61,6 +61,9 @@ PERMISSIONS: dict[str, Role] = {
     # Extra arguments of the apiserver, kubelet and the other components, and the audit policy:
     # flags such as authorization-mode=AlwaysAllow or anonymous-auth open the cluster to anyone.
     "edit_cluster_security": Role.ADMIN,
+    # A cluster's certificate renewal policy: beat then renews and rolls out control-plane
+    # certificates (CA keys onto the nodes) on behalf of the admin who saved it.
+    "manage_renewal_policy": Role.ADMIN,
     "manage_users": Role.ADMIN,
     # Adding, changing and deleting rows in the Django admin (every role may look there).
     "edit_in_admin": Role.ADMIN,

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from nodes.alerts import webhook_guard
 from nodes.rules import alert_targets
 
 
@@ -38,7 +39,7 @@ class AlertSettingsForm(forms.Form):
         value: str = self.cleaned_data["webhook_url"].strip()
         if value:
             try:
-                alert_targets.webhook_url(value)
+                webhook_guard.check_for_saving(value)
             except ValueError as error:
                 raise forms.ValidationError(str(error)) from None
         return value

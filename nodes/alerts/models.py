@@ -7,11 +7,14 @@ sends nothing. The database row is the truth; Celery messages only trigger attem
 
 from __future__ import annotations
 
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils import timezone
 
 from clusterpanel.security.fields import EncryptedTextField
+from clusterpanel.validators import ListLimit
 from nodes import validators
+from nodes.rules import alert_targets
 
 
 class AlertSettings(models.Model):
@@ -28,12 +31,16 @@ class AlertSettings(models.Model):
     )
     webhook_secret = EncryptedTextField(
         blank=True,
+        validators=[MaxLengthValidator(512)],
         help_text="Signs each body: X-Clusterpanel-Signature: sha256=<HMAC-SHA256 hex>.",
     )
     email_recipients = models.JSONField(
         default=list,
         blank=True,
-        validators=[validators.validate_email_recipients],
+        validators=[
+            ListLimit(alert_targets.MAX_RECIPIENTS, 254),
+            validators.validate_email_recipients,
+        ],
         help_text="Addresses that receive each alert by e-mail.",
     )
     updated_at = models.DateTimeField(auto_now=True)
@@ -89,3 +96,25 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} via {self.channel}"
+
+
+class ExpiryNotice(models.Model):
+    """A certificate's expiry band, announced: one row per cluster and key (``expiry:<kind>:
+    <id>:band:<days>``), written with the digest that announced it, so a band is announced once
+    however many digests (runs) follow."""
+
+    cluster = models.ForeignKey(
+        "nodes.Cluster", on_delete=models.CASCADE, related_name="expiry_notices"
+    )
+    key = models.CharField(max_length=200)
+    digest_key = models.CharField(max_length=200, help_text="The alert that listed it.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "key"], name="one_expiry_notice_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.key

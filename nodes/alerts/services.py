@@ -20,9 +20,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from clusterpanel.errors import InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
-from nodes.alerts import signing, transport
+from nodes.alerts import signing, transport, webhook_guard
 from nodes.alerts.models import AlertChannel, AlertDelivery, AlertSettings, DeliveryStatus
 from nodes.models import Cluster
 
@@ -103,8 +104,11 @@ def envelope(delivery: AlertDelivery, cluster: Cluster) -> dict[str, Any]:
 
 
 def _email_text(delivery: AlertDelivery, cluster: Cluster) -> str:
+    lines = delivery.payload.get("lines") if isinstance(delivery.payload, dict) else None
+    listed = "".join(f"- {line}\n" for line in lines) + "\n" if isinstance(lines, list) else ""
     return (
         f"{delivery.subject}\n\nCluster: {cluster.name}\nAlert: {delivery.key}\n\n"
+        + listed
         + json.dumps(delivery.payload, indent=2, sort_keys=True)
         + "\n"
     )
@@ -228,7 +232,14 @@ def update_alert_settings(
     webhook_secret: str | None = None,
 ) -> AlertSettings:
     """Store the cluster's alert targets; ``webhook_secret`` None keeps the stored one and ""
-    clears it. The audit event says whether the secret changed, never its value."""
+    clears it. The audit event says whether the secret changed, never its value. The Alerts
+    tab and the API both save through here: a URL pointing at an internal address is refused
+    (``InputError`` naming ``webhook_url``) whichever door it came through."""
+    if webhook_url:
+        try:
+            webhook_guard.check_for_saving(webhook_url)
+        except ValueError as error:
+            raise InputError(str(error), "webhook_url") from None
     config = settings_of(cluster)
     config.webhook_url = webhook_url
     config.email_recipients = email_recipients

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -9,8 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 
-from nodes.alerts import signing
-from nodes.rules import alert_targets
+from nodes.alerts import signing, webhook_guard
 
 
 class DeliveryError(Exception):
@@ -23,14 +24,55 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+def _pinned(base: type[http.client.HTTPConnection], address: str) -> Any:
+    """``base`` connecting to ``address`` whatever its host name resolves to now; the name still
+    goes into the Host header, TLS's server name and the certificate check."""
+
+    class Pinned(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+
+            def connect(where: tuple[str, int], *rest: Any, **options: Any) -> socket.socket:
+                return socket.create_connection((address, where[1]), *rest, **options)
+
+            self._create_connection = connect
+
+    return Pinned
+
+
+class _PinnedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self._connection = _pinned(http.client.HTTPConnection, address)
+
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(self._connection, req)
+
+
+class _PinnedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self._connection = _pinned(http.client.HTTPSConnection, address)
+
+    def https_open(self, req: Any) -> Any:
+        context = getattr(self, "_context", None)
+        return self.do_open(self._connection, req, context=context)
+
+
+def _opener(address: str | None) -> urllib.request.OpenerDirector:
+    # No proxy from the environment: the proxy would resolve the name again, and reach anything.
+    handlers: list[Any] = [urllib.request.ProxyHandler({}), _NoRedirects]
+    if address is not None:
+        handlers += [_PinnedHTTP(address), _PinnedHTTPS(address)]
+    return urllib.request.build_opener(*handlers)
 
 
 def post_webhook(url: str, secret: str, data: bytes, headers: dict[str, str]) -> str:
     """POST ``data``; the answer's status line when it is a 2xx."""
-    # Checked again here, not only in the form: urllib would also open file: and ftp: URLs.
+    # Checked again here, not only when saved: urllib would also open file: and ftp: URLs, and
+    # the name may resolve elsewhere by now.
     try:
-        alert_targets.webhook_url(url)
+        pinned = webhook_guard.addresses(url)
     except ValueError as error:
         raise DeliveryError(str(error)) from None
     request = urllib.request.Request(url, data=data, method="POST")  # noqa: S310 - http(s) only
@@ -41,7 +83,9 @@ def post_webhook(url: str, secret: str, data: bytes, headers: dict[str, str]) ->
     for name, value in headers.items():
         request.add_header(name, value)
     try:
-        with _opener.open(request, timeout=settings.CLUSTERPANEL_ALERT_TIMEOUT) as response:
+        with _opener(pinned[0] if pinned else None).open(
+            request, timeout=settings.CLUSTERPANEL_ALERT_TIMEOUT
+        ) as response:
             return f"HTTP {response.status}"
     except urllib.error.HTTPError as error:
         raise DeliveryError(f"HTTP {error.code} {error.reason}") from None

@@ -18,6 +18,8 @@ from clusterpanel.api.params import query_id
 from clusterpanel.security.audit import Actor
 from clusterpanel.web.responses import download
 from nodes import etcd_snapshots, host_keys, services
+from nodes.alerts import services as alert_services
+from nodes.api.alerts import AlertSettingsSerializer, RenewalPolicySerializer
 from nodes.api.serializers import (
     ApproveHostKeySerializer,
     BastionHostKeyStateSerializer,
@@ -30,6 +32,7 @@ from nodes.api.serializers import (
     ScanAnswerSerializer,
 )
 from nodes.models import Cluster, ComponentHealth, EtcdSnapshot, HealthEvent, Node
+from nodes.renewal import services as renewal_services
 
 
 class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
@@ -38,6 +41,12 @@ class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         "destroy": "delete_cluster",
         "scan_bastion_host_key": "edit_cluster_security",
         "approve_bastion_host_key": "edit_cluster_security",
+        # Reading: every role; saving: admins (beat then renews and rolls out for them).
+        "renewal_policy": "view",
+        "update_renewal_policy": "manage_renewal_policy",
+        # Reading: every role; saving: operators and admins, as on the Alerts tab.
+        "alert_settings": "view",
+        "update_alert_settings": "edit_inventory",
     }
 
     def get_queryset(self) -> QuerySet[Cluster]:
@@ -63,6 +72,50 @@ class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
             .order_by("component", "node__name", "target")
         )
         return Response(ComponentHealthSerializer(rows, many=True).data)
+
+    @extend_schema(request=None, responses=AlertSettingsSerializer)
+    @action(detail=True, methods=["get"], url_path="alert-settings", pagination_class=None)
+    def alert_settings(self, request: Request, pk: str | None = None) -> Response:
+        """Where the cluster's alerts go (the webhook secret only as ``has_webhook_secret``)."""
+        config = alert_services.settings_of(self.get_object())
+        return Response(AlertSettingsSerializer.answer(config))
+
+    @extend_schema(request=AlertSettingsSerializer, responses=AlertSettingsSerializer)
+    @alert_settings.mapping.put
+    def update_alert_settings(self, request: Request, pk: str | None = None) -> Response:
+        """Replace the cluster's alert targets (the Alerts tab's form, audited the same way); a
+        webhook host that is or resolves to an internal address is a 400 naming webhook_url."""
+        cluster = self.get_object()
+        body = AlertSettingsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        config = alert_services.update_alert_settings(
+            Actor.from_request(request),
+            cluster,
+            webhook_url=data["webhook_url"].strip(),
+            email_recipients=data["email_recipients"],
+            webhook_secret=data.get("webhook_secret"),
+        )
+        return Response(AlertSettingsSerializer.answer(config))
+
+    @extend_schema(request=None, responses=RenewalPolicySerializer)
+    @action(detail=True, methods=["get"], url_path="renewal-policy", pagination_class=None)
+    def renewal_policy(self, request: Request, pk: str | None = None) -> Response:
+        """The cluster's certificate renewal policy (off, with its defaults, when never saved)."""
+        row = renewal_services.policy_of(self.get_object())
+        return Response(RenewalPolicySerializer.answer(row))
+
+    @extend_schema(request=RenewalPolicySerializer, responses=RenewalPolicySerializer)
+    @renewal_policy.mapping.put
+    def update_renewal_policy(self, request: Request, pk: str | None = None) -> Response:
+        """Replace the policy (admins only): the saving admin is the one beat acts for."""
+        cluster = self.get_object()
+        body = RenewalPolicySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        row = renewal_services.update_policy(
+            Actor.from_request(request), cluster, dict(body.validated_data)
+        )
+        return Response(RenewalPolicySerializer.answer(row))
 
     @extend_schema(request=None, responses=BastionHostKeyStateSerializer)
     @action(detail=True, methods=["post"], url_path="bastion-host-key/scan")

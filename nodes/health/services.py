@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from clusterpanel.security import audit
+from clusterpanel.security.audit import Actor
 from nodes import ssh
 from nodes.health import node_checks, probes
 from nodes.health.probes import ProbeResult
@@ -392,3 +394,11 @@ def metric_rows() -> list[HealthRow]:
         )
         for row in rows
     ]
+
+
+@transaction.atomic
+def request_check(actor: Actor, cluster: Cluster) -> None:
+    """Make the cluster's next round due now ("Check now"): beat (every 10 s) sends it, claimed
+    once as always. Audited, as every action a user takes."""
+    Cluster.objects.filter(pk=cluster.pk).update(health_next_at=None)
+    audit.record("health.check_now", actor, obj=cluster, details={})

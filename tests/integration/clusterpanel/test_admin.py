@@ -22,6 +22,7 @@ from clusterpanel.models import ApiToken, AuditEvent, WorkerHeartbeat
 from clusterpanel.security.signals import PANEL_APPS
 from clusterpanel.web.panel_admin import PanelModelAdmin, secret_fields
 from nodes import etcd_snapshots
+from nodes.alerts.models import ExpiryNotice
 from nodes.models import (
     AlertDelivery,
     AlertSettings,
@@ -33,6 +34,7 @@ from nodes.models import (
     Node,
     ScannedCertificate,
 )
+from nodes.renewal.models import RenewalPolicy
 from pki.models import (
     Certificate,
     CertificateAuthority,
@@ -173,6 +175,10 @@ def world(db: Any) -> dict[str, Any]:
         cluster=cluster, node=node, path="pki/ca.crt", subject="CN=kubernetes",
         not_after=timezone.now(), fingerprint="AB" * 32,
     )  # fmt: skip
+    ExpiryNotice.objects.create(
+        cluster=cluster, key="expiry:cert:1:band:30", digest_key="expiry:digest:1"
+    )
+    RenewalPolicy.objects.create(cluster=cluster, acting_user=users["admin"], last_job=job)
     secrets = [SSH_PASSWORD, STATIC_TOKEN, WEBHOOK_SECRET, token.secret, key.key]
     secrets += [ca.private_key_pem for ca in CertificateAuthority.objects.all()]
     secrets += [c.private_key_pem for c in Certificate.objects.exclude(private_key_pem="")]

@@ -187,6 +187,13 @@ def _leaf(ctx: Ctx) -> int:
     return Certificate.objects.filter(cluster=ctx.cluster, name="apiserver").get().pk
 
 
+RENEWAL = {
+    "days_before": 60,
+    "weekdays": ["sat", "sun"],
+    "start_hour": 22,
+    "end_hour": 4,
+    "time_zone": "Europe/Berlin",
+}
 NEW_CLUSTER = {"name": "parity-new", "control_plane_endpoint": "10.9.0.10"}
 NEW_NODE = {"name": "w-9", "address": "10.0.0.29", "role": "worker", "ssh_password": "pw-1"}
 
@@ -456,6 +463,40 @@ SCENARIOS: dict[str, tuple[Callable[[Ctx], None] | None, Request, Request]] = {
             {"username": "alice", "groups": ["dev"], "validity": 30},
         ),
     ),
+    "alert_settings.update": (
+        None,
+        lambda c: (
+            "post",
+            f"/clusters/{c.cluster.pk}/alerts/",
+            {
+                "webhook_url": "https://hooks.example.com/a",
+                "webhook_secret": "hook-secret",
+                "email_recipients": "ops@example.com\ndev@example.com",
+            },
+        ),
+        lambda c: (
+            "put",
+            f"/api/v1/clusters/{c.cluster.pk}/alert-settings/",
+            {
+                "webhook_url": "https://hooks.example.com/a",
+                "webhook_secret": "hook-secret",
+                "email_recipients": ["ops@example.com", "dev@example.com"],
+            },
+        ),
+    ),
+    "renewal_policy.update": (
+        None,
+        lambda c: (
+            "post",
+            f"/clusters/{c.cluster.pk}/alerts/renewal/",
+            {**RENEWAL, "enabled": "on"},
+        ),
+        lambda c: (
+            "put",
+            f"/api/v1/clusters/{c.cluster.pk}/renewal-policy/",
+            {**RENEWAL, "enabled": True},
+        ),
+    ),
     "pki.import.cfssl-csr": (
         None,
         lambda c: (
@@ -559,8 +600,11 @@ def test_every_audited_action_of_pages_and_api_is_compared() -> None:
         "etcd.snapshot.download",
         # Only the Configuration tab offers it (tests/integration/pki/test_binary_files.py).
         "pki.binary_file.download",
-        # Only the Alerts tab offers them (tests/integration/nodes/test_alerts.py).
-        "alert_settings.update",
+        # Only the Alerts tab offers it (tests/integration/nodes/test_alerts.py).
         "alert.test",
+        # Only the Health tab offers it ("Check now"; tests/integration/nodes/test_health_pages.py).
+        "health.check_now",
+        # Written by beat's renewal task only (tests/integration/nodes/test_renewal_policy.py).
+        "renewal_policy.run",
     }
     assert recorded - not_compared - set(SCENARIOS) == set()

@@ -72,9 +72,10 @@ SET_BY_THE_PANEL = {
     "nodes.AlertDelivery": {
         "key", "channel", "target", "subject", "payload", "status", "attempt_log", "last_error",
     },
-    # Typed on the Alerts tab only (no API door yet), whose form bounds each of them: URL 2000
-    # characters, secret 512, at most 20 recipients (rules/alert_targets.py).
-    "nodes.AlertSettings": {"webhook_url", "webhook_secret", "email_recipients"},
+    # Which certificate band was announced, by which digest (keys the panel builds).
+    "nodes.ExpiryNotice": {"key", "digest_key"},
+    # What the policy's last run did, written by beat.
+    "nodes.RenewalPolicy": {"last_reason", "last_error"},
 }  # fmt: skip
 
 
@@ -127,6 +128,21 @@ STATIC = Door(
     "/clusters/{c}/config/static-tokens/add/",
     {"token": "tok-1", "user": "alice", "uid": "1"},
 )
+ALERTS = Door(
+    ("put", "/api/v1/clusters/{c}/alert-settings/"),
+    {"webhook_url": "", "email_recipients": []},
+    "/clusters/{c}/alerts/",
+    {"webhook_url": ""},
+)
+RENEWAL = Door(
+    ("put", "/api/v1/clusters/{c}/renewal-policy/"),
+    {
+        "enabled": False, "days_before": 90, "weekdays": ["mon"], "start_hour": 2,
+        "end_hour": 6, "time_zone": "UTC",
+    },
+    "/clusters/{c}/alerts/renewal/",
+    {"days_before": 90, "weekdays": ["mon"], "start_hour": 2, "end_hour": 6, "time_zone": "UTC"},
+)  # fmt: skip
 SETTINGS = Door(
     ("patch", "/api/v1/clusters/{c}/kubeadm-settings/"),
     {},
@@ -218,6 +234,15 @@ REACHABLE: dict[str, dict[str, tuple[Door, Callable[[int], Any]]]] = {
             lambda n: {f"p{i}": {"usages": ["signing"], "expiry": "8760h"} for i in range(n + 1)},
         ),
     },
+    "nodes.AlertSettings": {
+        "webhook_url": (ALERTS, lambda n: "https://h.example.com/" + "a" * n),
+        "webhook_secret": (ALERTS, lambda n: "a" * (n + 1)),
+        "email_recipients": (ALERTS, lambda n: _many(n + 1, lambda i: f"u{i}@example.com")),
+    },
+    "nodes.RenewalPolicy": {
+        "weekdays": (RENEWAL, lambda n: _many(n + 1, lambda i: "mon")),
+        "time_zone": (RENEWAL, lambda n: "a" * (n + 1)),
+    },
 }  # fmt: skip
 # JSON objects whose bound is the rule that checks them rather than a model validator.
 RULE_LIMITS = {("pki.ClusterBinarySettings", "signing_profiles"): binary_rules.MAX_PROFILES}
@@ -230,13 +255,14 @@ FORM_TEXT = {
     ("pki.BootstrapToken", "groups"): _lines,
     ("pki.StaticToken", "groups"): ",".join,
     ("pki.ClusterBinarySettings", "signing_profiles"): json.dumps,
+    ("nodes.AlertSettings", "email_recipients"): _lines,
     **{
         ("pki.ClusterKubeadmSettings", f"{c}_extra_args"): _lines
         for c in ("apiserver", "controller_manager", "scheduler", "etcd", "kubelet")
     },
 }
 # Lists a page offers as choices rather than text: the choices bound them.
-FORM_CHOICES = {("pki.BootstrapToken", "usages")}
+FORM_CHOICES = {("pki.BootstrapToken", "usages"), ("nodes.RenewalPolicy", "weekdays")}
 
 
 def _label(model: type[models.Model]) -> str:
@@ -351,6 +377,8 @@ NUMBERS = [
     ("post", "/api/v1/clusters/{c}/certificates/renew/", {}, "certificates", [1] * 1001),
     ("post", "/api/v1/clusters/{c}/kubeconfigs/", {"username": "a"}, "validity", 10**9),
     ("post", "/api/v1/clusters/{c}/certificates/check-san/", {"host": "a"}, "certificate", 2**70),
+    ("put", "/api/v1/clusters/{c}/renewal-policy/", RENEWAL.api_body, "days_before", 10**12),
+    ("put", "/api/v1/clusters/{c}/renewal-policy/", RENEWAL.api_body, "end_hour", 24),
 ]
 
 

@@ -72,6 +72,7 @@ def matrix(cluster: Cluster, node: Node) -> list[tuple[str, str, dict[str, Any],
             EDIT_POST,
         ),
         ("POST", f"/clusters/{c}/alerts/test/", {}, EDIT_POST),
+        *_alert_api_rows(cluster),
         *_job_rows(),
         *_etcd_snapshot_rows(cluster),
         *_finding_rows(cluster, node),
@@ -260,6 +261,28 @@ def _finding_rows(
         ("GET", "/api/v1/findings/", {"cluster": cluster.pk}, API_READ),
         ("POST", f"/api/v1/findings/{f}/silence/", {"until": until + "Z"}, API_UPDATE),
         ("GET", "/api/v1/certificates/fleet/", {"expiring_within_days": 30}, API_READ),
+    ]
+
+
+RENEWAL_POLICY = {
+    "enabled": False, "days_before": 90, "weekdays": ["mon"], "start_hour": 2, "end_hour": 6,
+    "time_zone": "UTC",
+}  # fmt: skip
+
+
+def _alert_api_rows(cluster: Cluster) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    """Alert settings: every role reads them, operators and admins save them. The renewal
+    policy: every role reads it, only admins save it (beat then rolls out control-plane
+    certificates on their behalf)."""
+    c = cluster.pk
+    alerts = {"webhook_url": "https://hooks.example.com/a", "email_recipients": []}
+    page_policy = {k: v for k, v in RENEWAL_POLICY.items() if k != "enabled"}
+    return [
+        ("POST", f"/clusters/{c}/alerts/renewal/", page_policy, ADMIN_POST),
+        ("GET", f"/api/v1/clusters/{c}/alert-settings/", {}, API_READ),
+        ("PUT", f"/api/v1/clusters/{c}/alert-settings/", alerts, API_UPDATE),
+        ("GET", f"/api/v1/clusters/{c}/renewal-policy/", {}, API_READ),
+        ("PUT", f"/api/v1/clusters/{c}/renewal-policy/", RENEWAL_POLICY, API_ADMIN_UPDATE),
     ]
 
 

@@ -1,6 +1,8 @@
-"""Alert delivery: a local HTTP sink (http.server on loopback) receives exactly one signed webhook
-per alert key, and a retry after it was down; e-mail (Django's locmem backend) gets the expiry
-alerts of the ledger once per band while time-machine moves the clock.
+"""Alert delivery: a local HTTP sink (http.server on loopback, allowed by
+CLUSTERPANEL_ALERT_WEBHOOK_ALLOWED_HOSTS) receives exactly one signed webhook per alert key, and a
+retry after it was down; internal addresses are refused when saved and when delivered; e-mail
+(Django's locmem backend) gets one expiry digest per cluster and run, each certificate once per
+band, from the ledger and from the nodes' scans, while time-machine moves the clock.
 
 Attempts are run by calling the delivery task's body (``services.attempt``) and the retry sweep
 directly; the task messages a failed attempt would send are recorded instead of queued."""
@@ -21,12 +23,14 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from clusterpanel.models import AuditEvent
 from nodes.alerts import services, signing
 from nodes.alerts.expiry import alert_expiry_bands
-from nodes.alerts.models import AlertDelivery, AlertSettings, DeliveryStatus
+from nodes.alerts.models import AlertDelivery, AlertSettings, DeliveryStatus, ExpiryNotice
 from nodes.alerts.tasks import retry_alert_deliveries
+from nodes.health.findings import ScannedCertificate
 from nodes.models import Cluster
 from pki.models import Certificate, CertificateAuthority
 from pki.services.certificates import issue_missing
@@ -64,6 +68,11 @@ class Sink:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _local_sink_allowed(settings: Any) -> None:
+    settings.CLUSTERPANEL_ALERT_WEBHOOK_ALLOWED_HOSTS = "127.0.0.1"
+
+
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     server = Sink()
@@ -86,6 +95,11 @@ def _hooked(url: str, **extra: Any) -> Cluster:
         SETUP, cluster, webhook_url=url, email_recipients=[], webhook_secret=SECRET, **extra
     )
     return cluster
+
+
+def _listed(body: str) -> list[str]:
+    """The lines of an expiry digest's e-mail that list one certificate each."""
+    return [line for line in body.splitlines() if line.startswith("- ")]
 
 
 def _verified(request: dict[str, Any]) -> dict[str, Any]:
@@ -183,6 +197,7 @@ def test_expiry_alerts_go_out_by_email_once_per_band(
     count = leaves.count()
 
     def tick() -> list[str]:
+        """One run; the subjects of the e-mails it sent (one digest per cluster)."""
         mail.outbox.clear()
         alert_expiry_bands()
         retry_alert_deliveries()
@@ -191,32 +206,169 @@ def test_expiry_alerts_go_out_by_email_once_per_band(
     with time_machine.travel(expiry - timedelta(days=40), tick=False) as clock:
         assert tick() == []  # outside every band
         clock.move_to(expiry - timedelta(days=29))
-        subjects = tick()
-        assert len(subjects) == count
-        assert all(
-            "expires within 30 days" in s and s.startswith("[clusterpanel] expiring: ")
-            for s in subjects
-        )
+        (subject,) = tick()  # one e-mail listing every certificate that entered the band
+        assert subject.startswith(f"[clusterpanel] expiring: {count} certificates entered")
+        body = _listed(mail.outbox[0].body)
+        assert len(body) == count and all("expires within 30 days" in line for line in body)
+        assert any(line.startswith("- apiserver of cp-x expires within 30 days") for line in body)
         assert mail.outbox[0].to == ["ops@example.com"]
         assert tick() == []  # the next run (or a restart) sends the 30-day band no second time
         clock.move_to(expiry - timedelta(days=13))
-        assert len(tick()) == count and tick() == []
+        assert len(tick()) == 1
+        assert sum("within 14 days" in line for line in _listed(mail.outbox[0].body)) == count
+        assert tick() == []
         # Skipped straight past 7 to 1 day left: only the nearest band alerts.
         clock.move_to(expiry - timedelta(hours=20))
-        subjects = tick()
-        assert len(subjects) == count and all("within 1 days" in s for s in subjects)
+        assert len(tick()) == 1
+        body = _listed(mail.outbox[0].body)
+        assert len(body) == count and all("within 1 days" in line for line in body)
         assert tick() == []
-    assert any("apiserver of cp-x" in s for s in subjects)
     # CAs have their own, earlier bands; their leaves have expired by then.
     ca_expiry = min(ca.not_after for ca in CertificateAuthority.objects.filter(cluster=cluster))
     with time_machine.travel(ca_expiry - timedelta(days=300), tick=False):
-        subjects = tick()
-        ca_subjects = [s for s in subjects if "CA " in s]
-        assert len(ca_subjects) == 3 and all("within 365 days" in s for s in ca_subjects)
-        assert sum("expired on" in s for s in subjects) == count
+        assert len(tick()) == 1
+        body = _listed(mail.outbox[0].body)
+        cas = [line for line in body if line.startswith("- CA ")]
+        assert len(cas) == 3 and all("within 365 days" in line for line in cas)
+        assert sum("expired on" in line for line in body) == count
         assert tick() == []
-    keys = set(AlertDelivery.objects.values_list("key", flat=True))
-    assert len(keys) == AlertDelivery.objects.count()
+    notices = list(ExpiryNotice.objects.values_list("key", flat=True))
+    assert len(notices) == len(set(notices)) == 4 * count + 3
+    assert AlertDelivery.objects.count() == 4  # four runs with news: four digests
+
+
+def test_expiry_digests_include_what_the_nodes_hold(
+    settings: Any, dispatched: list[tuple[int, int]]
+) -> None:
+    """A scanned certificate that is the ledger's active row is announced once, as that row; one
+    the ledger does not hold (kubelet's own, a node still holding a superseded certificate, an
+    unknown CA) is announced as the node's file, with CA bands for a CA."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.CLUSTERPANEL_EXPIRY_BANDS = "30,14,7,1"
+    settings.CLUSTERPANEL_CA_EXPIRY_BANDS = "365,180,90,30"
+    cluster = make_cluster("scanned", key_algorithm="ECDSA-P256")
+    node = make_node(cluster, "control-plane", name="cp-s")
+    issue_missing(cluster, actor=SETUP)
+    services.update_alert_settings(SETUP, cluster, webhook_url="", email_recipients=["o@x.io"])
+    apiserver = Certificate.objects.get(cluster=cluster, name="apiserver", status="active")
+    now = timezone.now()
+    common = {"cluster": cluster, "node": node, "scanned_at": now}
+    ScannedCertificate.objects.bulk_create([
+        # The panel's own apiserver certificate on disk: the ledger's row says it.
+        ScannedCertificate(**common, path="/etc/kubernetes/pki/apiserver.crt",
+            subject="CN=kube-apiserver", issuer="CN=kubernetes",
+            not_after=apiserver.not_after, fingerprint=apiserver.fingerprint_sha256),
+        ScannedCertificate(**common, path="/var/lib/kubelet/pki/kubelet-client-current.pem",
+            subject="CN=system:node:cp-s", issuer="CN=kubernetes",
+            not_after=now + timedelta(days=10), fingerprint="AA:" * 31 + "AA"),
+        ScannedCertificate(**common, path="/etc/kubernetes/pki/front-proxy-ca.crt",
+            subject="CN=old-ca", issuer="CN=old-ca",
+            not_after=now + timedelta(days=100), fingerprint="BB:" * 31 + "BB"),
+        # 40 days left: outside every leaf band, so nothing for it yet.
+        ScannedCertificate(**common, path="/etc/kubernetes/pki/odd.crt",
+            subject="CN=odd", issuer="CN=kubernetes",
+            not_after=now + timedelta(days=40), fingerprint="CC:" * 31 + "CC"),
+    ])  # fmt: skip
+    assert alert_expiry_bands() == 2
+    retry_alert_deliveries()
+    (message,) = mail.outbox
+    assert "- /var/lib/kubelet/pki/kubelet-client-current.pem on cp-s expires within 14 days" in (
+        message.body
+    )
+    assert "- CA /etc/kubernetes/pki/front-proxy-ca.crt on cp-s expires within 180 days" in (
+        message.body
+    )
+    assert "odd.crt" not in message.body and "apiserver" not in message.body
+    # The apiserver's own band comes from the ledger, once, when it is due.
+    with time_machine.travel(apiserver.not_after - timedelta(days=20), tick=False):
+        mail.outbox.clear()
+        alert_expiry_bands()
+        retry_alert_deliveries()
+        (message,) = mail.outbox
+        assert message.body.count("- apiserver of cp-s expires within 30 days") == 1
+    assert alert_expiry_bands() == 0
+
+
+def test_internal_webhook_addresses_are_refused_when_saved_and_when_delivered(
+    settings: Any, sink: Sink, dispatched: list[tuple[int, int]]
+) -> None:
+    settings.CLUSTERPANEL_ALERT_WEBHOOK_ALLOWED_HOSTS = ""
+    users = make_personas()
+    cluster = make_cluster("guarded")
+    api = APIClient()
+    api.force_authenticate(users["operator"])
+    url = f"/api/v1/clusters/{cluster.pk}/alert-settings/"
+    refused = [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",  # a name resolving to loopback
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/hook",
+        "https://192.168.0.10/hook",
+        "http://0.0.0.0/hook",
+        "ftp://hooks.example.com/hook",
+        "file:///etc/passwd",
+    ]
+    for target in refused:
+        answer = api.put(url, {"webhook_url": target, "email_recipients": []}, format="json")
+        assert answer.status_code == 400, (target, answer.content)
+        assert list(answer.json()["errors"]) == ["webhook_url"], answer.json()
+    web = Client()
+    web.force_login(users["operator"])
+    page = web.post(f"/clusters/{cluster.pk}/alerts/", {"webhook_url": "http://169.254.169.254/"})
+    assert page.status_code == 400 and b"metadata" in page.content
+    assert not AlertSettings.objects.filter(cluster=cluster).exists()
+    # A name that does not resolve (yet) is kept: it reaches nothing now, and each delivery
+    # checks it again.
+    ok = api.put(
+        url, {"webhook_url": "https://hooks.invalid/a", "email_recipients": []}, format="json"
+    )
+    assert ok.status_code == 200, ok.content
+    # Stored before the rule (or by a name that resolved elsewhere then): the delivery is refused.
+    AlertSettings.objects.filter(cluster=cluster).update(
+        webhook_url=f"http://127.0.0.1:{sink.port}/hook"
+    )
+    (delivery,) = services.notify(cluster, "k1", "s", {})
+    failed = services.attempt(delivery.pk)
+    assert failed is not None and "loopback" in failed.last_error and sink.received == []
+    # Listed in CLUSTERPANEL_ALERT_WEBHOOK_ALLOWED_HOSTS, the same host is posted to.
+    settings.CLUSTERPANEL_ALERT_WEBHOOK_ALLOWED_HOSTS = "hooks.internal, 127.0.0.1"
+    AlertDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=None)
+    delivered = services.attempt(delivery.pk)
+    assert delivered is not None and delivered.status == DeliveryStatus.DELIVERED
+    assert len(sink.received) == 1
+
+
+def test_the_alert_settings_api(sink: Sink, dispatched: list[tuple[int, int]]) -> None:
+    users = make_personas()
+    cluster = make_cluster("api-alerts")
+    url = f"/api/v1/clusters/{cluster.pk}/alert-settings/"
+    api = APIClient()
+    api.force_authenticate(users["viewer"])
+    empty = api.get(url).json()
+    assert empty == {
+        "webhook_url": "",
+        "email_recipients": [],
+        "has_webhook_secret": False,
+        "updated_at": None,
+    }
+    body = {"webhook_url": f"http://127.0.0.1:{sink.port}/h", "email_recipients": ["a@x.io"]}
+    assert api.put(url, body, format="json").status_code == 403
+    api.force_authenticate(users["operator"])
+    saved = api.put(url, {**body, "webhook_secret": SECRET}, format="json")
+    assert saved.status_code == 200 and saved.json()["has_webhook_secret"] is True
+    assert SECRET not in saved.content.decode()
+    kept = api.put(url, body, format="json").json()  # secret left out: kept
+    assert kept["has_webhook_secret"] is True
+    assert AlertSettings.objects.get(cluster=cluster).webhook_secret == SECRET
+    cleared = api.put(url, {**body, "webhook_secret": ""}, format="json").json()
+    assert cleared["has_webhook_secret"] is False
+    bad = api.put(url, {**body, "email_recipients": ["nope"]}, format="json")
+    assert bad.status_code == 400 and "email_recipients" in bad.json()["errors"]
+    events = AuditEvent.objects.filter(action="alert_settings.update").order_by("pk")
+    assert [e.details["webhook_secret_changed"] for e in events] == [True, False, True]
+    assert all(e.via == "api" for e in events)
 
 
 def test_the_alerts_tab_and_the_test_alert(sink: Sink, dispatched: list[tuple[int, int]]) -> None:

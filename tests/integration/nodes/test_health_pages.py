@@ -245,6 +245,10 @@ def test_check_now_makes_the_round_due_at_the_next_beat_tick(
     assert response.status_code == 302 and response["Location"] == f"/clusters/{cluster.pk}/health/"
     cluster.refresh_from_db()
     assert cluster.health_next_at is None
+    from clusterpanel.models import AuditEvent
+
+    (event,) = AuditEvent.objects.filter(action="health.check_now")
+    assert event.actor_name == "operator" and event.via == "web" and event.cluster_name == "now"
     # The beat's claim takes it once.
     assert tasks.claim(cluster.pk, cluster.health_interval_seconds, timezone.now())
     assert not tasks.claim(cluster.pk, cluster.health_interval_seconds, timezone.now())
