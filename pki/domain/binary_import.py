@@ -780,7 +780,7 @@ class _Planner:
                     )
                 )
             return
-        if public is not None and public != private:
+        if public is not None and (private is None or public[0] != private[0]):
             parsed = self.files.parsed[public[0]]
             pub = parsed.public_key or (parsed.cert.public_key() if parsed.cert else None)
             if pub is None or public_key_to_pem(pub) != public_key_to_pem(key):  # type: ignore[arg-type]
@@ -879,21 +879,26 @@ class _Planner:
             self.plan.notes.append(f"not certificates, ignored: {', '.join(skipped)}")
 
     def build_mappings(self) -> None:
-        stored_files = {leaf.file for leaf in self.plan.leaves}
-        stored_files |= {ca.file for ca in self.plan.cas.values()}
-        stored_names = {leaf.name for leaf in self.plan.leaves} | set(self.plan.cas)
+        stored = {(leaf.name, fingerprint_sha256(leaf.cert)) for leaf in self.plan.leaves}
+        stored |= {(ca.role, fingerprint_sha256(ca.cert)) for ca in self.plan.cas.values()}
+        stored_names = {name for name, _ in stored}
         if self.plan.sa_key is not None:
             stored_names.add(SERVICE_ACCOUNT)
         seen = set()
         for file, service, flag, ledger in self.rows:
-            row = (file, service, flag, ledger)
-            if row in seen:
+            if (file, service, flag, ledger) in seen:
                 continue
-            seen.add(row)
-            stored = ledger in stored_names and (
-                ledger in CA_ROLES or file in stored_files or ledger == SERVICE_ACCOUNT
+            seen.add((file, service, flag, ledger))
+            parsed = self.files.parsed.get(file)
+            cert = parsed.cert if parsed is not None else None
+            # A certificate row is stored when that very certificate went into the ledger; a key
+            # or kubeconfig row when its ledger name did.
+            done = (
+                (ledger, fingerprint_sha256(cert)) in stored
+                if cert is not None and ledger != SERVICE_ACCOUNT
+                else ledger in stored_names
             )
-            self.plan.mappings.append(Placement(file, service, flag, ledger, stored))
+            self.plan.mappings.append(Placement(file, service, flag, ledger, done))
 
 
 def plan_import(
