@@ -26,7 +26,7 @@ from django.utils import timezone
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from nodes.health.findings import Finding
-from nodes.models import Cluster
+from nodes.models import Cluster, ClusterFlavor
 from pki.domain import archive, binary_import
 from pki.domain.binary_import import ImportPlan, NodeRef
 from pki.domain.x509 import PKIError
@@ -175,6 +175,10 @@ def import_binary_cluster(
     cluster: Cluster, certificates: bytes, units: bytes | None = None, *, actor: Actor
 ) -> BinaryImportResult:
     """Map, check and store the PKI of a binary-installed cluster (see the module docstring)."""
+    if cluster.flavor != ClusterFlavor.BINARY:
+        raise PKIInputError(
+            "this cluster is a kubeadm cluster; import its PKI as a kubeadm tree instead"
+        )
     plan = _plan(cluster, certificates, units)
     nodes = {node.name: node for node in cluster.nodes.all()}
     with transaction.atomic():
