@@ -22,8 +22,9 @@ class BinaryImportView(PKIView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, pk: int) -> Response:
         cluster = self.cluster(pk)
-        certificates = upload_bytes(request, "certificates")
+        # The optional field first: a wrong type in it is named even when the other is missing.
         units = upload_bytes(request, "units", required=False)
+        certificates = upload_bytes(request, "certificates")
         result = import_binary_cluster(
             cluster, certificates or b"", units, actor=Actor.from_request(request)
         )

@@ -123,10 +123,28 @@ def make_kubeconfig(cfg: Path, ssl: Path, name: str, user: str, server: str) -> 
     """``<name>.kubeconfig`` written by ``kubectl config … --embed-certs=true``."""
     path = cfg / f"{name}.kubeconfig"
     kc = ["kubectl", "config", f"--kubeconfig={path}"]
-    _run([*kc, "set-cluster", "kubernetes", f"--certificate-authority={ssl / 'ca.pem'}",
-          "--embed-certs=true", f"--server={server}"], cfg)  # fmt: skip
-    _run([*kc, "set-credentials", user, f"--client-certificate={ssl / (name + '.pem')}",
-          f"--client-key={ssl / (name + '-key.pem')}", "--embed-certs=true"], cfg)  # fmt: skip
+    _run(
+        [
+            *kc,
+            "set-cluster",
+            "kubernetes",
+            f"--certificate-authority={ssl / 'ca.pem'}",
+            "--embed-certs=true",
+            f"--server={server}",
+        ],
+        cfg,
+    )
+    _run(
+        [
+            *kc,
+            "set-credentials",
+            user,
+            f"--client-certificate={ssl / (name + '.pem')}",
+            f"--client-key={ssl / (name + '-key.pem')}",
+            "--embed-certs=true",
+        ],
+        cfg,
+    )
     _run([*kc, "set-context", "default", "--cluster=kubernetes", f"--user={user}"], cfg)
     _run([*kc, "use-context", "default"], cfg)
     return path

@@ -108,16 +108,27 @@ def test_a_cfssl_directory_is_mapped_to_its_services_and_fills_the_ledger(
                 "kube-proxy",
                 "kube-proxy-config.yml: clientConnection.kubeconfig",
             )
-        ]  # fmt: skip
+        ]
         == "kube-proxy"
     )
-    assert mapped[("ssl/kube-proxy.pem", "kube-proxy", "same as kube-proxy.kubeconfig"
-                   "#client-certificate-data")] == "kube-proxy"  # fmt: skip
+    assert (
+        mapped[
+            (
+                "ssl/kube-proxy.pem",
+                "kube-proxy",
+                "same as kube-proxy.kubeconfig#client-certificate-data",
+            )
+        ]
+        == "kube-proxy"
+    )
     assert ("kube-controller-manager.kubeconfig#client-certificate-data") in {
         m["file"] for m in body["mappings"] if m["ledger"] == "kube-controller-manager"
     }
-    assert all(m["stored"] for m in body["mappings"] if m["file"].endswith(".pem") and
-               not m["file"].endswith("-key.pem"))  # fmt: skip
+    assert all(
+        m["stored"]
+        for m in body["mappings"]
+        if m["file"].endswith(".pem") and not m["file"].endswith("-key.pem")
+    )
     # One CA signs everything: it fills every CA role, and the result says so.
     assert any("single-CA layout" in note for note in body["notes"]), body["notes"]
     assert body["findings"] == [], body["findings"]
@@ -201,9 +212,12 @@ def test_a_missing_file_an_unknown_certificate_and_a_wrong_key_are_findings(
     # The findings are the cluster's open findings, each with a suggested action.
     rows = Finding.objects.open().filter(cluster=binary_cluster)
     assert sorted(rows.values_list("kind", "path")) == sorted(
-        [(MISSING, f"{SSL}/proxy-client.pem"), (UNKNOWN, "ssl/harbor.pem"),
-         (KEY_MISMATCH, "ssl/kubernetes-key.pem")]
-    )  # fmt: skip
+        [
+            (MISSING, f"{SSL}/proxy-client.pem"),
+            (UNKNOWN, "ssl/harbor.pem"),
+            (KEY_MISMATCH, "ssl/kubernetes-key.pem"),
+        ]
+    )
     assert all(row.suggestion for row in rows)
 
     # A clean import afterwards resolves them.
