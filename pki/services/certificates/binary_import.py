@@ -42,9 +42,6 @@ from pki.services.certificates.store import active_tree, lock_cluster, store_lea
 
 __all__ = ["BinaryImportResult", "import_binary_cluster"]
 
-AUDIT_ACTION = "pki.import.binary"
-
-
 @dataclass
 class BinaryImportResult:
     """What the import stored, and the plan it followed (mapping table, findings, notes)."""
@@ -212,7 +209,7 @@ def import_binary_cluster(
         findings = _store_findings(cluster, plan)
         result = BinaryImportResult(plan, authorities, stored, superseded, findings)
         audit.record(
-            AUDIT_ACTION,
+            "pki.import.binary",
             actor,
             obj=cluster,
             details={

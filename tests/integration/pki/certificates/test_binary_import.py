@@ -166,7 +166,7 @@ def test_a_cfssl_directory_is_mapped_to_its_services_and_fills_the_ledger(
     assert kubernetes.private_key_pem.startswith("-----BEGIN")
     assert ServiceAccountKey.objects.filter(cluster=binary_cluster, status="active").count() == 1
     event = AuditEvent.objects.get(action="pki.import.binary")
-    assert event.details["findings"] == 0
+    assert event.via == "api" and event.details["findings"] == 0
     assert b"PRIVATE KEY" not in json.dumps(event.details).encode()
 
     # A second import of the same files keeps the CAs and replaces each leaf row once.
@@ -302,6 +302,7 @@ def test_the_page_imports_one_archive_with_a_units_folder_and_shows_the_mapping(
     assert "<code>ssl/kubernetes.pem</code></td><td>kube-apiserver</td>" in html
     assert "<code>--tls-cert-file</code>" in html
     assert "Every uploaded certificate was placed." in html
+    assert AuditEvent.objects.get(action="pki.import.binary").via == "web"
     assert CertificateAuthority.objects.filter(cluster=binary_cluster, status="active").count() == 3
     # A refused upload shows the problem on its field.
     refused = client.post(page, {"certificates": _upload("x.tar.gz", b"garbage")})
