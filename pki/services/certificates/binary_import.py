@@ -42,6 +42,7 @@ from pki.services.certificates.store import active_tree, lock_cluster, store_lea
 
 __all__ = ["BinaryImportResult", "import_binary_cluster"]
 
+
 @dataclass
 class BinaryImportResult:
     """What the import stored, and the plan it followed (mapping table, findings, notes)."""
