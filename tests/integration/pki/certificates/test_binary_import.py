@@ -177,7 +177,7 @@ def test_a_cfssl_directory_is_mapped_to_its_services_and_fills_the_ledger(
 
 
 def test_a_missing_file_an_unknown_certificate_and_a_wrong_key_are_findings(
-    binary_cluster, api_client, cluster_files, tmp_path
+    binary_cluster, api_client, web_client, cluster_files, tmp_path
 ) -> None:
     certs, units = cluster_files
     # proxy-client.pem is named by --proxy-client-cert-file but left out (its key, named by
@@ -219,6 +219,9 @@ def test_a_missing_file_an_unknown_certificate_and_a_wrong_key_are_findings(
         ]
     )
     assert all(row.suggestion for row in rows)
+    listed = web_client("viewer").get("/findings/")
+    assert listed.status_code == 200
+    assert b"import-missing-file" in listed.content and b"ssl/harbor.pem" in listed.content
 
     # A clean import afterwards resolves them.
     clean = _post(api_client("admin"), binary_cluster, tar_gz(certs, skip=HARBOR), tar_gz(units))
