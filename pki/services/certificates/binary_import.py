@@ -147,6 +147,11 @@ def _plan(cluster: Cluster, certificates: bytes, units: bytes | None) -> ImportP
     return plan
 
 
+def _text(value: str, limit: int) -> str:
+    # Paths come from the uploaded units: PostgreSQL text holds no NUL byte; varchars are capped.
+    return value.replace("\x00", "")[:limit]
+
+
 def _store_findings(cluster: Cluster, plan: ImportPlan) -> list[Finding]:
     """The plan's findings as the cluster's open ones; an earlier import's are resolved."""
     now = timezone.now()
@@ -159,9 +164,9 @@ def _store_findings(cluster: Cluster, plan: ImportPlan) -> list[Finding]:
             node=None,
             kind=f.kind,
             severity=f.severity,
-            path=f.path[:512],
-            message=f.message[:1000],
-            suggestion=f.suggestion[:300],
+            path=_text(f.path, 512),
+            message=_text(f.message, 1000),
+            suggestion=_text(f.suggestion, 300),
             first_seen=now,
             last_seen=now,
         )

@@ -229,6 +229,16 @@ def test_a_missing_file_an_unknown_certificate_and_a_wrong_key_are_findings(
     assert not Finding.objects.open().filter(cluster=binary_cluster).exists()
 
 
+def tar_gz_files(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 def _traversal(certs: Path) -> bytes:
     buffer = io.BytesIO()
     data = (certs / "ssl/ca.pem").read_bytes()
@@ -266,6 +276,16 @@ def test_bad_uploads_are_a_400_naming_the_field_and_write_nothing(
         assert row_counts() == before, label
         assert AuditEvent.objects.count() == audits, label
         assert Finding.objects.count() == findings, label
+    # A NUL byte in a unit's flag reaches a finding's path without it (PostgreSQL refuses NULs).
+    nul_units = tar_gz_files(
+        {
+            "kube-apiserver.service": b"[Service]\n"
+            b"ExecStart=/bin/kube-apiserver --tls-cert-file=/x\x00y.pem\n"
+        }
+    )
+    answered = _post(client, binary_cluster, good_certs, nul_units)
+    assert answered.status_code == 201, answered.content[:300]
+    assert Finding.objects.open().filter(cluster=binary_cluster, path="/xy.pem").exists()
     missing = client.post(URL.format(binary_cluster.pk), {}, format="multipart")
     assert missing.status_code == 400 and "certificates" in missing.json()["errors"]
     # Importing CA keys is for admins only.
