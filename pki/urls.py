@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from pki.views import binary_files, binary_settings, bootstrap, certificates, config
+from pki.views import (
+    binary_files,
+    binary_import,
+    binary_settings,
+    bootstrap,
+    certificates,
+    config,
+)
 
 urlpatterns = [
     path("clusters/<int:pk>/certificates/", certificates.certificates, name="pki_certificates"),
@@ -24,6 +31,11 @@ urlpatterns = [
     ),
     path("clusters/<int:pk>/authorities/", certificates.authorities, name="pki_authorities"),
     path("clusters/<int:pk>/authorities/import/", certificates.import_pki, name="pki_import"),
+    path(
+        "clusters/<int:pk>/certificates/binary-import/",
+        binary_import.binary_import,
+        name="pki_binary_import",
+    ),
     path("certificates/<int:pk>/inspect/", certificates.inspect_certificate, name="pki_inspect"),
     path("pki/inspect/", certificates.inspect_upload, name="pki_inspect_upload"),
     path("clusters/<int:pk>/join/", bootstrap.join_card, name="join_card"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from pki.api.views import bootstrap, certificates, config
+from pki.api.views import binary_import, bootstrap, certificates, config
 
 router = SimpleRouter()
 router.register("certificates", certificates.CertificateViewSet, basename="certificate")
@@ -52,6 +52,11 @@ urlpatterns = [
         f"{_c}import/cfssl-csr/",
         certificates.CfsslCsrCAView.as_view(),
         name="api-pki-import-cfssl-csr",
+    ),
+    path(
+        f"{_c}binary-import/",
+        binary_import.BinaryImportView.as_view(),
+        name="api-pki-binary-import",
     ),
     path(f"{_c}cfssl/sign/", certificates.CfsslSignView.as_view(), name="api-pki-cfssl-sign"),
     path("pki/inspect/", certificates.InspectView.as_view(), name="api-pki-inspect"),

@@ -579,6 +579,9 @@ def test_every_audited_action_of_pages_and_api_is_compared() -> None:
         # Need uploaded CA files; their event comes from the same helper as pki.import.cfssl-csr.
         "pki.import.kubeadm",
         "pki.import.cfssl",
+        # Needs a certificate directory and unit files; the page and the API call the same
+        # service (tests/integration/pki/certificates/test_binary_import.py checks both doors).
+        "pki.import.binary",
         # Written together with node.create in its scenario.
         "node.credential_change",
         # Reach a host (compared in tests/integration/nodes/test_host_keys.py) or, for the

@@ -333,6 +333,8 @@ def _pki_rows(
         ("GET", f"/clusters/{c}/certificates/bundle/{n}/", {}, (LOGIN, 403, 403, 302, 302)),
         ("GET", f"/clusters/{c}/authorities/", {}, READ_PAGE),
         ("GET", f"/clusters/{c}/authorities/import/", {}, admin_page),
+        # The binary import exists only for binary clusters: this one is a kubeadm cluster.
+        ("GET", f"/clusters/{c}/certificates/binary-import/", {}, (LOGIN, 403, 403, 403, 404)),
         ("GET", f"/certificates/{k}/inspect/", {}, READ_PAGE),
         ("GET", "/pki/inspect/", {}, READ_PAGE),
         ("POST", f"{api}/certificates/issue/", {}, operator_400),
@@ -346,6 +348,7 @@ def _pki_rows(
         ("GET", f"{api}/bundle/", {"node": n}, operator_400),
         ("POST", f"{api}/kubeconfigs/", {"username": "m"}, API_CREATE),
         ("POST", f"{api}/import/kubeadm/", {}, admin_400),
+        ("POST", f"{api}/binary-import/", {}, admin_400),
         ("POST", f"{api}/import/cfssl-ca/", {}, admin_400),
         ("POST", f"{api}/import/cfssl-csr/", {}, admin_400),
         ("POST", f"{api}/cfssl/sign/", {}, operator_400),

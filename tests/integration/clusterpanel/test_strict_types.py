@@ -41,6 +41,7 @@ UPLOAD_FIELDS = {
     },
     "/api/v1/clusters/{id}/import/cfssl-csr/": {"ca_csr": "string", "name": "string"},
     "/api/v1/clusters/{id}/import/kubeadm/": {"archive": "string"},
+    "/api/v1/clusters/{id}/binary-import/": {"certificates": "string", "units": "string"},
     "/api/v1/pki/inspect/": {"pem": "string"},
 }
 # Fields whose schema admits several types: each with a value of none of them.
