@@ -20,14 +20,16 @@ import of an existing cluster's files) may come first: ``register_source``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clusterpanel.errors import InputError
-from nodes.models import Cluster, Node
 from nodes.recipes.binary_common import NodeFile
 
+if TYPE_CHECKING:  # the models are not imported here, so a source may register before setup
+    from nodes.models import Cluster, Node
+
 # A source answers a node's files, or None when it holds none for this cluster.
-Source = Callable[[Cluster, Node], Sequence[NodeFile] | None]
+Source = Callable[["Cluster", "Node"], Sequence[NodeFile] | None]
 _SOURCES: list[Source] = []
 
 
