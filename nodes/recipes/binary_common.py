@@ -262,8 +262,11 @@ def read_said(context: StepContext) -> Outcome:
 def write_files_step(
     name: str, layout: Layout, node: BinaryNode, files: Sequence[NodeFile]
 ) -> Step:
+    """The files written, after the backup of those they replace; the service user is created
+    first when missing (its group owns the files), so that this runs before an install too."""
     writes = file_writes(layout, files)
-    return Step(name, node.name, (backup_command(writes, layout.backup_root), *writes), read_said)
+    backup = backup_command(writes, layout.backup_root)
+    return Step(name, node.name, (service_user_command(layout), backup, *writes), read_said)
 
 
 def service_user_command(layout: Layout) -> Command:

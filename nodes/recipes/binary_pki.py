@@ -7,7 +7,8 @@ the ``binary-start`` job's), owned by root with the service user's group, so tha
 0640 is readable by the service and no one else. As the kubeadm ``distribute-pki`` does, every
 file that would be replaced by other content is first copied to
 ``<config_dir>/backup/<UTC timestamp>/<its path>`` (0700), and a file that already is the new one
-is neither backed up nor written. Keys are secret files: the preview and the log show their
+is neither backed up nor written. The service user is created first when missing (``useradd
+--system``, as binary-install does), so the files' group exists. Keys are secret files: the preview and the log show their
 path, mode, size and sha256, never their content. A CA key bound for a node that is not a
 control-plane node refuses the plan.
 

@@ -239,7 +239,8 @@ def test_distribute_writes_the_certificates_group_readable_by_the_service_user_b
     plan = binary_pki.plan(SPEC, _targets(cluster), {}, cluster)
     (phase,) = plan.phases
     step = next(s for s in phase.steps if s.node == "cp-1")
-    backup, *writes = step.actions
+    user, backup, *writes = step.actions
+    assert isinstance(user, Command) and "useradd --system" in user.line
     assert isinstance(backup, Command) and "backup /etc/k8s/ssl/ca-key.pem" in backup.line
     assert "b=/etc/k8s/backup/$(date -u +%Y%m%dT%H%M%SZ)" in backup.line
     found = {
