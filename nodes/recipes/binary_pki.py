@@ -8,9 +8,9 @@ the ``binary-start`` job's), owned by root with the service user's group, so tha
 file that would be replaced by other content is first copied to
 ``<config_dir>/backup/<UTC timestamp>/<its path>`` (0700), and a file that already is the new one
 is neither backed up nor written. The service user is created first when missing (``useradd
---system``, as binary-install does), so the files' group exists. Keys are secret files: the preview and the log show their
-path, mode, size and sha256, never their content. A CA key bound for a node that is not a
-control-plane node refuses the plan.
+--system``, as binary-install does), so the files' group exists. Keys are secret files: the
+preview and the log show their path, mode, size and sha256, never their content. A CA key
+bound for a node that is not a control-plane node refuses the plan.
 
 The step's name carries a digest of the files: after a renewal, a retry writes them again.
 """
