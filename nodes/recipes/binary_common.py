@@ -69,6 +69,9 @@ class Layout:
     def backup_root(self) -> str:
         return posixpath.join(self.config_dir, "backup")
 
+    def unit(self, service: str) -> str:
+        return posixpath.join(self.unit_dir, f"{service}.service")
+
     def is_unit(self, path: str) -> bool:
         return posixpath.dirname(path) == self.unit_dir.rstrip("/")
 

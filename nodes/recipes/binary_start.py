@@ -46,8 +46,10 @@ def units_phase(cluster: BinaryCluster, nodes: Sequence[BinaryNode]) -> Phase:
     steps = []
     for node in nodes:
         units = [f for f in node.files if cluster.layout.is_unit(f.path)]
-        if not units:
-            raise InputError(f"{node.name} has no unit file to write", "nodes")
+        paths = {f.path for f in units}
+        missing = [s for s in node.services if cluster.layout.unit(s) not in paths]
+        if missing:
+            raise InputError(f"{node.name} has no unit file for {', '.join(missing)}", "nodes")
         steps.append(units_step(f"write units {digest(units)}", cluster, node))
     return Phase("units", tuple(steps))
 
