@@ -10,11 +10,13 @@ the jobs meet the certificate bundles and the rendered units, configs and kubeco
   node)`` — ``<unit_dir>/<service>.service``, ``<config_dir>/*.kubeconfig``, the kubelet and
   kube-proxy configs, the audit policy …
 
-Either may answer a sequence of ``(path, content, mode)`` or ``(path, content, mode, secret)``
-tuples, of objects with those attributes, or a mapping of path to an object with ``content`` and
-``mode``; content as bytes or text. A file is secret when it says so, when it is a key
-(``*-key.pem``) or when no one but its owner may read it (mode ``0600``). Another source (the
-import of an existing cluster's files) may come first: ``register_source``.
+Either may answer a sequence of objects with ``path``, ``content``, ``mode`` and optionally
+``secret`` and ``owner`` attributes (``pki.domain.binary_node.RenderedFile``), of ``(path, content,
+mode[, secret])`` tuples, or a mapping of path to an object with ``content`` and ``mode``; content
+as bytes or text. ``owner`` is the user whose service reads the file (root unless a service runs as
+the layout's service user); the group is the service user's. A file is secret when it says so, when
+it is a key (``*-key.pem``) or when no one but its owner may read it (mode ``0600``). Another source
+(the import of an existing cluster's files) may come first: ``register_source``.
 """
 
 from __future__ import annotations
@@ -76,9 +78,10 @@ def _secret(path: str, mode: int, said: Any) -> bool:
     return bool(said) or path.endswith("-key.pem") or mode & 0o077 == 0
 
 
-def _one(path: str, content: Any, mode: Any, secret: Any = False) -> NodeFile:
+def _one(path: Any, content: Any, mode: Any, secret: Any = False, owner: Any = "root") -> NodeFile:
     data = content.encode() if isinstance(content, str) else bytes(content)
-    return NodeFile(str(path), data, int(mode), _secret(str(path), int(mode), secret))
+    hidden = _secret(str(path), int(mode), secret)
+    return NodeFile(str(path), data, int(mode), hidden, str(owner or "root"))
 
 
 def as_node_files(found: Any) -> list[NodeFile]:
@@ -91,8 +94,9 @@ def as_node_files(found: Any) -> list[NodeFile]:
     for item in found if isinstance(found, Iterable) else ():
         if isinstance(item, NodeFile):
             files.append(item)
-        elif isinstance(item, tuple | list):
-            files.append(_one(*item))
+        elif hasattr(item, "path"):  # RenderedFile (a NamedTuple) and the like
+            secret, owner = getattr(item, "secret", False), getattr(item, "owner", "root")
+            files.append(_one(item.path, item.content, item.mode, secret, owner))
         else:
-            files.append(_one(item.path, item.content, item.mode, getattr(item, "secret", False)))
+            files.append(_one(*item[:4]))
     return files

@@ -59,6 +59,17 @@ def etcd_members(cluster: Cluster) -> list[Node]:
     return list(Node.objects.filter(cluster=cluster, role=role).order_by("name"))
 
 
+def _audit_log_dir() -> str:
+    """Where the rendered kube-apiserver unit writes its audit log (the renderers decide)."""
+    try:
+        from pki.domain.binary_spec import (  # type: ignore[import-not-found,unused-ignore]
+            AUDIT_LOG,
+        )
+    except ImportError:
+        return ""
+    return str(AUDIT_LOG.log_dir)
+
+
 def binary_cluster(cluster: Cluster, nodes: Sequence[Node], *, files: bool) -> BinaryCluster:
     """The recipes' view of the cluster and the job's nodes (with their files when ``files``)."""
     glue, layout = _glue(), layout_of(cluster)
@@ -82,6 +93,7 @@ def binary_cluster(cluster: Cluster, nodes: Sequence[Node], *, files: bool) -> B
             service_user=layout.service_user,
             etcd_data_dir=layout.etcd_data_dir,
             unit_dir=layout.unit_dir,
+            audit_log_dir=_audit_log_dir(),
         ),
         start_order=binary_layout.START_ORDER,
         nodes=recipe_nodes,

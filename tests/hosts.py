@@ -71,6 +71,7 @@ BIND_DIRS = {
     "/opt/kubernetes": "opt-kubernetes",
     "/etc/k8s": "etc-k8s",
     "/opt/cni": "opt-cni",
+    "/var/log/kubernetes": "var-log-kubernetes",
 }
 BIND_FILES = (
     "/etc/passwd", "/etc/shadow", "/etc/group", "/etc/hosts", "/etc/hostname", "/etc/fstab",

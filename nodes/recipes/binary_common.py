@@ -56,6 +56,8 @@ class Layout:
     etcd_data_dir: str = "/var/lib/etcd"
     unit_dir: str = "/etc/systemd/system"
     cni_bin_dir: str = CNI_BIN
+    # Where kube-apiserver writes its audit log (it runs as the service user); "" for none.
+    audit_log_dir: str = ""
 
     def binary(self, name: str) -> str:
         return posixpath.join(self.install_prefix, "bin", name)
@@ -85,6 +87,7 @@ class NodeFile:
     content: bytes = field(repr=False)
     mode: int
     secret: bool = False
+    owner: str = "root"  # the user whose service reads it, when that service is not root's
 
 
 @dataclass(frozen=True)
@@ -231,14 +234,14 @@ else echo "{SAY} no file to replace"; fi
 
 
 def file_writes(layout: Layout, files: Sequence[NodeFile]) -> list[FileWrite]:
-    """The files as root's, readable by the service user's group where they are the services'
-    (certificates, keys and configs); units stay root's own."""
+    """The files as root's (or the owner's a file names), readable by the service user's group
+    where they are the services' (certificates, keys and configs); units stay root's own."""
     return [
         FileWrite(
             file.path,
             file.content,
             mode=file.mode,
-            owner="root",
+            owner="root" if layout.is_unit(file.path) else file.owner,
             group="root" if layout.is_unit(file.path) else layout.service_user,
             secret=file.secret,
             skip_if_identical=True,

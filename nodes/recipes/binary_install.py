@@ -13,7 +13,8 @@ before, every node in parallel:
 3. ``install``: ``tar -xzf`` into the staging directory, ``install -m 0755`` of the node's
    binaries into ``<prefix>/bin`` (control plane: kube-apiserver, kube-controller-manager,
    kube-scheduler, kubectl; kubelet nodes: kubelet, kube-proxy; etcd members: etcd, etcdctl)
-   and of the CNI plugins into ``/opt/cni/bin``; the staging directory removed.
+   and of the CNI plugins into ``/opt/cni/bin``; etcd's data directory (0700) and the API
+   server's audit log directory made the service user's; the staging directory removed.
 
 Step names carry the versions, so a retry with another bundle installs again.
 """
@@ -166,6 +167,12 @@ def install_command(
         version = bundle.kubernetes_version if release == KUBERNETES else bundle.etcd_version
         said = f"clusterpanel: {' '.join(names)} {version} installed"
         lines.append(f"echo {q(said)}")
+    # The directories the services write, theirs (they run as the service user).
+    owner = f"-o {q(layout.service_user)} -g {q(layout.service_user)}"
+    if ETCD in services:
+        lines.append(f"install -d -m 0700 {owner} {q(layout.etcd_data_dir)}")
+    if "kube-apiserver" in services and layout.audit_log_dir:
+        lines.append(f"install -d -m 0750 {owner} {q(layout.audit_log_dir)}")
     if clean:
         lines.append(f"rm -rf {q(layout.staging)}")
     return Command("\n".join(lines), timeout=900.0)

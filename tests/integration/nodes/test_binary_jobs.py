@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -184,5 +184,28 @@ def test_the_adapter_takes_the_shapes_the_pki_answers() -> None:
         ("/etc/k8s/admin.kubeconfig", b"cfg", 0o600, True),
         ("/etc/k8s/audit-policy.yaml", b"p", 0o644, True),
     ]
+
+    # The renderers' RenderedFile: a NamedTuple with a kind and an owner too.
+    class Rendered(NamedTuple):
+        path: str
+        content: bytes
+        mode: int
+        kind: str
+        secret: bool = False
+        owner: str = "root"
+
+    (unit, kubeconfig) = binary_files.as_node_files(
+        [
+            Rendered("/etc/systemd/system/etcd.service", b"[Unit]\n", 0o644, "unit", False, "root"),
+            Rendered("/etc/k8s/kube-proxy.kubeconfig", b"k", 0o600, "kubeconfig", True, "kube"),
+        ]
+    )
+    assert (unit.path, unit.mode, unit.secret, unit.owner) == (
+        "/etc/systemd/system/etcd.service",
+        0o644,
+        False,
+        "root",
+    )
+    assert (kubeconfig.secret, kubeconfig.owner) == (True, "kube")
     mapped = binary_files.as_node_files({"/etc/k8s/ssl/x.pem": Row("", b"x", 0o644)})
     assert [(f.path, f.content) for f in mapped] == [("/etc/k8s/ssl/x.pem", b"x")]

@@ -163,6 +163,14 @@ def _probes(host: hosts.TestHost) -> list[tuple[float, str]]:
     return [(float(line.split(" ", 1)[0]), line.split(" ", 1)[1]) for line in lines]
 
 
+def _uid(host: hosts.TestHost) -> int:
+    """The service user's uid on ``host`` (its own /etc/passwd)."""
+    for line in (host.hostdir / "etc/passwd").read_text().splitlines():
+        if line.startswith("kube:"):
+            return int(line.split(":")[2])
+    raise AssertionError(f"no user kube on {host.name}")
+
+
 def _clean(host: hosts.TestHost) -> None:
     """What these tests leave on a shared host: running stand-in services, the layout's files,
     the units, the service user and the stand-ins' state."""
@@ -175,6 +183,9 @@ def _clean(host: hosts.TestHost) -> None:
     for mount_point in ("/opt/kubernetes", "/etc/k8s", "/opt/cni"):
         for child in host.bind_dir(mount_point).iterdir():
             shutil.rmtree(child) if child.is_dir() else child.unlink()
+    etcd_dir = host.bind_dir("/var/lib/etcd")
+    os.chown(etcd_dir, 0, 0)
+    etcd_dir.chmod(0o755)
     for unit in host.bind_dir("/etc/systemd/system").glob("*.service"):
         if unit.stem in CP_SERVICES:
             unit.unlink()
@@ -247,7 +258,9 @@ def test_install_checks_the_bundle_first_then_start_enables_the_units_in_depende
         assert "kube:" in (host.hostdir / "etc/passwd").read_text()
         commands = "\n".join(host.received_commands())
         assert "sha256sum -c --strict SHA256SUMS" in commands
-    # The worker got no etcd tarball.
+    # etcd's data directory is the service user's; the worker got no etcd tarball.
+    etcd_dir = cp.bind_dir("/var/lib/etcd")
+    assert (etcd_dir.stat().st_mode & 0o777, etcd_dir.stat().st_uid) == (0o700, _uid(cp))
     assert ETCD_TARBALL not in "\n".join(worker.received_commands())
 
     job = binary.run("binary-distribute-pki")

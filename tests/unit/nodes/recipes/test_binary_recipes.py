@@ -229,6 +229,8 @@ def test_install_sends_each_node_only_its_tarballs_checks_them_and_installs_its_
     for binary in ("kube-apiserver", "kubectl", "kube-controller-manager", "kube-scheduler"):
         assert f"server/bin/{binary}" in cp.line
     assert cp.line.rstrip().endswith("rm -rf /opt/kubernetes/staging")
+    assert "install -d -m 0700 -o kube -g kube /var/lib/etcd" in cp.line
+    assert "/var/lib/etcd" not in worker.line
     assert not [line for line in _lines(plan) if "curl" in line or "wget" in line]
     # The preview names the tarballs with their sha256, not their bytes.
     assert "tarball kubernetes" not in json.dumps(plan.preview())
