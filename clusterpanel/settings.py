@@ -256,6 +256,11 @@ CLUSTERPANEL_ETCD_SNAPSHOT_MAX_BYTES = _SNAPSHOT_MAX
 # Certificate expiry bands in days, widest first: inside the widest a scan's finding is a warning,
 # inside any narrower one critical (x509-certificate-exporter and kube-prometheus use the like).
 CLUSTERPANEL_EXPIRY_BANDS = env_str("CLUSTERPANEL_EXPIRY_BANDS", "30,14,7,1")
+# The offline release bundles of binary-installed clusters on the panel host: the Kubernetes server,
+# etcd and CNI plugin tarballs and their SHA256SUMS (nothing is downloaded).
+CLUSTERPANEL_BINARY_BUNDLE_DIR = env_str("CLUSTERPANEL_BINARY_BUNDLE_DIR") or str(
+    DATA_DIR / "binary-bundles"
+)
 CLUSTERPANEL_JOB_LOG_HEAD_BYTES = env_int("CLUSTERPANEL_JOB_LOG_HEAD_BYTES", 64 * 1024, minimum=0)
 CLUSTERPANEL_JOB_LOG_TAIL_BYTES = env_int("CLUSTERPANEL_JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=0)
 

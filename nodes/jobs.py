@@ -10,7 +10,7 @@ pinned keys). ``NodesConfig.ready`` registers the kinds.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -18,11 +18,12 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from clusterpanel.errors import Conflict
+from clusterpanel.jobs import registry
 from clusterpanel.jobs.registry import JobKind, ParamField, RunResult, register
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import require_permission
 from nodes import executor, host_keys, ssh
-from nodes.models import Cluster, Node, NodeRole
+from nodes.models import Cluster, ClusterFlavor, Node, NodeRole
 from nodes.recipes import distribute_pki, facts, install, preflight
 from nodes.recipes.plan import ClusterSpec, NodeTarget, Outcome, Plan
 from nodes.targets import target_for
@@ -233,7 +234,12 @@ def _run(recipe: Recipe) -> Any:
     return run
 
 
+# The kinds of this app that fit every cluster: facts read the host, whatever runs on it.
+FLAVOR_FREE = frozenset({facts.KIND})
+
+
 def register_kinds() -> None:
+    before = {kind.name: kind for kind in registry.kinds()}
     for recipe in RECIPES:
         module = recipe.module
         register(
@@ -253,7 +259,22 @@ def register_kinds() -> None:
     # (kubeadm with the panel's PKI, token and certificate key); remove-node and upgrade;
     # cert-rollout (renewed certificates onto the nodes, the components restarted).
     # cert-scan (the nodes' certificates compared with the panel's ledger, findings kept).
-    from nodes import etcd_jobs, kubeadm_jobs, lifecycle_jobs, rollout_jobs, scan_jobs
+    # The kinds of binary-installed clusters: binary-install … binary-upgrade.
+    from nodes import (
+        binary_jobs,
+        etcd_jobs,
+        kubeadm_jobs,
+        lifecycle_jobs,
+        rollout_jobs,
+        scan_jobs,
+    )
 
-    for module in (etcd_jobs, kubeadm_jobs, lifecycle_jobs, rollout_jobs, scan_jobs):
+    modules = (etcd_jobs, kubeadm_jobs, lifecycle_jobs, rollout_jobs, scan_jobs, binary_jobs)
+    for module in modules:
         module.register_kinds()
+    # The one rule for the flavor: every kind registered here that names no flavor is a kubeadm
+    # kind (it writes /etc/kubernetes, runs kubeadm or static pods) and refuses a binary cluster.
+    for kind in registry.kinds():
+        if before.get(kind.name) is kind or kind.cluster_flavor or kind.name in FLAVOR_FREE:
+            continue
+        register(replace(kind, cluster_flavor=ClusterFlavor.KUBEADM))

@@ -21,7 +21,7 @@ from django.utils import timezone
 from clusterpanel.errors import Conflict, InputError
 from clusterpanel.jobs import services as job_services
 from clusterpanel.jobs.models import ACTIVE_STATUSES, Job
-from nodes.models import Cluster
+from nodes.models import Cluster, ClusterFlavor
 from nodes.recipes.cert_scan import KIND as SCAN_KIND
 from nodes.recipes.etcd_backup import BACKUP_KIND
 
@@ -74,7 +74,9 @@ def schedule_cert_scans() -> list[int]:
     """Launch a certificate scan of every cluster with nodes (one not already scanning); the ids
     of the jobs launched. A refused launch is logged and the other clusters still get theirs."""
     launched = []
-    for cluster in Cluster.objects.filter(nodes__isnull=False).distinct().order_by("name"):
+    # Binary-installed clusters keep their certificates elsewhere: cert-scan is a kubeadm kind.
+    clusters = Cluster.objects.filter(nodes__isnull=False, flavor=ClusterFlavor.KUBEADM)
+    for cluster in clusters.distinct().order_by("name"):
         try:
             job_id = _launch_if_idle(cluster, SCAN_KIND)
         except (Conflict, InputError) as error:

@@ -67,6 +67,11 @@ BIND_DIRS = {
     # What remove-node empties after kubeadm reset: each host's own.
     "/etc/cni/net.d": "etc-cni-net.d",
     "/var/lib/kubelet": "var-lib-kubelet",
+    # The binary layout of clusters without kubeadm: binaries, certificates and CNI plugins.
+    "/opt/kubernetes": "opt-kubernetes",
+    "/etc/k8s": "etc-k8s",
+    "/opt/cni": "opt-cni",
+    "/var/log/kubernetes": "var-log-kubernetes",
 }
 BIND_FILES = (
     "/etc/passwd", "/etc/shadow", "/etc/group", "/etc/hosts", "/etc/hostname", "/etc/fstab",

@@ -25,6 +25,7 @@ from typing import Any
 from clusterpanel.errors import InputError
 from clusterpanel.jobs.registry import JobFailed, JobKind, RunResult, register
 from nodes.recipes.plan import Check, Command, Outcome, Phase, Plan, Step
+from tests import binary_sources
 
 SHELL = "test-shell"  # mutating
 READ_ONLY = "test-read"  # not mutating
@@ -132,3 +133,8 @@ def run(job: Any, reporter: Any) -> RunResult:
 
 register(JobKind(SHELL, "Test shell steps", True, validate, preview, run))
 register(JobKind(READ_ONLY, "Test read-only shell steps", False, validate, preview, run))
+
+
+# The node files of binary-installed clusters the tests prepare (tests/binary_sources.py), in the
+# worker as in the tests.
+binary_sources.register()

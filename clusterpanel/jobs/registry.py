@@ -60,6 +60,10 @@ class JobKind:
     control-plane nodes asks for an admin).
 
     ``param_fields`` are the parameters the launch page asks for (posted as ``param.<name>``).
+
+    ``cluster_flavor`` is the flavor of cluster the kind is for (``kubeadm``, ``binary``); a
+    launch, preview or retry on a cluster of another flavor is refused naming ``kind``. None:
+    any cluster.
     """
 
     name: str
@@ -71,6 +75,7 @@ class JobKind:
     deadline: int | Callable[[Mapping[str, Any]], int] | None = None
     authorize: Callable[[Actor, Job], None] | None = None
     param_fields: tuple[ParamField, ...] = ()
+    cluster_flavor: str | None = None
 
 
 _KINDS: dict[str, JobKind] = {}

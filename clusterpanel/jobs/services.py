@@ -74,6 +74,17 @@ def _deadline(kind: registry.JobKind, params: Mapping[str, Any]) -> int:
     return max(1, min(seconds, int(settings.CLUSTERPANEL_JOB_DEADLINE_MAX)))
 
 
+def _check_flavor(kind: registry.JobKind, cluster: Any) -> None:
+    flavor = getattr(cluster, "flavor", "") or ""
+    if kind.cluster_flavor is None or flavor == kind.cluster_flavor:
+        return
+    raise InputError(
+        f"{kind.name} is a job of {kind.cluster_flavor} clusters; cluster {cluster.name} is a "
+        f"{flavor} cluster",
+        "kind",
+    )
+
+
 def _prepare(
     actor: Actor, cluster: Any, kind_name: Any, node_ids: Any, params: Any, *, lock: bool = False
 ) -> tuple[registry.JobKind, Job, list[Any]]:
@@ -82,6 +93,7 @@ def _prepare(
         raise InputError("must be the name of a job kind", "kind")
     kind = registry.get(kind_name)
     cluster = _resolve_cluster(cluster, lock=lock)
+    _check_flavor(kind, cluster)
     nodes = _resolve_nodes(cluster, node_ids)
     if params is None:
         params = {}

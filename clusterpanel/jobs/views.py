@@ -228,7 +228,12 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "cluster": cluster,
         "kind": kind,
-        "kinds": registry.kinds(),
+        # The kinds this cluster's flavor runs (a binary cluster has no kubeadm jobs).
+        "kinds": [
+            k
+            for k in registry.kinds()
+            if k.cluster_flavor in (None, getattr(cluster, "flavor", None))
+        ],
         "nodes": cluster.nodes.order_by("name"),
         "chosen_nodes": {str(n) for n in node_ids or []},
         "param_fields": fields,

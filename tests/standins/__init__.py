@@ -1,6 +1,7 @@
 """Recording stand-ins for the tools that cannot run here: kubeadm, kubectl, the package managers
-(apt-get, apt-cache, apt-mark, dpkg-query, dnf, rpm), modprobe, sysctl, swapoff, crictl, curl and
-wget, and ``openssl s_client`` (the other openssl commands run the real tool, unrecorded).
+(apt-get, apt-cache, apt-mark, dpkg-query, dnf, rpm), modprobe, sysctl, swapoff, crictl, curl,
+wget and useradd, and ``openssl s_client`` (the other openssl commands run the real tool,
+unrecorded).
 
 kubeadm, the kubelet, a container runtime, a package repository and a kernel of one's own are not
 available on the test machine (and the test hosts share its kernel). Each stand-in is a small
