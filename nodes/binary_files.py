@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from clusterpanel.errors import InputError
 from nodes.recipes.binary_common import NodeFile
 
 if TYPE_CHECKING:  # the models are not imported here, so a source may register before setup
@@ -49,28 +48,16 @@ def node_files(cluster: Cluster, node: Node) -> list[NodeFile]:
     return [*_certificates(cluster, node), *_rendered(cluster, node)]
 
 
+# The PKI is imported when asked, like the models above: this module is imported before setup.
 def _certificates(cluster: Cluster, node: Node) -> list[NodeFile]:
-    try:
-        from pki.services.certificates.binary_bundles import (  # type: ignore[import-not-found,unused-ignore]
-            binary_bundle_files,
-        )
-    except ImportError:
-        raise InputError(
-            f"the certificates of the binary cluster {cluster.name} cannot be built here", "cluster"
-        ) from None
+    from pki.services.certificates.binary_bundles import binary_bundle_files
+
     return as_node_files(binary_bundle_files(cluster, node))
 
 
 def _rendered(cluster: Cluster, node: Node) -> list[NodeFile]:
-    try:
-        from pki.services.binary_files import (  # type: ignore[import-not-found,unused-ignore]
-            binary_node_files,
-        )
-    except ImportError:
-        raise InputError(
-            f"the unit files of the binary cluster {cluster.name} cannot be rendered here",
-            "cluster",
-        ) from None
+    from pki.services.binary_files import binary_node_files
+
     return as_node_files(binary_node_files(cluster, node))
 
 
