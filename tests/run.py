@@ -82,6 +82,9 @@ def postgres_pass(python: str) -> bool:
     them are integration-tested on both) nor the lifecycle jobs on test hosts (``lifecycle``:
     their database side is the engine's — claims, steps, log chunks, the one-mutating-job
     constraint — whose own tests run here): both take minutes and would find nothing new here.
+    Nor the tests marked ``no_database``: they reach no database at all (no ``django_db`` mark,
+    no database fixture — tests/conftest.py refuses the mark otherwise), so they would run
+    exactly as in the SQLite pass.
     """
     sys.path.insert(0, str(ROOT))
     from tests.services import postgres_server
@@ -100,7 +103,7 @@ def postgres_pass(python: str) -> bool:
                         "pytest",
                         *PARALLEL,
                         "-m",
-                        "not lifecycle",
+                        "not lifecycle and not no_database",
                         "-q",
                         "tests/integration",
                     ],
