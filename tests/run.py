@@ -7,6 +7,7 @@ step fails. Extra arguments go to pytest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -75,6 +76,27 @@ def step(title: str, command: list[str]) -> bool:
     return subprocess.run(command, cwd=ROOT).returncode == 0
 
 
+def steps_together(steps: list[tuple[str, list[str]]]) -> list[bool]:
+    """Independent checks at the same time (mypy alone takes most of a minute; the others wait
+    on it otherwise), each one's output printed whole and in order once it has finished."""
+    results = []
+    with contextlib.ExitStack() as stack:
+        running = []
+        for title, command in steps:
+            # A file, not a pipe: a step with much to say never waits for its turn to be read.
+            output = stack.enter_context(tempfile.TemporaryFile())
+            process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+            running.append((title, command, process, output))
+        for title, command, process, output in running:
+            process.wait()
+            print(f"\n== {title}: {' '.join(command)}", flush=True)
+            output.seek(0)
+            sys.stdout.buffer.write(output.read())
+            sys.stdout.flush()
+            results.append(process.returncode == 0)
+    return results
+
+
 def postgres_pass(python: str) -> bool:
     """The database-backed tests again on PostgreSQL, the production database.
 
@@ -82,6 +104,9 @@ def postgres_pass(python: str) -> bool:
     them are integration-tested on both) nor the lifecycle jobs on test hosts (``lifecycle``:
     their database side is the engine's — claims, steps, log chunks, the one-mutating-job
     constraint — whose own tests run here): both take minutes and would find nothing new here.
+    Nor the tests marked ``no_database``: they reach no database at all (no ``django_db`` mark,
+    no database fixture — tests/conftest.py refuses the mark otherwise), so they would run
+    exactly as in the SQLite pass.
     """
     sys.path.insert(0, str(ROOT))
     from tests.services import postgres_server
@@ -100,7 +125,7 @@ def postgres_pass(python: str) -> bool:
                         "pytest",
                         *PARALLEL,
                         "-m",
-                        "not lifecycle",
+                        "not lifecycle and not no_database",
                         "-q",
                         "tests/integration",
                     ],
@@ -119,12 +144,16 @@ def main() -> int:
     results = [
         # The settings, which mypy's Django plugin and manage.py load, need the data dir's keys.
         step("data directory", [python, "manage.py", "bootstrap_data_dir"]),
-        step("ruff lint", [str(VENV_BIN / "ruff"), "check", "."]),
-        step("ruff format", [str(VENV_BIN / "ruff"), "format", "--check", "."]),
-        step("mypy", [str(VENV_BIN / "mypy"), "clusterpanel", "nodes", "pki"]),
-        step("import contracts", [str(VENV_BIN / "lint-imports")]),
-        step("django check", [python, "manage.py", "check", "--fail-level", "WARNING"]),
-        step("migrations", [python, "manage.py", "makemigrations", "--check", "--dry-run"]),
+        *steps_together(
+            [
+                ("ruff lint", [str(VENV_BIN / "ruff"), "check", "."]),
+                ("ruff format", [str(VENV_BIN / "ruff"), "format", "--check", "."]),
+                ("mypy", [str(VENV_BIN / "mypy"), "clusterpanel", "nodes", "pki"]),
+                ("import contracts", [str(VENV_BIN / "lint-imports")]),
+                ("django check", [python, "manage.py", "check", "--fail-level", "WARNING"]),
+                ("migrations", [python, "manage.py", "makemigrations", "--check", "--dry-run"]),
+            ]
+        ),
     ]
     results.append(step("pytest", [python, "-m", "pytest", *PARALLEL, *sys.argv[1:]]))
     if not sys.argv[1:]:

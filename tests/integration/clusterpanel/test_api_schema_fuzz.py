@@ -45,7 +45,9 @@ def in_process(db: Any) -> Iterator[None]:
 
 @pytest.fixture
 def admin_key(in_process: None) -> str:
-    cluster = make_cluster("prod")
+    # ECDSA keys: the tree is issued once per operation, and RSA-2048's ~20 keys take seconds
+    # each time; what the responses look like does not depend on the key algorithm.
+    cluster = make_cluster("prod", key_algorithm="ECDSA-P256")
     # Loopback addresses on a port nothing listens on: scanning a host key is refused at once
     # and never leaves the machine.
     port = _closed_port()

@@ -54,7 +54,9 @@ class Ctx:
 
 
 def _setup(extra: Callable[[Ctx], None] | None = None) -> Ctx:
-    cluster = make_cluster("parity", control_plane_endpoint="10.0.0.10")
+    # ECDSA keys: scenarios issue trees twice each (page and API), and the events recorded do
+    # not depend on the key algorithm; RSA-2048 would spend seconds per tree on primes.
+    cluster = make_cluster("parity", control_plane_endpoint="10.0.0.10", key_algorithm="ECDSA-P256")
     node = make_node(cluster)  # cp-1
     ctx = Ctx(cluster, node, {})
     if extra is not None:

@@ -21,7 +21,7 @@ import pytest
 from clusterpanel import broker
 from tests import services
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.no_database]  # the broker is files only
 
 URL = f"{broker.SCHEME}://localhost//"
 

@@ -21,7 +21,9 @@ import pytest
 
 from tests import services
 
-pytestmark = pytest.mark.integration
+# The command runs without DATABASE_URL (PANEL_VARIABLES), on the SQLite of its own data
+# directory, whichever database the rest of the run uses.
+pytestmark = [pytest.mark.integration, pytest.mark.no_database]
 
 PANEL_VARIABLES = re.compile(r"^(CLUSTERPANEL_|DATABASE_URL$|REDIS_URL$|DJANGO_|XDG_RUNTIME_DIR$)")
 

@@ -21,6 +21,9 @@ from nodes import ssh
 from tests import hosts
 from tests.hosts import HostSpec, TestHost
 
+# nodes.ssh is the engine's: no Django, no database.
+pytestmark = pytest.mark.no_database
+
 MakeHosts = Callable[[Sequence[HostSpec]], list[TestHost]]
 
 

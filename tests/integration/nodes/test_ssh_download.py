@@ -12,6 +12,8 @@ from nodes import ssh
 from tests import hosts
 from tests.hosts import TestHost
 
+pytestmark = pytest.mark.no_database  # nodes.ssh is the engine's: no Django, no database
+
 
 def test_a_root_only_file_is_read_through_sudo_byte_for_byte(test_hosts: list[TestHost]) -> None:
     host = test_hosts[0]

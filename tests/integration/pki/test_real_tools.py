@@ -32,7 +32,8 @@ from pki.domain.kubeadm import (
 )
 from pki.domain.x509 import check_host, fingerprint_sha256, spki_sha256
 
-pytestmark = pytest.mark.integration
+# The trees come from pki.domain (pure); nothing here reads or writes a database.
+pytestmark = [pytest.mark.integration, pytest.mark.no_database]
 
 ENDPOINT_HOST = "lb.example.internal"
 CONTROL_PLANES = tuple(NodeSpec(f"cp-{i}", f"127.0.2.{i}") for i in (1, 2, 3))
