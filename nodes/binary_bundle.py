@@ -63,6 +63,7 @@ def _newest(directory: Path, pattern: re.Pattern[str], what: str) -> tuple[str, 
 
 
 def sha256_of(path: Path) -> str:
+    """The file's sha256, read a chunk at a time (a release tarball is hundreds of MiB)."""
     hashed = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(_CHUNK), b""):
@@ -84,7 +85,8 @@ def _tarball(directory: Path, name: str, sums: dict[str, str], *, verify: bool) 
                 f"{name} does not match {SUMS}: its sha256 is {actual}, {SUMS} says {expected}; "
                 "nothing was sent to any node"
             )
-    return Tarball(name, expected, path.read_bytes())
+    # The path, not the bytes: the executor streams the file to the nodes.
+    return Tarball(name, expected, str(path.resolve()), path.stat().st_size)
 
 
 def load_bundle(version: str, *, verify: bool = True) -> Bundle:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,8 +31,10 @@ from typing import Literal, Protocol
 
 from nodes import ssh
 from nodes.recipes.plan import (
+    Action,
     Command,
     CommandOutput,
+    FileStream,
     FileWrite,
     Outcome,
     Phase,
@@ -265,6 +268,10 @@ class _Run:
                             self._mark_deadline()
                         if output.timed_out or output.exit_code not in action.ok_exit_codes:
                             break  # like ``set -e``: the step's read judges what ran
+                    elif isinstance(action, FileStream):
+                        stopped = self._stream(session, action, handle, remaining)
+                        if stopped is not None:
+                            return stopped, exit_code
                     else:
                         timeout = 60.0 if remaining is None else min(60.0, remaining)
                         if action.skip_if_identical and index > compared_upto:
@@ -346,6 +353,57 @@ class _Run:
             for _, f in files
         ]
         session.upload_files(uploads, timeout=timeout, on_written=logged)
+
+    def _stream(
+        self, session: ssh.Session, file: FileStream, handle: StepHandle, remaining: float | None
+    ) -> Outcome | None:
+        """Stream one file from the panel host: nothing sent when the node already holds it
+        (a retry after a lost connection does not send a tarball again). Returns the step's
+        outcome when it must stop here, None when the step goes on."""
+        if file.skip_if_identical:
+            # Hashing the node's copy takes time with the size (20 MiB/s at worst).
+            limit = 60.0 + file.size / (20 << 20)
+            timeout = limit if remaining is None else min(limit, remaining)
+            result = session.run(file.identical_check(), timeout=timeout)
+            if result.exit_code == 0:
+                handle.output("panel", _unchanged_stream(file))
+                return None
+        try:
+            source = open(file.source, "rb")  # noqa: SIM115 (closed below, after the upload)
+        except OSError as error:
+            why = error.strerror or type(error).__name__
+            return Outcome("failed", f"cannot read {file.source} on the panel host: {why}")
+        with source:
+            size = os.fstat(source.fileno()).st_size
+            if size != file.size:
+                return Outcome(
+                    "failed",
+                    f"{file.source} on the panel host holds {size} bytes, not the {file.size} "
+                    "the plan was made with: plan the job again",
+                )
+            handle.output("panel", _sending(file))
+
+            def progress(sent: int, total: int) -> None:
+                share = 100 * sent // total if total else 100
+                handle.output("panel", f"sent {sent} of {total} bytes ({share}%)\n".encode())
+
+            limit = ssh.upload_timeout(file.size)
+            timeout = limit if remaining is None else min(limit, remaining)
+            try:
+                result = session.upload_stream(
+                    file.path, source, file.size, sha256=file.sha256, mode=file.mode,
+                    owner=file.owner, group=file.group, timeout=timeout, on_progress=progress,
+                    cancel=self.reporter.cancel_event,
+                )  # fmt: skip
+            except ssh.SSHError:
+                if self._remaining() == 0.0:
+                    self._mark_deadline()
+                raise
+        if result.cancelled:
+            self._mark_cancelled()
+            return Outcome("failed", "cancelled while running")
+        handle.output("panel", _streamed(file))
+        return None
 
     def _session(self, node: str) -> ssh.Session:
         # Only the thread working on ``node`` opens or uses its session (phases run one after
@@ -436,7 +494,7 @@ class _Run:
 
 
 def _files_to_compare(
-    actions: Sequence[Command | FileWrite], start: int
+    actions: Sequence[Action], start: int
 ) -> list[tuple[int, FileWrite]]:
     """The files to compare together from ``start`` on: the writes that follow one another with
     no command between them (a command may change a file) and no path twice (the second write
@@ -459,7 +517,7 @@ WRITE_BATCH_BYTES = 4 * 1024 * 1024
 
 
 def _files_to_write(
-    actions: Sequence[Command | FileWrite], start: int, unchanged: set[int], compared_upto: int
+    actions: Sequence[Action], start: int, unchanged: set[int], compared_upto: int
 ) -> list[tuple[int, FileWrite]]:
     """The files to write together from ``start`` on: the writes that follow one another with no
     command between them, leaving out those found unchanged, up to ``WRITE_BATCH_BYTES`` (but
@@ -496,6 +554,27 @@ def _unchanged(action: FileWrite) -> bytes:
     return (
         f"unchanged {action.path} mode {action.mode:04o} owner {action.owner}:{action.group} "
         f"{len(action.content)} bytes sha256 {action.sha256}\n"
+    ).encode()
+
+
+def _sending(file: FileStream) -> bytes:
+    return (
+        f"sending {file.path} from {file.source} on the panel host: {file.size} bytes "
+        f"sha256 {file.sha256}\n"
+    ).encode()
+
+
+def _streamed(file: FileStream) -> bytes:
+    return (
+        f"wrote {file.path} mode {file.mode:04o} owner {file.owner}:{file.group} "
+        f"{file.size} bytes sha256 {file.sha256} (checked on the node)\n"
+    ).encode()
+
+
+def _unchanged_stream(file: FileStream) -> bytes:
+    return (
+        f"unchanged {file.path} mode {file.mode:04o} owner {file.owner}:{file.group} "
+        f"{file.size} bytes sha256 {file.sha256}: nothing sent\n"
     ).encode()
 
 

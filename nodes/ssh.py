@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -122,6 +123,14 @@ class Result:
 
 
 OnOutput = Callable[[str, bytes], None]
+# ``on_progress(sent, total)`` of a streamed upload.
+OnProgress = Callable[[int, int], None]
+
+
+class Reader(Protocol):
+    """What a streamed stdin is read from: an open binary file, for one."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 def fingerprint(key_blob: bytes) -> str:
@@ -261,6 +270,24 @@ _CLOSE_WAIT = 5.0
 # How long output may go quiet after the exit status before the command counts as finished.
 _LINGER = 2.0
 _PIDFILE_DIR = "/run"
+# A streamed stdin is read this much at a time; while the send window is full, the loop looks
+# again this often.
+STREAM_CHUNK = 1 << 20
+_SEND_POLL = 0.005
+# A streamed upload may take this long at least, plus this much per MiB (0.5 MiB/s at worst).
+UPLOAD_FLOOR = 60.0
+UPLOAD_SECONDS_PER_MIB = 2.0
+
+
+def upload_timeout(size: int) -> float:
+    """How long a streamed upload of ``size`` bytes may take: it grows with the file."""
+    return UPLOAD_FLOOR + UPLOAD_SECONDS_PER_MIB * (max(0, size) / (1 << 20))
+
+
+def _next_chunk(stream: Reader) -> tuple[memoryview, Reader | None]:
+    """The next chunk of ``stream``, and the stream (None once it is exhausted)."""
+    chunk = stream.read(STREAM_CHUNK)
+    return memoryview(chunk), (stream if chunk else None)
 
 
 class _Capture:
@@ -357,12 +384,15 @@ class Session:
         on_output: OnOutput | None = None,
         cancel: threading.Event | None = None,
         capture_limit: int = 1 << 20,
+        stdin_stream: Reader | None = None,
     ) -> Result:
         """Run ``line`` as root (sudo when needed) in its own process group.
 
         stdout and stderr are read together as they arrive and passed to ``on_output``; on
         timeout or cancel the whole process group is killed (TERM, then KILL) over a second
-        channel, and the result says so.
+        channel, and the result says so. ``stdin_stream`` follows ``stdin`` on the command's
+        stdin, read ``STREAM_CHUNK`` bytes at a time as the channel takes them: never more than
+        one chunk of it is held here.
         """
         if "\0" in line:
             raise SSHError("a command line cannot contain a NUL byte")
@@ -379,12 +409,15 @@ class Session:
         started = time.time()
         deadline = time.monotonic() + timeout
         pending = memoryview(prefix + (stdin or b""))
+        stream = stdin_stream
         out, err = _Capture(capture_limit), _Capture(capture_limit)
         timed_out = cancelled = False
         killer: paramiko.Channel | None = None
         give_up_at: float | None = None
         last_data, exited_at = time.monotonic(), 0.0
         try:
+            if not pending and stream is not None:
+                pending, stream = _next_chunk(stream)
             if not pending:
                 channel.shutdown_write()
             while True:
@@ -398,11 +431,19 @@ class Session:
                         give_up_at = time.monotonic() + _KILL_GRACE + _CLOSE_WAIT
                 if give_up_at is not None and time.monotonic() >= give_up_at:
                     break
-                if pending and channel.send_ready():
-                    sent = channel.send(bytes(pending[:_CHUNK]))
+                sending = False
+                if pending and killer is None and not channel.closed and channel.send_ready():
+                    try:
+                        sent = channel.send(bytes(pending[:_CHUNK]))
+                    except OSError:
+                        # The command ended without reading all of its stdin: its exit says why.
+                        sent, pending, stream = 0, memoryview(b""), None
                     pending = pending[sent:]
+                    if not pending and stream is not None:
+                        pending, stream = _next_chunk(stream)
                     if not pending:
                         channel.shutdown_write()
+                    sending = bool(pending)
                 got = False
                 while channel.recv_ready():
                     data = channel.recv(_CHUNK)
@@ -420,6 +461,8 @@ class Session:
                 if got:
                     last_data = now
                     continue
+                if sending:
+                    continue  # the channel takes more: no wait between stdin packets
                 if channel.recv_ready() or channel.recv_stderr_ready():
                     continue  # arrived just now, maybe with the end: read it first
                 if channel.closed:
@@ -443,7 +486,8 @@ class Session:
                     raise SSHError(
                         f"the connection to {self.target.name} was lost while running a command"
                     )
-                select.select([channel], [], [], _POLL)
+                # Waiting for output, or for the host to open the send window again.
+                select.select([channel], [], [], _SEND_POLL if pending else _POLL)
             exit_code = channel.recv_exit_status() if channel.exit_status_ready() else None
             if exit_code == -1:
                 exit_code = None  # ended by a signal: there is no exit code
@@ -536,6 +580,63 @@ class Session:
         if result.exit_code != 0:
             why = "timed out" if result.timed_out else result.stderr.decode(errors="replace")
             raise SSHError(f"writing {path} on {self.target.name} failed: {why.strip()}")
+
+    def upload_stream(
+        self,
+        path: str,
+        source: Reader,
+        size: int,
+        *,
+        sha256: str,
+        mode: int,
+        owner: str = "root",
+        group: str = "root",
+        timeout: float | None = None,
+        on_progress: OnProgress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Result:
+        """Write ``path`` from ``source`` (``size`` bytes whose digest is ``sha256``), streamed
+        over the command's stdin one chunk at a time: a file of any size, never in memory whole.
+
+        Atomic as ``upload``: a temp file beside the target, its sha256 checked against
+        ``sha256`` on the host, chmod/chown, then rename. A short or changed source, a cancel,
+        a timeout or a lost connection leave no file at ``path`` and no temp file (the script
+        removes it, on TERM too). ``timeout`` defaults to ``upload_timeout(size)``;
+        ``on_progress(sent, size)`` is called about every tenth of the file. Returns the
+        command's result (``cancelled`` set when ``cancel`` stopped it); raises ``SSHError``
+        when the file was not written for another reason.
+        """
+        _check_upload(path, mode, owner, group)
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise SSHError(f"{sha256!r} is not a sha256 digest")
+        directory, _, base = path.rpartition("/")
+        directory = directory or "/"
+        temp = f"{directory.rstrip('/')}/.{base}.clusterpanel-{secrets.token_hex(6)}.tmp"
+        q = shlex.quote
+        script = (
+            # Killed (cancel, timeout): the temp file goes too; cat is in the same group.
+            f"trap 'rm -f {q(temp)}; exit 143' TERM INT HUP PIPE\n"
+            f"(umask 022; mkdir -p {q(directory)}) && umask 077 && cat > {q(temp)} && "
+            f'got=$(sha256sum < {q(temp)} | cut -c1-64) && '
+            f'{{ [ "$got" = {sha256} ] || {{ echo "received $(wc -c < {q(temp)}) bytes with '
+            f'sha256 $got, expected {size} bytes with sha256 {sha256}" >&2; false; }}; }} && '
+            f"chown {q(owner)}:{q(group)} {q(temp)} && chmod {mode:04o} {q(temp)} && "
+            f"mv -f {q(temp)} {q(path)} || {{ rc=$?; rm -f {q(temp)}; exit $rc; }}"
+        )
+        reader = _Counted(source, size, on_progress)
+        limit = upload_timeout(size) if timeout is None else timeout
+        result = self.run(script, timeout=limit, stdin_stream=reader, cancel=cancel)
+        if result.cancelled:
+            return result
+        if result.timed_out:
+            raise SSHError(
+                f"writing {path} on {self.target.name} timed out after {limit:.0f} s "
+                f"({reader.sent} of {size} bytes sent)"
+            )
+        if result.exit_code != 0:
+            why = result.stderr.decode(errors="replace").strip() or f"exit {result.exit_code}"
+            raise SSHError(f"writing {path} on {self.target.name} failed: {why}")
+        return result
 
     def upload_files(
         self,
@@ -636,6 +737,31 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Counted:
+    """A source read for ``upload_stream``: counts the bytes, reports every tenth of ``size``,
+    and never gives more than ``size`` bytes (a file that grew is cut, then fails the digest)."""
+
+    def __init__(self, source: Reader, size: int, on_progress: OnProgress | None) -> None:
+        self.source, self.size, self.on_progress = source, max(0, size), on_progress
+        self.sent, self._next = 0, 1
+
+    def read(self, size: int = -1, /) -> bytes:
+        room = self.size - self.sent
+        if room <= 0:
+            return b""
+        chunk = self.source.read(room if size < 0 else min(size, room))
+        self.sent += len(chunk)
+        if self.on_progress is not None:
+            # Every tenth, and the end (a short source reports where it stopped).
+            while self._next <= 10 and self.sent * 10 >= self._next * self.size:
+                self._next += 1
+                self.on_progress(self.sent, self.size)
+            if not chunk and self._next <= 10:
+                self._next = 11
+                self.on_progress(self.sent, self.size)
+        return chunk
 
 
 # What the batch upload prints after each file it wrote (its index follows).

@@ -9,7 +9,9 @@ before, every node in parallel:
    kube`` (the user the services run as, the group of the files they read).
 2. ``upload``: the tarballs the node needs (the Kubernetes server tarball on every Kubernetes
    node, etcd's on etcd members, the CNI plugins on kubelet nodes) into ``<prefix>/staging``,
-   then ``sha256sum -c`` there: what arrived is what the panel checked.
+   streamed from the panel host's bundle directory (``FileStream``: never held in memory; one
+   already there with the right digest is not sent again), then ``sha256sum -c`` there: what
+   arrived is what the panel checked.
 3. ``install``: ``tar -xzf`` into the staging directory, ``install -m 0755`` of the node's
    binaries into ``<prefix>/bin`` (control plane: kube-apiserver, kube-controller-manager,
    kube-scheduler, kubectl; kubelet nodes: kubelet, kube-proxy; etcd members: etcd, etcdctl)
@@ -24,7 +26,7 @@ from __future__ import annotations
 import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from clusterpanel.errors import InputError
@@ -37,7 +39,16 @@ from nodes.recipes.binary_common import (
     refuse_unknown,
     service_user_command,
 )
-from nodes.recipes.plan import ClusterSpec, Command, FileWrite, NodeTarget, Phase, Plan, Step
+from nodes.recipes.plan import (
+    ClusterSpec,
+    Command,
+    FileStream,
+    FileWrite,
+    NodeTarget,
+    Phase,
+    Plan,
+    Step,
+)
 
 KIND = "binary-install"
 MUTATING = True
@@ -60,12 +71,14 @@ KUBELET = "kubelet"
 
 @dataclass(frozen=True)
 class Tarball:
-    """One release tarball of the bundle: its file name, the checksum the panel verified and its
-    content."""
+    """One release tarball of the bundle: its file name, the checksum the panel verified, where
+    it is on the panel host and its size. The plan names the file; the executor streams it
+    (a Kubernetes server tarball is hundreds of MiB: never read whole)."""
 
     name: str
     sha256: str
-    content: bytes = field(repr=False)
+    source: str  # absolute path on the panel host
+    size: int
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,7 @@ def upload_step(
     tarballs = [bundle.tarball(r) for r in releases_for(services)]
     sums = "".join(f"{t.sha256}  {t.name}\n" for t in tarballs).encode()
     writes = [
-        FileWrite(posixpath.join(layout.staging, t.name), t.content, 0o644, skip_if_identical=True)
+        FileStream(posixpath.join(layout.staging, t.name), t.source, t.size, t.sha256, 0o644)
         for t in tarballs
     ]
     sums_file = FileWrite(posixpath.join(layout.staging, "SHA256SUMS"), sums, 0o644)

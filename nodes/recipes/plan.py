@@ -86,13 +86,7 @@ class FileWrite:
 
     def identical_check(self) -> str:
         """A shell line that exits 0 only when the node's file already is this one."""
-        path = shlex.quote(self.path)
-        owner = shlex.quote(f"{self.mode:o} {self.owner} {self.group}")
-        return (
-            f"[ -f {path} ] && [ ! -L {path} ] && "
-            f'[ "$(sha256sum < {path} | cut -c1-64)" = {self.sha256} ] && '
-            f"[ \"$(stat -c '%a %U %G' {path})\" = {owner} ]"
-        )
+        return identical_check(self.path, self.sha256, self.mode, self.owner, self.group)
 
     def preview(self) -> dict[str, Any]:
         return {
@@ -106,7 +100,57 @@ class FileWrite:
         }
 
 
-Action = Command | FileWrite
+@dataclass(frozen=True)
+class FileStream:
+    """A file copied from the panel host to the node, streamed from ``source`` (an absolute path
+    on the panel host) rather than held in memory: for release tarballs of hundreds of MiB.
+
+    ``size`` and ``sha256`` are known in advance (the checksum the panel verified): the plan and
+    its preview never read the file. The node checks what arrived against ``sha256`` before the
+    file takes its place (a changed or truncated source never lands), and ``skip_if_identical``
+    (on by default) sends nothing when the node already holds exactly this file — a retry after
+    a network drop does not send a tarball again.
+    """
+
+    path: str
+    source: str
+    size: int
+    sha256: str
+    mode: int = 0o644
+    owner: str = "root"
+    group: str = "root"
+    skip_if_identical: bool = True
+
+    def identical_check(self) -> str:
+        """A shell line that exits 0 only when the node's file already is this one."""
+        return identical_check(self.path, self.sha256, self.mode, self.owner, self.group)
+
+    def preview(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "source": self.source,
+            "mode": f"{self.mode:04o}",
+            "owner": f"{self.owner}:{self.group}",
+            "size": self.size,
+            "sha256": self.sha256,
+            "content": None,
+            "skip_if_identical": self.skip_if_identical,
+        }
+
+
+def identical_check(path: str, sha256: str, mode: int, owner: str, group: str) -> str:
+    """A shell line that exits 0 only when ``path`` on the node is a regular file with this
+    content (by its sha256), mode and owner."""
+    quoted = shlex.quote(path)
+    expected = shlex.quote(f"{mode:o} {owner} {group}")
+    return (
+        f"[ -f {quoted} ] && [ ! -L {quoted} ] && "
+        f'[ "$(sha256sum < {quoted} | cut -c1-64)" = {shlex.quote(sha256)} ] && '
+        f"[ \"$(stat -c '%a %U %G' {quoted})\" = {expected} ]"
+    )
+
+
+Action = Command | FileWrite | FileStream
 
 
 @dataclass(frozen=True)
@@ -207,7 +251,9 @@ class Plan:
                                 a.preview() for a in step.actions if isinstance(a, Command)
                             ],
                             "files": [
-                                a.preview() for a in step.actions if isinstance(a, FileWrite)
+                                a.preview()
+                                for a in step.actions
+                                if isinstance(a, FileWrite | FileStream)
                             ],
                         }
                         for step in phase.steps

@@ -28,7 +28,15 @@ from nodes.recipes.binary_common import (
     backup_command,
     file_writes,
 )
-from nodes.recipes.plan import MASK, ClusterSpec, Command, FileWrite, NodeTarget, Plan
+from nodes.recipes.plan import (
+    MASK,
+    ClusterSpec,
+    Command,
+    FileStream,
+    FileWrite,
+    NodeTarget,
+    Plan,
+)
 
 SPEC = ClusterSpec("bin", "v1.31.2", "10.244.0.0/16", "10.96.0.0/12", "containerd")
 START_ORDER = (
@@ -90,7 +98,7 @@ def _cluster(nodes: list[BinaryNode] | None = None) -> BinaryCluster:
 
 def _bundle(version: str = "v1.31.2") -> binary_install.Bundle:
     def tarball(name: str) -> binary_install.Tarball:
-        return binary_install.Tarball(name, "a" * 64, f"tarball {name}".encode())
+        return binary_install.Tarball(name, "a" * 64, f"/srv/bundle/{name}", 400 << 20)
 
     return binary_install.Bundle(
         kubernetes_version=version,
@@ -188,14 +196,42 @@ def test_install_sends_each_node_only_its_tarballs_checks_them_and_installs_its_
         "useradd --system --no-create-home --shell /usr/sbin/nologin kube"
     )
     uploads = {s.node: s for s in plan.phases[1].steps}
-    worker_files = [a.path for a in uploads["w-1"].actions if isinstance(a, FileWrite)]
-    assert worker_files == [
-        "/opt/kubernetes/staging/kubernetes-server-v1.31.2-linux-amd64.tar.gz",
-        "/opt/kubernetes/staging/cni-plugins-linux-amd64-v1.5.1.tgz",
-        "/opt/kubernetes/staging/SHA256SUMS",
+    # The tarballs are streamed from the panel host's bundle (named by path, size and digest,
+    # never read by the plan), skipped when the node holds them already; SHA256SUMS is written.
+    streams = [a for a in uploads["w-1"].actions if isinstance(a, FileStream)]
+    assert [(a.path, a.source, a.size, a.sha256, a.mode, a.skip_if_identical) for a in streams] == [
+        (
+            "/opt/kubernetes/staging/kubernetes-server-v1.31.2-linux-amd64.tar.gz",
+            "/srv/bundle/kubernetes-server-v1.31.2-linux-amd64.tar.gz",
+            400 << 20,
+            "a" * 64,
+            0o644,
+            True,
+        ),
+        (
+            "/opt/kubernetes/staging/cni-plugins-linux-amd64-v1.5.1.tgz",
+            "/srv/bundle/cni-plugins-linux-amd64-v1.5.1.tgz",
+            400 << 20,
+            "a" * 64,
+            0o644,
+            True,
+        ),
     ]
-    cp_files = [a.path for a in uploads["cp-1"].actions if isinstance(a, FileWrite)]
+    worker_files = [a.path for a in uploads["w-1"].actions if isinstance(a, FileWrite)]
+    assert worker_files == ["/opt/kubernetes/staging/SHA256SUMS"]
+    cp_files = [a.path for a in uploads["cp-1"].actions if isinstance(a, FileStream)]
     assert "/opt/kubernetes/staging/etcd-v3.5.16-linux-amd64.tar.gz" in cp_files
+    shown = plan.preview()["phases"][1]["steps"][0]["files"][0]
+    assert shown == {
+        "path": "/opt/kubernetes/staging/kubernetes-server-v1.31.2-linux-amd64.tar.gz",
+        "source": "/srv/bundle/kubernetes-server-v1.31.2-linux-amd64.tar.gz",
+        "mode": "0644",
+        "owner": "root:root",
+        "size": 400 << 20,
+        "sha256": "a" * 64,
+        "content": None,
+        "skip_if_identical": True,
+    }
     sums = next(
         a for a in uploads["w-1"].actions if isinstance(a, FileWrite) and a.path.endswith("SUMS")
     )
