@@ -493,9 +493,7 @@ class _Run:
         return f"{self.plan.kind} succeeded on {count} {'node' if count == 1 else 'nodes'}"
 
 
-def _files_to_compare(
-    actions: Sequence[Action], start: int
-) -> list[tuple[int, FileWrite]]:
+def _files_to_compare(actions: Sequence[Action], start: int) -> list[tuple[int, FileWrite]]:
     """The files to compare together from ``start`` on: the writes that follow one another with
     no command between them (a command may change a file) and no path twice (the second write
     must be compared with what the first one wrote)."""

@@ -617,7 +617,7 @@ class Session:
             # Killed (cancel, timeout): the temp file goes too; cat is in the same group.
             f"trap 'rm -f {q(temp)}; exit 143' TERM INT HUP PIPE\n"
             f"(umask 022; mkdir -p {q(directory)}) && umask 077 && cat > {q(temp)} && "
-            f'got=$(sha256sum < {q(temp)} | cut -c1-64) && '
+            f"got=$(sha256sum < {q(temp)} | cut -c1-64) && "
             f'{{ [ "$got" = {sha256} ] || {{ echo "received $(wc -c < {q(temp)}) bytes with '
             f'sha256 $got, expected {size} bytes with sha256 {sha256}" >&2; false; }}; }} && '
             f"chown {q(owner)}:{q(group)} {q(temp)} && chmod {mode:04o} {q(temp)} && "
@@ -754,12 +754,13 @@ class _Counted:
         chunk = self.source.read(room if size < 0 else min(size, room))
         self.sent += len(chunk)
         if self.on_progress is not None:
-            # Every tenth, and the end (a short source reports where it stopped).
+            # Once per read that passed a tenth (or more), and where a short source stopped.
+            passed = False
             while self._next <= 10 and self.sent * 10 >= self._next * self.size:
-                self._next += 1
-                self.on_progress(self.sent, self.size)
+                self._next, passed = self._next + 1, True
             if not chunk and self._next <= 10:
-                self._next = 11
+                self._next, passed = 11, True
+            if passed:
                 self.on_progress(self.sent, self.size)
         return chunk
 

@@ -8,8 +8,12 @@ sshd test hosts (``tests/hosts.py``).
 
 from __future__ import annotations
 
+import getpass
+import grp
 import hashlib
+import io
 import os
+import pwd
 import signal
 import subprocess
 import threading
@@ -27,6 +31,7 @@ from nodes.recipes import facts, preflight
 from nodes.recipes.plan import (
     ClusterSpec,
     Command,
+    FileStream,
     FileWrite,
     NodeTarget,
     Outcome,
@@ -49,6 +54,7 @@ class LocalSession:
         self.closed = False
         self.lines: list[str] = []
         self.batches: list[list[str]] = []  # the paths of each upload_files call
+        self.streamed: list[str] = []  # the paths of each upload_stream call
 
     def run(
         self,
@@ -138,6 +144,25 @@ class LocalSession:
             self.upload(file.path, file.content, mode=file.mode, timeout=timeout)
             if on_written is not None:
                 on_written(index)
+
+    def upload_stream(
+        self, path: str, source: Any, size: int, *, sha256: str, mode: int, owner: str = "root",
+        group: str = "root", timeout: float | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ssh.Result:  # fmt: skip
+        """Copies in chunks through ``nodes.ssh``'s own counting reader, checks the digest."""
+        assert not self.closed
+        self.streamed.append(path)
+        reader = ssh._Counted(source, size, on_progress)
+        hashed, data = hashlib.sha256(), bytearray()
+        for chunk in iter(lambda: reader.read(ssh.STREAM_CHUNK), b""):
+            hashed.update(chunk)
+            data += chunk
+        if hashed.hexdigest() != sha256:
+            raise ssh.SSHError(f"writing {path} on {self.target.name} failed: digest differs")
+        self.upload(path, bytes(data), mode=mode)
+        return ssh.Result(0, b"", b"", 0, 0, time.time(), time.time())
 
     def close(self) -> None:
         self.closed = True
@@ -538,3 +563,78 @@ def test_files_to_write_in_a_row_go_over_one_command(hosts: Hosts) -> None:
     assert [line.split()[1] for line in panel.decode().splitlines()] == [
         "/etc/kubernetes/f0", "/etc/kubernetes/f1", "/etc/kubernetes/f2", "/etc/kubernetes/f0",
     ]  # fmt: skip
+
+
+def test_a_streamed_file_is_sent_once_logged_with_progress_and_checked_first(
+    hosts: Hosts, tmp_path: Path
+) -> None:
+    """The node's copy is at the absolute path (what the compare reads); LocalSession uploads
+    under its own root, so a second run against the copy it wrote finds it identical."""
+    source = tmp_path / "panel" / "release.tar.gz"
+    source.parent.mkdir()
+    content = os.urandom(3 * ssh.STREAM_CHUNK + 123)
+    source.write_bytes(content)
+    digest = hashlib.sha256(content).hexdigest()
+    target = tmp_path / "node" / "staging" / "release.tar.gz"
+    stream = FileStream(str(target), str(source), len(content), digest)
+    plan = Plan("demo", (Phase("p", (Step("s", "n1", (stream, Command("true"))),)),))
+
+    reporter = Recorder()
+    assert run(plan, ("n1",), hosts, reporter).status == "succeeded"
+    (session,) = hosts.sessions
+    assert session.streamed == [str(target)]
+    assert (hosts.root / "n1" / str(target).lstrip("/")).read_bytes() == content
+    panel = b"".join(d for s, d in reporter.handles[("p", "s", "n1")].output_chunks if s == "panel")
+    lines = panel.decode().splitlines()
+    assert lines[0] == (
+        f"sending {target} from {source} on the panel host: {len(content)} bytes sha256 {digest}"
+    )
+    # Four chunks read: a line after each read that passed a tenth, the last at 100 %.
+    assert [line.split("(")[-1] for line in lines[1:-1]] == ["33%)", "66%)", "99%)", "100%)"]
+    assert lines[-1].startswith(f"wrote {target} mode 0644 owner root:root {len(content)} bytes")
+
+    # The node holds it (content, mode, owner): nothing is sent again.
+    target.parent.mkdir(parents=True)
+    target.write_bytes(content)
+    target.chmod(0o644)
+    user = getpass.getuser()
+    group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    again = FileStream(str(target), str(source), len(content), digest, owner=user, group=group)
+    plan = Plan("demo", (Phase("p", (Step("s", "n1", (again,)),)),))
+    reporter = Recorder()
+    assert run(plan, ("n1",), hosts, reporter).status == "succeeded"
+    assert hosts.sessions[-1].streamed == []
+    panel = b"".join(d for s, d in reporter.handles[("p", "s", "n1")].output_chunks if s == "panel")
+    assert panel.decode() == (
+        f"unchanged {target} mode 0644 owner {user}:{group} {len(content)} bytes sha256 "
+        f"{digest}: nothing sent\n"
+    )
+
+    # A source that changed size since the plan, or is gone: the step fails, nothing is sent.
+    short = FileStream(str(target) + ".2", str(source), len(content) + 1, digest)
+    gone = FileStream(str(target) + ".3", str(tmp_path / "missing.tgz"), 1, digest)
+    for action, message in (
+        (short, f"{source} on the panel host holds {len(content)} bytes, not the "),
+        (gone, f"cannot read {tmp_path / 'missing.tgz'} on the panel host: No such file"),
+    ):
+        plan = Plan("demo", (Phase("p", (Step("s", "n1", (action, Command("true"))),)),))
+        result = run(plan, ("n1",), hosts, Recorder())
+        assert result.status == "failed" and message in result.explanation
+        assert hosts.sessions[-1].streamed == []
+        assert hosts.sessions[-1].lines == [action.identical_check()]  # "true" did not run
+
+
+def test_the_stream_reader_reports_tenths_and_never_gives_more_than_the_size() -> None:
+    seen: list[tuple[int, int]] = []
+    reader = ssh._Counted(
+        io.BytesIO(b"x" * 1000 + b"beyond"), 1000, lambda s, t: seen.append((s, t))
+    )
+    chunks = [reader.read(250) for _ in range(5)]
+    assert [len(c) for c in chunks] == [250, 250, 250, 250, 0]
+    assert seen == [(250, 1000), (500, 1000), (750, 1000), (1000, 1000)]
+    short: list[tuple[int, int]] = []
+    reader = ssh._Counted(io.BytesIO(b"x" * 100), 1000, lambda s, t: short.append((s, t)))
+    assert reader.read(4096) == b"x" * 100 and reader.read(4096) == b""
+    assert short == [(100, 1000), (100, 1000)]  # a tenth passed, then where it stopped
+    assert ssh.upload_timeout(0) == ssh.UPLOAD_FLOOR
+    assert ssh.upload_timeout(400 << 20) == ssh.UPLOAD_FLOOR + 400 * ssh.UPLOAD_SECONDS_PER_MIB
