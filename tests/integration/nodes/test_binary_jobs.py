@@ -17,6 +17,7 @@ from clusterpanel.jobs.services import plan_job
 from clusterpanel.security.audit import Actor
 from nodes import binary_bundle, binary_files
 from nodes.models import Cluster, ClusterFlavor
+from nodes.recipes import binary_install
 from nodes.recipes.binary_common import NodeFile
 from pki.domain.binary_layout import services_for
 from tests import binary_sources
@@ -91,15 +92,33 @@ def test_a_binary_kind_refuses_a_kubeadm_cluster_and_a_kubeadm_kind_a_binary_one
 
 
 def test_previews_come_from_the_inventory_the_layout_and_the_bundle(
-    admin: Actor, bundle_dir: Path, settings: Any
+    admin: Actor, bundle_dir: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cluster = _binary_cluster()
     try:
+        # A preview never reads a tarball: it shows the path, size and SHA256SUMS' digest.
+        def whole(path: Path) -> bytes:
+            raise AssertionError(f"{path} read by a preview")
+
+        monkeypatch.setattr(binary_bundle, "sha256_of", whole)
+        monkeypatch.setattr(Path, "read_bytes", whole)
         install = plan_job(admin, cluster, "binary-install", None, {})["plan"]
+        monkeypatch.undo()
         assert [p["name"] for p in install["phases"]] == ["service user", "upload", "install"]
         upload = install["phases"][1]["steps"][0]
         # The newest etcd of the bundle; the cluster's Kubernetes version.
         assert upload["name"] == "upload v1.31.2, etcd v3.5.16, cni v1.5.1"
+        k8s = bundle_dir / "kubernetes-server-v1.31.2-linux-amd64.tar.gz"
+        assert upload["files"][0] == {
+            "path": f"/opt/kubernetes/staging/{k8s.name}",
+            "source": str(k8s.resolve()),
+            "mode": "0644",
+            "owner": "root:root",
+            "size": 10,
+            "sha256": hashlib.sha256(b"k8s 1.31.2").hexdigest(),
+            "content": None,
+            "skip_if_identical": True,
+        }
         start = plan_job(admin, cluster, "binary-start", None, {"wait_seconds": 30})["plan"]
         assert [p["name"] for p in start["phases"]] == [
             "units", "start etcd", "start kube-apiserver",
@@ -147,10 +166,19 @@ def test_distributing_to_control_plane_nodes_is_for_admins(admin: Actor) -> None
 
 
 def test_the_bundle_is_checked_against_sha256sums_before_anything_is_sent(
-    bundle_dir: Path,
+    bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The tarballs are hashed a chunk at a time and named by path: never read whole.
+    def whole(path: Path) -> bytes:
+        raise AssertionError(f"{path} read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", whole)
     bundle = binary_bundle.load_bundle("1.31.2")
-    assert bundle.kubernetes.content == b"k8s 1.31.2"
+    k8s = bundle_dir / "kubernetes-server-v1.31.2-linux-amd64.tar.gz"
+    assert bundle.kubernetes == binary_install.Tarball(
+        k8s.name, hashlib.sha256(b"k8s 1.31.2").hexdigest(), str(k8s.resolve()), 10
+    )
+    monkeypatch.undo()
     assert (bundle.etcd_version, bundle.cni_version) == ("v3.5.16", "v1.5.1")
     (bundle_dir / "cni-plugins-linux-amd64-v1.5.1.tgz").write_bytes(b"tampered")
     with pytest.raises(JobFailed, match=r"cni-plugins-linux-amd64-v1\.5\.1\.tgz does not match"):
