@@ -110,13 +110,17 @@ def execute(
     max_parallel: int = 20,
     deadline: float | None = None,
     connect: Connect = ssh.Session.open,
+    upload_seconds_per_mib: float = ssh.UPLOAD_SECONDS_PER_MIB,
 ) -> Execution:
     """Run ``plan``; ``targets`` maps node names to where and how to reach them.
 
     ``deadline`` is a ``time.monotonic()`` value: no step starts after it, and commands running
-    then are cut by their timeout.
+    then are cut by their timeout. A ``FileStream`` may take ``ssh.upload_timeout`` of its size
+    (``upload_seconds_per_mib`` per MiB), within the deadline.
     """
-    return _Run(plan, targets, reporter, max(1, max_parallel), deadline, connect).run()
+    run = _Run(plan, targets, reporter, max(1, max_parallel), deadline, connect)
+    run.upload_seconds_per_mib = upload_seconds_per_mib
+    return run.run()
 
 
 class _Run:
@@ -142,6 +146,7 @@ class _Run:
         self.not_run = 0  # steps skipped by cancel or deadline
         self.cancelled = False
         self.deadline_hit = False
+        self.upload_seconds_per_mib = ssh.UPLOAD_SECONDS_PER_MIB
 
     # 1. The phases.
     def run(self) -> Execution:
@@ -387,7 +392,7 @@ class _Run:
                 share = 100 * sent // total if total else 100
                 handle.output("panel", f"sent {sent} of {total} bytes ({share}%)\n".encode())
 
-            limit = ssh.upload_timeout(file.size)
+            limit = ssh.upload_timeout(file.size, per_mib=self.upload_seconds_per_mib)
             timeout = limit if remaining is None else min(limit, remaining)
             try:
                 result = session.upload_stream(

@@ -219,6 +219,7 @@ def execute_plan(job: Any, reporter: Any, plan: Plan, nodes: Sequence[Node]) -> 
         reporter,
         max_parallel=int(settings.CLUSTERPANEL_JOB_MAX_PARALLEL_HOSTS),
         deadline=reporter.deadline_at,
+        upload_seconds_per_mib=float(settings.CLUSTERPANEL_UPLOAD_SECONDS_PER_MIB),
         connect=_Connector(by_name, Actor.for_job(job.launched_by)),
     )
 

@@ -279,9 +279,9 @@ UPLOAD_FLOOR = 60.0
 UPLOAD_SECONDS_PER_MIB = 2.0
 
 
-def upload_timeout(size: int) -> float:
+def upload_timeout(size: int, *, per_mib: float = UPLOAD_SECONDS_PER_MIB) -> float:
     """How long a streamed upload of ``size`` bytes may take: it grows with the file."""
-    return UPLOAD_FLOOR + UPLOAD_SECONDS_PER_MIB * (max(0, size) / (1 << 20))
+    return UPLOAD_FLOOR + per_mib * (max(0, size) / (1 << 20))
 
 
 def _next_chunk(stream: Reader) -> tuple[memoryview, Reader | None]:
