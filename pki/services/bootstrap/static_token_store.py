@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from clusterpanel.errors import Conflict, InputError
@@ -101,13 +102,37 @@ def delete_static_token(row: StaticToken, *, actor: Actor) -> None:
 
 @transaction.atomic
 def download_static_tokens(cluster: Cluster, *, actor: Actor) -> str:
-    """``tokens.csv`` for ``--token-auth-file``; it holds every token, so it is audited."""
+    """``tokens.csv`` for ``--token-auth-file``; it holds every token, so it is audited.
+
+    Whoever downloads the file obtains every identity in it: a file with a privileged entry (an
+    admin may grant ``system:masters`` to a static token) is only for those who may grant it, so
+    an operator cannot read back a cluster-admin token an admin made.
+    """
     rows = list(cluster.static_tokens.all())
+    refused: list[str] = []
+    granted: list[dict[str, str]] = []
+    for row in rows:
+        no, yes = identity_policy.review(
+            actor, Door.STATIC_TOKEN, user=row.user, groups=tuple(row.groups)
+        )
+        refused += [f"{row.user}: {finding.name}" for finding in no]
+        granted += identity_policy.audit_details(yes, user=row.user)
+    if refused:
+        raise PermissionDenied(
+            "tokens.csv holds privileged identities ("
+            + ", ".join(refused)
+            + "); only an admin may download it"
+        )
+    audit.record(
+        "static_token.download",
+        actor,
+        obj=cluster,
+        details={"entries": len(rows), **({"privileged": granted} if granted else {})},
+    )
     entries = [
         static_rules.StaticTokenEntry(row.token, row.user, row.uid, tuple(row.groups))
         for row in rows
     ]
-    audit.record("static_token.download", actor, obj=cluster, details={"entries": len(rows)})
     return static_rules.render_token_csv(entries)
 
 

@@ -42,8 +42,32 @@ def test_an_import_stores_the_entries_and_the_file_renders_them_back(
         '31ada4fd-adec-460c-809a-9e56ceb75269,alice,1001,"system:masters,ops"\n'
         "b6e5a6c2-8a4d-4c4b-9c8e-5f2b2f0c1d11,bob,1002\n"
     )
-    assert AuditEvent.objects.filter(action="static_token.download").count() == 1
+    event = AuditEvent.objects.get(action="static_token.download")
+    assert event.details["privileged"][0]["name"] == "system:masters"
     assert api_client("viewer").get(FILE.format(cluster.pk)).status_code == 403
+
+
+@pytest.mark.django_db
+def test_an_operator_cannot_read_back_a_privileged_token_an_admin_made(
+    api_client: Callable[[str], Any], web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    """Downloading tokens.csv obtains every identity in it: the identity policy decides."""
+    admin = api_client("admin")
+    assert (
+        admin.post(IMPORT.format(cluster.pk), {"csv": GOOD_FILE}, format="json").status_code == 201
+    )
+    refused = api_client("operator").get(FILE.format(cluster.pk))
+    assert refused.status_code == 403
+    assert "alice: system:masters" in refused.content.decode()
+    assert "31ada4fd" not in refused.content.decode()
+    page = web_client("operator").get(f"/clusters/{cluster.pk}/config/tokens.csv")
+    assert page.status_code == 403 and b"31ada4fd" not in page.content
+    assert not AuditEvent.objects.filter(action="static_token.download").exists()
+    # Without the privileged entry the operator's download is the ordinary one.
+    StaticToken.objects.filter(cluster=cluster, user="alice").delete()
+    allowed = api_client("operator").get(FILE.format(cluster.pk))
+    assert allowed.status_code == 200
+    assert allowed.content.decode() == "b6e5a6c2-8a4d-4c4b-9c8e-5f2b2f0c1d11,bob,1002\n"
 
 
 @pytest.mark.django_db
