@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clusterpanel.errors import InputError
-from nodes.recipes import binary_install
+from nodes.recipes import binary_install, upgrade
 from nodes.recipes.binary_common import (
     DEFAULT_WAIT,
     ETCD,
@@ -62,26 +62,8 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def skew_verdict(current: str, target: str) -> str:
-    """The verdict on ``current`` → ``target``, or InputError naming ``version``."""
-    have, want = parse_version(current, "cluster"), parse_version(target)
-    if want == have:
-        raise InputError(
-            f"the cluster already runs {show(have)}: there is nothing to upgrade", "version"
-        )
-    if want < have:
-        raise InputError(
-            f"{show(want)} is older than the cluster's {show(have)}: no downgrade", "version"
-        )
-    if want[0] != have[0] or want[1] > have[1] + 1:
-        step = f"v{have[0]}.{have[1] + 1}"
-        raise InputError(
-            f"{show(want)} skips a minor version: one minor at a time, "
-            f"v{have[0]}.{have[1]} → {step}; upgrade to {step} first",
-            "version",
-        )
-    if want[1] == have[1]:
-        return f"{show(have)} → {show(want)}: a patch release of the same minor, allowed"
-    return f"{show(have)} → {show(want)}: one minor version up, allowed"
+    """kubeadm's skew policy (one minor at a time, no downgrade), in the panel's words."""
+    return upgrade.skew_verdict(current, target, tool="")
 
 
 def plan(

@@ -152,22 +152,27 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
 # Checks
 
 
-def skew_verdict(current: str, target: str) -> str:
-    """The skew policy's verdict on ``current`` → ``target``, or InputError naming ``version``."""
+def skew_verdict(current: str, target: str, *, tool: str = "kubeadm") -> str:
+    """The skew policy's verdict on ``current`` → ``target``, or InputError naming ``version``.
+
+    ``tool`` is who refuses in the messages: kubeadm itself, or the panel for a binary install
+    (which follows the same policy: one minor at a time, no downgrade).
+    """
     have, want = parse_version(current, "cluster"), parse_version(target)
+    no_downgrade = f"{tool} does not downgrade" if tool else "no downgrade"
+    one_minor = f"{tool} upgrades one minor at a time" if tool else "one minor at a time"
     if want == have:
         raise InputError(
             f"the cluster already runs {show(have)}: there is nothing to upgrade", "version"
         )
     if want < have:
         raise InputError(
-            f"{show(want)} is older than the cluster's {show(have)}: kubeadm does not downgrade",
-            "version",
+            f"{show(want)} is older than the cluster's {show(have)}: {no_downgrade}", "version"
         )
     if want[0] != have[0] or want[1] > have[1] + 1:
         step = f"v{have[0]}.{have[1] + 1}"
         raise InputError(
-            f"{show(want)} skips a minor version: kubeadm upgrades one minor at a time, "
+            f"{show(want)} skips a minor version: {one_minor}, "
             f"v{have[0]}.{have[1]} → {step}; upgrade to {step} first",
             "version",
         )
