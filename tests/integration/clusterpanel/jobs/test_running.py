@@ -16,7 +16,7 @@ from clusterpanel.security.audit import Actor
 from tests import services
 from tests.factories import make_cluster, make_node, make_user
 from tests.integration.clusterpanel.jobs.helpers import steps, wait_status
-from tests.integration.conftest import FAST, broker, broker_db
+from tests.real_services import FAST, broker, broker_db
 from tests.jobkinds import READ_ONLY, SHELL
 
 pytestmark = pytest.mark.django_db(transaction=True)
