@@ -27,6 +27,7 @@ from django.conf import settings
 
 from clusterpanel.jobs.models import Job
 from nodes.models import Cluster, Node
+from pki.models.tokens import BootstrapToken
 from tests import hosts, standins
 from tests.e2e.conftest import WATCH_CSP, is_csp_violation
 from tests.factories import make_user
@@ -292,3 +293,45 @@ def _story(story: Story, base: str, test_hosts: list[hosts.TestHost], ssh_client
             expected
         ], host.name
 
+    # The join command, copied from the cluster page (the copy reveals the masked token).
+    page.goto(f"/clusters/{cluster.pk}/")
+    page.locator("#join-worker").wait_for()
+    page.locator('button[data-copy="#join-worker"]').click()
+    page.locator("#join-worker[data-revealed]").wait_for()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    token = BootstrapToken.objects.get(cluster=cluster)
+    assert copied.startswith(f"kubeadm join lb.prod.internal:6443 --token {token.value} ")
+    assert "--discovery-token-ca-cert-hash sha256:" in copied
+    story.check("join-command")
+
+    # One more worker, joined to the running cluster by the join job.
+    late = test_hosts[4]
+    _add_nodes(story, [late], ["worker"], ssh_client_key)
+    new = Node.objects.get(cluster=cluster, name=late.name)
+    _approve_host_keys(story, [new], [late])
+    page.goto(f"/clusters/{cluster.pk}/certificates/")
+    page.locator("#issue-button").click()
+    page.locator("#certificates-table").wait_for()
+    # The cluster holds the token now: the stand-in kubectl finds its Secret.
+    (standins.state(init) / "kubectl-get").write_text(f"secret/bootstrap-token-{token.token_id}\n")
+    page.goto(f"/clusters/{cluster.pk}/")
+    page.locator(f"#join-node-{new.pk}").click()
+    page.locator("#param-ignore_preflight_errors").fill(IGNORED)
+    joined = story.job("join", lambda p: None)
+    job = Job.objects.get(pk=joined)
+    assert job.status == "succeeded", job.explanation
+    story.check("join")
+    assert [c[:3] for c in standins.calls(late, "kubeadm") if c[1] == "join"] == [
+        ["kubeadm", "join", "--config"]
+    ]
+    new.refresh_from_db()
+    assert new.joined_at is not None
+
+    # Certificate expiry across the fleet, the findings, the health grid.
+    page.goto("/certificates/fleet/")
+    assert "prod" in page.locator("main").inner_text()
+    story.check("certificate-expiry")
+    page.goto("/findings/")
+    story.check("findings")
+    page.goto(f"/clusters/{cluster.pk}/health/")
+    story.check("health")
