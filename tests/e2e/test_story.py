@@ -27,6 +27,8 @@ from django.conf import settings
 
 from clusterpanel.jobs.models import Job
 from nodes.models import Cluster, Node
+from nodes.recipes.cert_rollout import STATIC_PODS
+from pki.models.certificates import Certificate
 from pki.models.tokens import BootstrapToken
 from tests import hosts, standins
 from tests.e2e.conftest import WATCH_CSP, is_csp_violation
@@ -335,3 +337,38 @@ def _story(story: Story, base: str, test_hosts: list[hosts.TestHost], ssh_client
     story.check("findings")
     page.goto(f"/clusters/{cluster.pk}/health/")
     story.check("health")
+
+    # Renew the first control-plane node's apiserver certificate and roll it out. The hosts run
+    # no kubelet, runtime or apiserver: stand-ins answer for crictl (a container per static-pod
+    # manifest), curl (/livez "ok") and openssl s_client (the node's apiserver.crt), and
+    # systemctl only records.
+    for host in test_hosts[:3]:
+        manifests = host.bind_dir("/etc/kubernetes") / "manifests"
+        manifests.mkdir(parents=True, exist_ok=True)
+        for component in STATIC_PODS:
+            (manifests / f"{component}.yaml").write_text(f"kind: Pod # {component}\n")
+    for host in test_hosts:
+        standins.install_standins(host, ["crictl", "curl", "openssl"])
+        standins.install_recorder(host, "systemctl")
+        (standins.state(host) / "crictl-static-pods").touch()
+    old = Certificate.objects.get(cluster=cluster, name="apiserver", node_name=init.name, status="active")
+    page.goto(f"/clusters/{cluster.pk}/certificates/")
+    page.get_by_label("Node", exact=True).select_option(init.name)
+    page.get_by_label("Search").fill("apiserver")
+    page.get_by_role("button", name="Filter").click()
+    page.locator(f"#cert-{old.pk} input[type=checkbox]").check()
+    story.check("certificates")
+    page.locator("#renew-rollout-button").click()
+    page.locator("#job-preview").wait_for()
+    rolled = story.job("cert-rollout")
+    job = Job.objects.get(pk=rolled)
+    assert job.status == "succeeded", job.explanation
+    story.check("rollout")
+    renewed = Certificate.objects.get(
+        cluster=cluster, name="apiserver", node_name=init.name, status="active"
+    )
+    assert renewed.pk != old.pk
+    served = (init.bind_dir("/etc/kubernetes") / "pki" / "apiserver.crt").read_text()
+    assert served.strip() == renewed.certificate_pem.strip()
+    # kube-apiserver restarted: its container was looked for while its manifest was held away.
+    assert ["crictl", "ps", "--name", "kube-apiserver", "-q"] in standins.calls(init, "crictl")
