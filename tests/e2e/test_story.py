@@ -30,7 +30,8 @@ import pytest
 from django.conf import settings
 
 from clusterpanel.jobs.models import Job
-from nodes.models import Cluster, EtcdSnapshot, Node
+from nodes.health import tasks as health_tasks
+from nodes.models import Cluster, ComponentHealth, EtcdSnapshot, Node
 from nodes.recipes.cert_rollout import STATIC_PODS
 from pki.models.certificates import Certificate
 from pki.models.tokens import BootstrapToken
@@ -336,17 +337,7 @@ def _story(
     new.refresh_from_db()
     assert new.joined_at is not None
 
-    # Certificate expiry across the fleet, the findings, the health grid.
-    page.goto("/certificates/fleet/")
-    assert "prod" in page.locator("main").inner_text()
-    story.check("certificate-expiry")
-    page.goto("/findings/")
-    story.check("findings")
-    page.goto(f"/clusters/{cluster.pk}/health/")
-    story.check("health")
-
-    # Renew the first control-plane node's apiserver certificate and roll it out. The hosts run
-    # no kubelet, runtime or apiserver: stand-ins answer for crictl (a container per static-pod
+    # The hosts run no kubelet, runtime or apiserver: stand-ins answer for crictl (a container per static-pod
     # manifest), curl (/livez "ok") and openssl s_client (the node's apiserver.crt), and
     # systemctl only records.
     for host in test_hosts[:3]:
@@ -358,6 +349,35 @@ def _story(
         standins.install_standins(host, ["crictl", "curl", "openssl"])
         standins.install_recorder(host, "systemctl")
         (standins.state(host) / "crictl-static-pods").touch()
+
+    # Certificate expiry: a scan reads the files on the nodes; the fleet table and the findings.
+    page.goto(f"/clusters/{cluster.pk}/certificates/")
+    page.locator("#scan-certificates").click()
+    scan = story.job("cert-scan")
+    assert Job.objects.get(pk=scan).status == "succeeded", Job.objects.get(pk=scan).explanation
+    page.goto("/certificates/fleet/")
+    assert "prod" in page.locator("main").inner_text()
+    story.check("certificate-expiry")
+    page.goto("/findings/")
+    story.check("findings")
+
+    # The health grid: "Check now" makes the round due; beat (played here) sends it to the
+    # worker, which checks every node over SSH.
+    page.goto(f"/clusters/{cluster.pk}/health/")
+    page.locator("#check-now").click()
+    health_tasks.schedule_health_rounds()
+    services.wait_for(
+        lambda: ComponentHealth.objects.filter(cluster=cluster, component="ssh").count() == 5,
+        60, "a health round",
+    )
+    page.goto(f"/clusters/{cluster.pk}/health/")
+    assert page.locator("#health-checks tbody tr").count() > 5
+    story.check("health")
+    page.goto("/")
+    page.locator(f"#health-row-{cluster.pk}").wait_for()
+    story.check("dashboard")
+
+    # Renew the first control-plane node's apiserver certificate and roll it out.
     old = Certificate.objects.get(cluster=cluster, name="apiserver", node_name=init.name, status="active")
     page.goto(f"/clusters/{cluster.pk}/certificates/")
     page.get_by_label("Node", exact=True).select_option(init.name)
