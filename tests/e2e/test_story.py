@@ -93,6 +93,7 @@ class Story:
         self.page.on("console", self._console)
         self.shots = shots
         self.stage = 0
+        self.times: list[tuple[str, float]] = []
 
     def _route(self, route: Any) -> None:
         if _loopback(route.request.url):
@@ -108,6 +109,7 @@ class Story:
     def check(self, name: str) -> None:
         """Screenshot the page as stage ``name`` and run axe on it."""
         self.stage += 1
+        self.times.append((name, time.monotonic()))
         self.page.screenshot(path=str(self.shots / f"{self.stage:02d}-{name}.png"))
         found = self.page.evaluate(
             """async () => {
@@ -207,7 +209,10 @@ def test_the_operator_story_from_an_empty_panel_to_a_backed_up_cluster(
         raise
     finally:
         story.context.close()
-    print(f"the story took {time.monotonic() - started:.1f}s")
+    marks = [("start", started), *story.times]
+    print(f"the story took {time.monotonic() - started:.1f}s:", ", ".join(
+        f"{name} {at - before:.1f}s" for (_, before), (name, at) in zip(marks, marks[1:])
+    ))
     assert not story.csp, "Content-Security-Policy violations:\n" + "\n".join(story.csp)
     assert not story.offsite, f"requests off loopback: {story.offsite}"
 
