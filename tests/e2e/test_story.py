@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import json
 import os
 import shutil
@@ -50,6 +51,8 @@ IGNORED = (
 )
 CNI = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: cni-test\n"
 JOB_TIMEOUT_MS = 120_000
+# For the certificate rollout and the health round, beyond kubeadm and kubectl.
+ADDED_STANDINS = ("crictl", "curl", "openssl", "systemctl")
 
 
 def _fresh(host: hosts.TestHost) -> None:
@@ -62,6 +65,14 @@ def _fresh(host: hosts.TestHost) -> None:
     for tool in ("kubeadm", "kubectl"):
         standins.stop_failing(host, tool)
     standins.install_standins(host, ["kubeadm", "kubectl"])
+
+
+def _leave(test_hosts: list[hosts.TestHost]) -> None:
+    """Hand the shared hosts on as fresh machines, without the stand-ins added here."""
+    for host in test_hosts:
+        _fresh(host)
+        for tool in ADDED_STANDINS:
+            (host.bind_dir(standins.STANDIN_PATH) / tool).unlink(missing_ok=True)
 
 
 def _loopback(url: str) -> bool:
@@ -182,10 +193,10 @@ def _approve_host_keys(story: Story, nodes: list[Node], hosts_: list[hosts.TestH
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Iterator[Path]:
+def shots(tmp_path: Path) -> Path:
     where = Path(os.environ.get("CLUSTERPANEL_SCREENSHOTS") or tmp_path / "screenshots")
     where.mkdir(parents=True, exist_ok=True)
-    yield where
+    return where
 
 
 def test_the_operator_story_from_an_empty_panel_to_a_backed_up_cluster(
@@ -209,10 +220,14 @@ def test_the_operator_story_from_an_empty_panel_to_a_backed_up_cluster(
         raise
     finally:
         story.context.close()
+        _leave(test_hosts)
     marks = [("start", started), *story.times]
-    print(f"the story took {time.monotonic() - started:.1f}s:", ", ".join(
-        f"{name} {at - before:.1f}s" for (_, before), (name, at) in zip(marks, marks[1:])
-    ))
+    print(
+        f"the story took {time.monotonic() - started:.1f}s:",
+        ", ".join(
+            f"{name} {at - before:.1f}s" for (_, before), (name, at) in itertools.pairwise(marks)
+        ),
+    )
     assert not story.csp, "Content-Security-Policy violations:\n" + "\n".join(story.csp)
     assert not story.offsite, f"requests off loopback: {story.offsite}"
 
@@ -293,7 +308,8 @@ def _story(
     page.wait_for_function(
         "() => document.querySelector('#job-progress').value > 0"
         " && document.querySelector('#job-log').textContent.includes('kubeadm')",
-        timeout=JOB_TIMEOUT_MS, polling=200,
+        timeout=JOB_TIMEOUT_MS,
+        polling=200,
     )
     bootstrap = story.wait_job()
     job = Job.objects.get(pk=bootstrap)
@@ -303,7 +319,9 @@ def _story(
     assert progress.get_attribute("value") == progress.get_attribute("max")
     story.check("bootstrap")
     for host in first:
-        expected = ["kubeadm", "init", "--config"] if host is init else ["kubeadm", "join", "--config"]
+        expected = (
+            ["kubeadm", "init", "--config"] if host is init else ["kubeadm", "join", "--config"]
+        )
         assert [c[:3] for c in standins.calls(host, "kubeadm") if c[1] in ("init", "join")][:1] == [
             expected
         ], host.name
@@ -342,16 +360,16 @@ def _story(
     new.refresh_from_db()
     assert new.joined_at is not None
 
-    # The hosts run no kubelet, runtime or apiserver: stand-ins answer for crictl (a container per static-pod
-    # manifest), curl (/livez "ok") and openssl s_client (the node's apiserver.crt), and
-    # systemctl only records.
+    # The hosts run no kubelet, runtime or apiserver: stand-ins answer for crictl (a container
+    # per static-pod manifest), curl (/livez "ok") and openssl s_client (the node's
+    # apiserver.crt), and systemctl only records.
     for host in test_hosts[:3]:
         manifests = host.bind_dir("/etc/kubernetes") / "manifests"
         manifests.mkdir(parents=True, exist_ok=True)
         for component in STATIC_PODS:
             (manifests / f"{component}.yaml").write_text(f"kind: Pod # {component}\n")
     for host in test_hosts:
-        standins.install_standins(host, ["crictl", "curl", "openssl"])
+        standins.install_standins(host, ADDED_STANDINS[:3])
         standins.install_recorder(host, "systemctl")
         (standins.state(host) / "crictl-static-pods").touch()
 
@@ -373,7 +391,8 @@ def _story(
     health_tasks.schedule_health_rounds()
     services.wait_for(
         lambda: ComponentHealth.objects.filter(cluster=cluster, component="ssh").count() == 5,
-        60, "a health round",
+        60,
+        "a health round",
     )
     page.goto(f"/clusters/{cluster.pk}/health/")
     assert page.locator("#health-checks tbody tr").count() > 5
@@ -383,7 +402,9 @@ def _story(
     story.check("dashboard")
 
     # Renew the first control-plane node's apiserver certificate and roll it out.
-    old = Certificate.objects.get(cluster=cluster, name="apiserver", node_name=init.name, status="active")
+    old = Certificate.objects.get(
+        cluster=cluster, name="apiserver", node_name=init.name, status="active"
+    )
     page.goto(f"/clusters/{cluster.pk}/certificates/")
     page.get_by_label("Node", exact=True).select_option(init.name)
     page.get_by_label("Search").fill("apiserver")
@@ -424,7 +445,9 @@ def _story(
     status = subprocess.run(
         ["etcdctl", "snapshot", "status", str(saved), "-w", "json"],
         env={"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(status.stdout)["totalKey"] >= 1
 
@@ -433,6 +456,7 @@ def _story(
 def _etcd_member(host: hosts.TestHost, workdir: Path) -> Iterator[None]:
     pki = host.bind_dir("/etc/kubernetes") / "pki" / "etcd"
     client = f"https://{host.address}:2379"
+    log = (workdir / "etcd.log").open("wb")
     process = subprocess.Popen(
         [
             "etcd", "--name", host.name, "--data-dir", str(workdir / "etcd-data"),
@@ -443,7 +467,7 @@ def _etcd_member(host: hosts.TestHost, workdir: Path) -> Iterator[None]:
             "--cert-file", str(pki / "server.crt"), "--key-file", str(pki / "server.key"),
             "--trusted-ca-file", str(pki / "ca.crt"), "--client-cert-auth",
         ],
-        stdout=subprocess.DEVNULL, stderr=open(workdir / "etcd.log", "wb"),
+        stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     try:
         services.wait_for(lambda: _listening(host.address, 2379), 30, "etcd")
@@ -451,6 +475,7 @@ def _etcd_member(host: hosts.TestHost, workdir: Path) -> Iterator[None]:
     finally:
         process.terminate()
         process.wait(10)
+        log.close()
 
 
 def _listening(address: str, port: int) -> bool:
