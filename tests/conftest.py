@@ -14,6 +14,10 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_cluster, make_personas
 
+# The real services (Redis, workers, sshd hosts) for integration and browser tests alike: one
+# plugin, so that a session that runs both starts each of them once.
+pytest_plugins = ["tests.real_services"]
+
 
 @pytest.fixture
 def personas(db: Any) -> dict[str, User]:

@@ -1,1 +1,1 @@
-"""The jobs tests use the session's jobs worker (tests/integration/conftest.py)."""
+"""The jobs tests use the session's jobs worker (tests/real_services.py)."""

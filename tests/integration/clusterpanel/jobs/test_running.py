@@ -16,8 +16,8 @@ from clusterpanel.security.audit import Actor
 from tests import services
 from tests.factories import make_cluster, make_node, make_user
 from tests.integration.clusterpanel.jobs.helpers import steps, wait_status
-from tests.integration.conftest import FAST, broker, broker_db
 from tests.jobkinds import READ_ONLY, SHELL
+from tests.real_services import FAST, broker, broker_db
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

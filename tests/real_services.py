@@ -1,4 +1,5 @@
-"""Session-wide real services for integration tests: one Redis, one worker."""
+"""Session-wide real services for integration and browser tests: one Redis, one worker, the
+shared sshd hosts."""
 
 from __future__ import annotations
 
