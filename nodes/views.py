@@ -58,15 +58,21 @@ def _summary(cluster: Cluster, now: datetime) -> ClusterSummary:
 def dashboard(request: HttpRequest) -> HttpResponse:
     require(request, "view")
     now = timezone.now()
-    clusters = list(Cluster.objects.with_role_counts().with_next_expiry())
+    # Paged like the other lists: a fleet of a thousand clusters is a thousand cards.
+    table = Table(request, DASHBOARD_COLUMNS, default="name")
+    page = table.paginate(Cluster.objects.with_role_counts().with_next_expiry().order_by("name"))
+    clusters = list(page.object_list)
     rows = [_summary(c, now) for c in clusters]
     context = {
+        "table": table,
         "rows": rows,
         "health_columns": [title for title, _ in health_pages.COLUMNS],
         "health_grid": health_pages.grid(clusters),
     }
     return render(request, "dashboard.html", context)
 
+
+DASHBOARD_COLUMNS = [Column("Name", "name", ("name",))]
 
 CLUSTER_COLUMNS = [
     Column("Name", "name", ("name",)),

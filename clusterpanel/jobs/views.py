@@ -51,10 +51,15 @@ def _list(request: HttpRequest, cluster: Any = None) -> HttpResponse:
         "jobs": page,
         "table": table,
         "cluster": cluster,
-        "clusters": apps.get_model("nodes", "Cluster").objects.order_by("name"),
+        # The filter's choices: names only, a fleet has a thousand of them.
+        "clusters": apps.get_model("nodes", "Cluster").objects.only("pk", "name").order_by("name"),
         "kinds": registry.kinds(),
         "statuses": JobStatus.choices,
         "chosen": {"cluster": request.GET.get("cluster", ""), "kind": kind, "status": status},
+        # As a number: compared with each choice's id without a filter per choice.
+        "chosen_cluster": int(wanted)
+        if (wanted := request.GET.get("cluster", "")).isdigit() and wanted.isascii()
+        else None,
     }
     return render(request, "jobs/list.html", context)
 
