@@ -102,6 +102,17 @@ def _viewer() -> Any:
     return user
 
 
+class _Counter:
+    """An execute wrapper counting the queries run through it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
 def measure(runs: int) -> list[tuple[str, str, float, float, int]]:
     """(name, URL, median ms, p95 ms, queries) per page."""
     from django.db import connection
@@ -118,8 +129,8 @@ def measure(runs: int) -> list[tuple[str, str, float, float, int]]:
         url = pattern.format(**targets)
         client = api if url.startswith("/api/") else web
         # Counted by a wrapper, which outlives the connection each request closes.
-        queries: list[str] = []
-        with connection.execute_wrapper(lambda execute, sql, *a: (queries.append(sql), execute(sql, *a))[1]):
+        queries = _Counter()
+        with connection.execute_wrapper(queries):
             response = client.get(url)  # warm-up; its queries are counted
         if response.status_code != 200:
             raise RuntimeError(f"{url}: HTTP {response.status_code}")
@@ -130,7 +141,7 @@ def measure(runs: int) -> list[tuple[str, str, float, float, int]]:
             times.append((time.perf_counter() - started) * 1000)
         times.sort()
         p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-        out.append((name, url, statistics.median(times), p95, len(queries)))
+        out.append((name, url, statistics.median(times), p95, queries.count))
     return out
 
 

@@ -274,9 +274,8 @@ def seed(size: Size, log: Callable[[str], None] = print, prefix: str = "seed") -
     from django.db import transaction
     from django.utils import timezone
 
-    from clusterpanel.jobs.models import Job, JobLogChunk, JobStep
     from nodes.health.findings import Finding, ScannedCertificate
-    from nodes.models import Cluster, ComponentHealth, HealthEvent, HealthSample, Node
+    from nodes.models import Cluster, Node
     from pki.models import Certificate, CertificateAuthority
 
     now = timezone.now()

@@ -62,7 +62,7 @@ class ClusterQuerySet(models.QuerySet["Cluster"]):
         from the PKI app, by name, so that this app does not import it).
 
         Subqueries, not joins: joined with the nodes of ``with_role_counts`` as well, every
-        cluster's rows would multiply (nodes × certificates × CAs) before being counted."""
+        cluster's rows would multiply (nodes times certificates times CAs) before being counted."""
         return self.annotate(
             next_leaf_expiry=self._soonest_active("certificates"),
             next_ca_expiry=self._soonest_active("certificate_authorities"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Prefetch, QuerySet
 from django.utils.functional import lazy
 from drf_spectacular.types import OpenApiTypes
@@ -204,9 +205,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     def get_queryset(self) -> QuerySet[Job]:
         # Only the nodes' ids: the rows also hold encrypted credentials, decrypted when read
-        # (the model by the relation: this app imports no other app).
-        node_model = Job._meta.get_field("nodes").related_model
-        nodes = Prefetch("nodes", queryset=node_model._default_manager.only("pk"))
+        # (the model by name: this app imports no other app).
+        node_ids = apps.get_model("nodes", "Node")._default_manager.only("pk")
+        nodes: Prefetch[Any, Any, Any] = Prefetch("nodes", queryset=node_ids)
         queryset = Job.objects.prefetch_related("steps", nodes).order_by("-created_at", "-id")
         if self.action != "list":
             return queryset
