@@ -113,8 +113,8 @@ class _Counter:
         return execute(sql, params, many, context)
 
 
-def measure(runs: int) -> list[tuple[str, str, float, float, int]]:
-    """(name, URL, median ms, p95 ms, queries) per page."""
+def measure(runs: int) -> list[tuple[str, str, float, float, float, int]]:
+    """(name, URL, median ms, p95 ms, fastest ms, queries) per page."""
     from django.db import connection
     from django.test import Client
     from rest_framework.test import APIClient
@@ -141,7 +141,7 @@ def measure(runs: int) -> list[tuple[str, str, float, float, int]]:
             times.append((time.perf_counter() - started) * 1000)
         times.sort()
         p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-        out.append((name, url, statistics.median(times), p95, queries.count))
+        out.append((name, url, statistics.median(times), p95, times[0], queries.count))
     return out
 
 
@@ -177,11 +177,12 @@ def main() -> None:
             print(f"seed: {time.monotonic() - started:.0f} s\n")
         print(", ".join(f"{count:,} {name}" for name, count in _counts().items()), "\n")
         rows = measure(args.runs)
-    print(f"| page | URL | median (ms) | p95 (ms) | queries | p95 < {GOAL_MS:g} ms |")
-    print("|---|---|---:|---:|---:|---|")
-    for name, url, median, p95, queries in rows:
+    # The fastest render is the best estimate of an idle machine when others share it.
+    print(f"| page | URL | median (ms) | p95 (ms) | fastest (ms) | queries | p95 < {GOAL_MS:g} ms |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for name, url, median, p95, fastest, queries in rows:
         ok = "yes" if p95 < GOAL_MS else "**no**"
-        print(f"| {name} | `{url}` | {median:.0f} | {p95:.0f} | {queries} | {ok} |")
+        print(f"| {name} | `{url}` | {median:.0f} | {p95:.0f} | {fastest:.0f} | {queries} | {ok} |")
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
