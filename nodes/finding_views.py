@@ -14,6 +14,7 @@ from clusterpanel.errors import InputError
 from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
 from clusterpanel.web.forms import add_errors
+from clusterpanel.web.options import options
 from clusterpanel.web.tables import Column, Table
 from nodes.forms import SilenceFindingForm
 from nodes.health import drift
@@ -58,7 +59,9 @@ def findings_page(
         "table": table,
         "filters": filters,
         "filter_errors": errors,
-        "clusters": Cluster.objects.order_by("name").only("pk", "name"),
+        "cluster_options": options(
+            Cluster.objects.order_by("name").values_list("pk", "name"), filters.cluster
+        ),
         "severities": Severity.choices,
         "kinds": drift.KINDS,
         "max_days": findings.MAX_SILENCE.days,

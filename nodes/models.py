@@ -59,16 +59,24 @@ class ClusterQuerySet(models.QuerySet["Cluster"]):
 
     def with_next_expiry(self) -> ClusterQuerySet:
         """Annotate the soonest NotAfter of active certificates and CAs (reverse relations
-        from the PKI app, by name, so that this app does not import it)."""
+        from the PKI app, by name, so that this app does not import it).
+
+        Subqueries, not joins: joined with the nodes of ``with_role_counts`` as well, every
+        cluster's rows would multiply (nodes times certificates times CAs) before being counted."""
         return self.annotate(
-            next_leaf_expiry=models.Min(
-                "certificates__not_after", filter=models.Q(certificates__status="active")
-            ),
-            next_ca_expiry=models.Min(
-                "certificate_authorities__not_after",
-                filter=models.Q(certificate_authorities__status="active"),
-            ),
+            next_leaf_expiry=self._soonest_active("certificates"),
+            next_ca_expiry=self._soonest_active("certificate_authorities"),
         )
+
+    def _soonest_active(self, relation: str) -> models.Subquery:
+        related = self.model._meta.get_field(relation).related_model
+        assert related is not None and not isinstance(related, str)
+        soonest = (
+            related._default_manager.filter(cluster=models.OuterRef("pk"), status="active")
+            .order_by("not_after")
+            .values("not_after")[:1]
+        )
+        return models.Subquery(soonest, output_field=models.DateTimeField())
 
 
 _VALIDITY = [validators.validate_validity_days]

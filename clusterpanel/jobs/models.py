@@ -137,6 +137,10 @@ class Job(models.Model):
             return list(preset)
         if self.pk is None:
             return []
+        # A list prefetches the nodes (``prefetch_related("nodes")``): no query per job.
+        prefetched = getattr(self, "_prefetched_objects_cache", {}).get("nodes")
+        if prefetched is not None:
+            return sorted(node.pk for node in prefetched)
         return sorted(self.nodes.values_list("pk", flat=True))
 
     @target_node_ids.setter

@@ -18,6 +18,7 @@ from clusterpanel.jobs.api import is_admin, job_checks, read_log
 from clusterpanel.jobs.models import Job, JobStatus
 from clusterpanel.security.audit import Actor
 from clusterpanel.web.access import get_for_user, require
+from clusterpanel.web.options import options
 from clusterpanel.web.tables import DESC, Column, Table
 
 JOB_COLUMNS = [
@@ -47,14 +48,22 @@ def _list(request: HttpRequest, cluster: Any = None) -> HttpResponse:
         jobs = jobs.filter(status=status)
     table = Table(request, JOB_COLUMNS, default="id", default_dir=DESC)
     page = table.paginate(table.order(jobs))
+    wanted = request.GET.get("cluster", "")
+    chosen_cluster = int(wanted) if wanted.isascii() and wanted.isdigit() else None
     context = {
         "jobs": page,
         "table": table,
         "cluster": cluster,
-        "clusters": apps.get_model("nodes", "Cluster").objects.order_by("name"),
         "kinds": registry.kinds(),
         "statuses": JobStatus.choices,
         "chosen": {"cluster": request.GET.get("cluster", ""), "kind": kind, "status": status},
+        # The cluster filter (not on a cluster's own page): names only, rendered in Python.
+        "cluster_options": ""
+        if cluster is not None
+        else options(
+            apps.get_model("nodes", "Cluster").objects.order_by("name").values_list("pk", "name"),
+            chosen_cluster,
+        ),
     }
     return render(request, "jobs/list.html", context)
 

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Page, Paginator
-from django.db.models import F, QuerySet
+from django.db.models import F, OrderBy, QuerySet
 from django.http import HttpRequest, QueryDict
 
 # Rows per page. Read when a table is built, so tests may lower it.
@@ -66,6 +67,19 @@ def _sort_key(item: Any) -> Any:
 
 def _is_empty(item: Any) -> bool:
     return item is None or item == ""
+
+
+def _ordering(rows: QuerySet[Any], name: str, descending: bool) -> OrderBy:
+    """``name`` ascending or descending, empty values last. A column that cannot be empty is
+    ordered plainly: ``DESC NULLS LAST`` is not the order of a backward index scan, so on
+    PostgreSQL it would sort the whole table instead of reading the first page off an index."""
+    try:
+        nullable = rows.model._meta.get_field(name).null
+    except FieldDoesNotExist:  # an annotation or a relation's field
+        nullable = True
+    if not nullable:
+        return F(name).desc() if descending else F(name).asc()
+    return F(name).desc(nulls_last=True) if descending else F(name).asc(nulls_last=True)
 
 
 class Table:
@@ -118,10 +132,7 @@ class Table:
         own order, so a table's default order breaks them."""
         column, descending = self.column, self.direction == DESC
         if isinstance(rows, QuerySet) and column.fields:
-            ordering = [
-                F(name).desc(nulls_last=True) if descending else F(name).asc(nulls_last=True)
-                for name in column.fields
-            ]
+            ordering = [_ordering(rows, name, descending) for name in column.fields]
             # Ties keep the queryset's own order (or the model's), then the primary key.
             own = list(rows.query.order_by or rows.model._meta.ordering)
             return rows.order_by(*ordering, *own, "pk")
