@@ -82,8 +82,9 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-# The tests that take longest (tens of seconds each: the browser story, whole jobs on test hosts, the broker soak,
-# ``manage.py serve``, the real tools, the schema fuzz, the permission matrix) start first. xdist
+# The tests that take longest (tens of seconds each: the browser story, whole jobs on test hosts,
+# the broker soak, ``manage.py serve``, the real tools, the schema fuzz, the permission matrix)
+# start first. xdist
 # hands out tests in collection order; one of them picked up last keeps one worker busy while
 # the other has nothing left to do. Whole files move, in their own order, so module-scoped
 # fixtures are still set up once.
