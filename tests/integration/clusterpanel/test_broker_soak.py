@@ -22,7 +22,8 @@ import pytest
 from clusterpanel.models import WorkerHeartbeat
 from tests import services
 
-pytestmark = pytest.mark.integration
+# The embedded broker is the SQLite default's: SQLite pass only (tests/run.py).
+pytestmark = [pytest.mark.integration, pytest.mark.above_the_database]
 
 TASKS = 10_000
 PRODUCERS = 2

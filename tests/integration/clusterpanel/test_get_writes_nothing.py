@@ -48,7 +48,8 @@ from tests.actors import SETUP
 from tests.binary_certs import issue_binary_certs
 from tests.factories import make_cluster, make_node, make_personas
 
-pytestmark = pytest.mark.django_db
+# Which GET writes is decided by the views, not the database: SQLite pass only (tests/run.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.above_the_database]
 
 # Routes whose GET is the audited handing-out of a secret, with the one event each may write.
 SECRET_DOWNLOADS: dict[str, tuple[str, str]] = {

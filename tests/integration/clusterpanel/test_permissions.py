@@ -16,6 +16,9 @@ from nodes.models import Cluster, Node
 from tests.actors import SETUP
 from tests.factories import make_node
 
+# Who may open which route is decided above the database: SQLite pass only (tests/run.py).
+pytestmark = pytest.mark.above_the_database
+
 PERSONAS = ("anonymous", "outsider", "viewer", "operator", "admin")
 LOGIN = "login"
 
