@@ -164,19 +164,23 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Python {platform.python_version()}, {os.cpu_count()} cores, {platform.platform()}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
-    with (
-        tempfile.TemporaryDirectory(prefix="clusterpanel-bench-") as directory,
-        _database(args.database_url, Path(directory)) as (url, fresh),
-    ):
-        _django(Path(directory), url)
-        if fresh:
-            from bench.seed import Size, seed
+    with tempfile.TemporaryDirectory(prefix="clusterpanel-bench-") as directory:
+        # PostgreSQL runs as its own user, which must pass through to its data directory here.
+        os.chmod(directory, 0o711)  # noqa: S103 - traverse only, nothing listed or read
+        with _database(args.database_url, Path(directory)) as (url, fresh):
+            _run(args, Path(directory), url, fresh)
 
-            started = time.monotonic()
-            seed(Size(clusters=args.clusters))
-            print(f"seed: {time.monotonic() - started:.0f} s\n")
-        print(", ".join(f"{count:,} {name}" for name, count in _counts().items()), "\n")
-        rows = measure(args.runs)
+
+def _run(args: argparse.Namespace, directory: Path, url: str, fresh: bool) -> None:
+    _django(directory, url)
+    if fresh:
+        from bench.seed import Size, seed
+
+        started = time.monotonic()
+        seed(Size(clusters=args.clusters))
+        print(f"seed: {time.monotonic() - started:.0f} s\n")
+    print(", ".join(f"{count:,} {name}" for name, count in _counts().items()), "\n")
+    rows = measure(args.runs)
     # The fastest render is the best estimate of an idle machine when others share it.
     print(
         f"| page | URL | median (ms) | p95 (ms) | fastest (ms) | queries | p95 < {GOAL_MS:g} ms |"
