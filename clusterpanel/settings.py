@@ -101,6 +101,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "clusterpanel.security.roles.role_context",
             ],
+            # Filters every page uses (relative and absolute times), without {% load %}.
+            "builtins": ["clusterpanel.templatetags.when"],
         },
     }
 ]
