@@ -249,6 +249,15 @@ class _Writer:
             if self.postgres:
                 cursor.execute("ANALYZE")
 
+    def vacuum(self) -> None:
+        """What autovacuum does in a live database, once the seed has committed: right after COPY
+        the visibility map is empty and PostgreSQL will not answer from a covering index alone
+        (the fleet table: 136 ms before, 27 ms after). VACUUM cannot run inside a transaction,
+        so a seed inside one (a test's) keeps the ANALYZE of ``finish`` only."""
+        if self.postgres and not self.connection.in_atomic_block:
+            with self.connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE")
+
 
 def _default(field: Any) -> Any:
     if field.has_default():
@@ -395,6 +404,7 @@ def seed(size: Size, log: Callable[[str], None] = print, prefix: str = "seed") -
              for p in (leaves[(c + i + k) % PEM_POOL],)),
         )  # fmt: skip
         w.finish()
+    w.vacuum()
     return w.counts
 
 
