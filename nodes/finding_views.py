@@ -17,7 +17,6 @@ from clusterpanel.web.forms import add_errors
 from clusterpanel.web.options import options
 from clusterpanel.web.tables import Column, Table
 from nodes.forms import SilenceFindingForm
-from nodes.health import drift
 from nodes.health import finding_services as findings
 from nodes.health.findings import Finding, Severity
 from nodes.models import Cluster
@@ -63,7 +62,7 @@ def findings_page(
             Cluster.objects.order_by("name").values_list("pk", "name"), filters.cluster
         ),
         "severities": Severity.choices,
-        "kinds": drift.KINDS,
+        "kinds": findings.FINDING_KINDS,
         "max_days": findings.MAX_SILENCE.days,
     }
     return render(request, "nodes/findings.html", context, status=status)

@@ -13,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clusterpanel.security.audit import Actor
-from nodes.health import drift
 from nodes.health import finding_services as findings
 from nodes.health.findings import Finding, Severity
 
@@ -83,7 +82,7 @@ def _check_filters(request: Request) -> findings.FindingFilters:
     parameters=[
         OpenApiParameter("cluster", OpenApiTypes.INT, description="a cluster id"),
         OpenApiParameter("severity", OpenApiTypes.STR, enum=list(Severity.values)),
-        OpenApiParameter("kind", OpenApiTypes.STR, enum=list(drift.KINDS)),
+        OpenApiParameter("kind", OpenApiTypes.STR, enum=list(findings.FINDING_KINDS)),
         OpenApiParameter(
             "show_silenced", OpenApiTypes.BOOL, description="include silenced findings"
         ),

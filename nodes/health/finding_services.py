@@ -20,6 +20,10 @@ from clusterpanel.security.roles import require_permission
 from nodes.health import drift
 from nodes.health.findings import Finding, ScannedCertificate, Severity
 from nodes.models import Cluster, Node
+from pki.domain import binary_import
+
+# Every kind a finding can have: the certificate scan's and the binary import's.
+FINDING_KINDS = (*drift.KINDS, *binary_import.KINDS)
 
 # The longest silence: long enough for a planned change, short enough not to be forgotten.
 MAX_SILENCE = dt.timedelta(days=90)
@@ -53,8 +57,8 @@ def parse_finding_filters(params: Mapping[str, str]) -> tuple[FindingFilters, di
         errors["severity"] = f"must be one of {', '.join(Severity.values)}"
         severity = ""
     kind = params.get("kind", "") or ""
-    if kind and kind not in drift.KINDS:
-        errors["kind"] = f"must be one of {', '.join(drift.KINDS)}"
+    if kind and kind not in FINDING_KINDS:
+        errors["kind"] = f"must be one of {', '.join(FINDING_KINDS)}"
         kind = ""
     show = (params.get("show_silenced", "") or "") in ("1", "on", "true")
     return FindingFilters(cluster, severity, kind, show), errors

@@ -103,6 +103,21 @@ def test_the_findings_page_filters_silences_and_links_the_fixing_job(
     assert f'id="finding-{expiring.pk}"' in shown and "silenced until" in shown
 
 
+def test_the_binary_imports_finding_kinds_can_be_filtered_too(
+    web_client: Callable[[str], Any], api_client: Callable[[str], Any]
+) -> None:
+    cluster = make_cluster("fimport")
+    missing = _finding(cluster, None, "import-missing-file", "warning", action_kind="")
+    scanned = _finding(cluster, None, "expiring", "warning")
+
+    page = web_client("viewer").get("/findings/", {"kind": "import-missing-file"})
+    html = page.content.decode()
+    assert '<option value="import-missing-file" selected>' in html
+    assert f'id="finding-{missing.pk}"' in html and f'id="finding-{scanned.pk}"' not in html
+    listed = api_client("viewer").get("/api/v1/findings/", {"kind": "import-missing-file"})
+    assert [r["id"] for r in listed.json()["results"]] == [missing.pk]
+
+
 def test_the_findings_api_filters_and_silences(api_client: Callable[[str], Any]) -> None:
     a = make_cluster("fapi")
     node = make_node(a, "worker", name="fapi-w")
