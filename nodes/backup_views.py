@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from clusterpanel.errors import Conflict
 from clusterpanel.jobs.models import Job
@@ -25,7 +26,7 @@ def cluster_backups(request: HttpRequest, pk: int) -> HttpResponse:
             "pk", flat=True
         )
     )
-    context = {"cluster": cluster, "snapshots": snapshots, "jobs": jobs}
+    context = {"cluster": cluster, "snapshots": snapshots, "jobs": jobs, "now": timezone.now()}
     return render(request, "nodes/cluster_backups.html", context)
 
 

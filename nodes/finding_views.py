@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from clusterpanel.errors import InputError
@@ -64,6 +65,7 @@ def findings_page(
         "severities": Severity.choices,
         "kinds": findings.FINDING_KINDS,
         "max_days": findings.MAX_SILENCE.days,
+        "now": timezone.now(),
     }
     return render(request, "nodes/findings.html", context, status=status)
 
@@ -104,5 +106,6 @@ def certificate_fleet(request: HttpRequest) -> HttpResponse:
         "table": table,
         "within": within,
         "within_error": error,
+        "now": timezone.now(),
     }
     return render(request, "nodes/certificate_fleet.html", context, status=200)

@@ -80,6 +80,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "table": table,
         "rows": rows,
+        "now": now,
         **health,
         "health_grid": health_pages.grid(clusters),
     }

@@ -9,6 +9,7 @@ from django.apps import apps
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -56,6 +57,7 @@ def _list(request: HttpRequest, cluster: Any = None) -> HttpResponse:
         "cluster": cluster,
         "kinds": registry.kinds(),
         "statuses": JobStatus.choices,
+        "now": timezone.now(),
         "chosen": {"cluster": request.GET.get("cluster", ""), "kind": kind, "status": status},
         # The cluster filter (not on a cluster's own page): names only, rendered in Python.
         "cluster_options": ""
@@ -97,6 +99,7 @@ def _summary(job: Job) -> dict[str, Any]:
         "total": len(steps),
         "check_names": names,
         "check_grid": grid,
+        "now": timezone.now(),
     }
 
 

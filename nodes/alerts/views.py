@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from clusterpanel.errors import InputError
@@ -51,6 +52,7 @@ def _page(
         "renewal_window": renewal_policy.describe(row.window()),
         "renewal_form": renewal_form,
         "deliveries": deliveries[:RECENT_DELIVERIES],
+        "now": timezone.now(),
     }
     return render(request, "nodes/cluster_alerts.html", context, status=status)
 
