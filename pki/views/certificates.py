@@ -308,10 +308,8 @@ def inspect_upload(request: HttpRequest) -> HttpResponse:
     infos: list[dict[str, Any]] = []
     if request.method == "POST" and form.is_valid():
         try:
-            infos = [
-                _with_moments(info)
-                for info in certificate_services.inspect_upload(form.file_or_text("pem_file", "pem"))
-            ]
+            uploaded = certificate_services.inspect_upload(form.file_or_text("pem_file", "pem"))
+            infos = [_with_moments(info) for info in uploaded]
         except InputError as exc:
             form.apply_error(exc)
     return render(request, "pki/inspect_upload.html", {"form": form, "infos": infos})
