@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from clusterpanel.api.params import is_object_id
@@ -122,6 +123,7 @@ def _certificates_context(request: HttpRequest, cluster: Cluster, **extra: Any) 
         "san_form": SanCheckForm(),
         "kubeconfig_form": KubeconfigForm(initial={"validity": cluster.certificate_validity_days}),
     }
+    context["now"] = timezone.now()
     context.update(extra)
     return context
 
@@ -323,6 +325,7 @@ def authorities(request: HttpRequest, pk: int) -> HttpResponse:
     rows = table.paginate(table.order(queryset))
     sa = cluster.service_account_keys.filter(status=CertificateStatus.ACTIVE).first()
     context = {"cluster": cluster, "authorities": rows, "table": table, "sa": sa}
+    context["now"] = timezone.now()
     return render(request, "pki/authorities.html", context)
 
 
