@@ -180,6 +180,7 @@ def token_list(request: HttpRequest, pk: int) -> HttpResponse:
         "created": created,
         "status_filter": status,
         "statuses": TokenStatus.choices,
+        "now": timezone.now(),
     }
     response = render(request, "pki/tokens.html", context)
     if request.method == "POST" and form is not None and form.errors:

@@ -6,6 +6,7 @@ render. Every refusal is an ``InputError``, shown as a message or on the form fi
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -13,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from clusterpanel.api.params import is_object_id
@@ -121,6 +123,7 @@ def _certificates_context(request: HttpRequest, cluster: Cluster, **extra: Any) 
         "san_form": SanCheckForm(),
         "kubeconfig_form": KubeconfigForm(initial={"validity": cluster.certificate_validity_days}),
     }
+    context["now"] = timezone.now()
     context.update(extra)
     return context
 
@@ -280,10 +283,22 @@ def check_san(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, template, context)
 
 
+def _with_moments(info: dict[str, Any]) -> dict[str, Any]:
+    """The inspector's dict with its validity bounds as datetimes: the domain keeps them as ISO
+    text (JSON-serialisable for the API); the page shows them through ``|when``."""
+    moments = {
+        key: dt.datetime.fromisoformat(str(info[key]))
+        for key in ("not_before", "not_after")
+        if info.get(key)
+    }
+    return {**info, **{f"{key}_at": value for key, value in moments.items()}}
+
+
 def inspect_certificate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The inspector panel of one stored certificate."""
     row = get_for_user(request, Certificate.objects.select_related("cluster", "authority"), pk)
-    context = {"cluster": row.cluster, "row": row, "info": certificate_services.inspect_stored(row)}
+    info = _with_moments(certificate_services.inspect_stored(row))
+    context = {"cluster": row.cluster, "row": row, "info": info}
     template = "pki/_inspector.html" if request.htmx else "pki/inspect_page.html"
     return render(request, template, context)
 
@@ -295,7 +310,8 @@ def inspect_upload(request: HttpRequest) -> HttpResponse:
     infos: list[dict[str, Any]] = []
     if request.method == "POST" and form.is_valid():
         try:
-            infos = certificate_services.inspect_upload(form.file_or_text("pem_file", "pem"))
+            uploaded = certificate_services.inspect_upload(form.file_or_text("pem_file", "pem"))
+            infos = [_with_moments(info) for info in uploaded]
         except InputError as exc:
             form.apply_error(exc)
     return render(request, "pki/inspect_upload.html", {"form": form, "infos": infos})
@@ -309,6 +325,7 @@ def authorities(request: HttpRequest, pk: int) -> HttpResponse:
     rows = table.paginate(table.order(queryset))
     sa = cluster.service_account_keys.filter(status=CertificateStatus.ACTIVE).first()
     context = {"cluster": cluster, "authorities": rows, "table": table, "sa": sa}
+    context["now"] = timezone.now()
     return render(request, "pki/authorities.html", context)
 
 
