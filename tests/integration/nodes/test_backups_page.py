@@ -55,7 +55,9 @@ def test_a_viewer_sees_the_snapshots_but_neither_download_nor_restore(
     body = response.content.decode()
     assert f'id="snapshot-{snapshot.pk}"' in body
     assert snapshot.sha256[:16] in body and "4242" in body
-    assert f"{snapshot.taken_at:%Y-%m-%d %H:%M:%S} UTC" in body and " ago" in body
+    # Relative ("just now") and absolute, from the |when_exact filter.
+    assert f"{snapshot.taken_at:%Y-%m-%d %H:%M:%S} UTC</time>" in body
+    assert '<span class="when">just now <time' in body
     assert "/download/" not in body and "etcd-restore" not in body and "take-backup" not in body
     download = f"/clusters/{prod.pk}/backups/{snapshot.pk}/download/"
     assert web_client("viewer").get(download).status_code == 403
