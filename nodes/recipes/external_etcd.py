@@ -241,14 +241,18 @@ def install_unit_script() -> str:
 
 
 def wait_healthy_script(endpoints: Sequence[str], client: ClientCert, attempts: int) -> str:
-    """Probes ``endpoint health --cluster`` until it exits 0 or ``attempts`` probes failed;
-    prints the last probe's JSON (the step's read judges it)."""
+    """Probes ``endpoint health --cluster`` until every member answers healthy or ``attempts``
+    probes failed; prints the last probe's JSON (the step's read judges it).
+
+    An exit 0 alone is not enough: ``--cluster`` asks the member list, and a member that has not
+    yet published its client URLs is missing from it, so etcdctl can succeed with fewer entries."""
     probe = etcdctl(
         endpoints, client, "endpoint", "health", "--cluster", "-w", "json", timeout=PROBE_TIMEOUT
     )
+    healthy = "$(printf '%s' \"$out\" | grep -o '\"health\":true' | wc -l)"
     return (
         "i=0\n"
-        f"while ! out=$({probe} 2>&1); do\n"
+        f'until out=$({probe} 2>&1) && [ "{healthy}" -ge {len(endpoints)} ]; do\n'
         "  i=$((i + 1))\n"
         f'  if [ "$i" -ge {attempts} ]; then printf "%s\\n" "$out"; exit 1; fi\n'
         f"  sleep {HEALTH_PAUSE:g}\n"
