@@ -43,6 +43,7 @@ def node_files(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
         context["error"] = error.text()
         return render(request, "pki/binary_files.html", context, status=409)
     secrets_allowed = can(request.user, "download_ca_keys")
+    # A fixed-size table: the few files one node's role gets, in install order: no paging.
     context["files"] = [
         {
             "name": binary_files.file_name(item),
