@@ -189,9 +189,7 @@ def authorize_token_file(
     ``system:masters`` to a static token) is only for those who may grant it, and an operator
     cannot read back a cluster-admin token an admin made. Else the privileged parts granted, each
     with its row's ``user``, for the audit event."""
-    require_permission(
-        actor.user, TOKENS_PERMISSION, f"{what} holds static token values in clear"
-    )
+    require_permission(actor.user, TOKENS_PERMISSION, f"{what} holds static token values in clear")
     refused_rows: list[str] = []
     granted: list[dict[str, str]] = []
     for user, groups in entries:

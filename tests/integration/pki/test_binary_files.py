@@ -369,4 +369,3 @@ def test_a_token_file_with_a_privileged_row_is_refused_to_an_operator_on_both_pa
     assert "bypasses RBAC" in node_event.details["privileged"][0]["reason"]
     static_event = AuditEvent.objects.get(action="static_token.download")
     assert static_event.details["privileged"] == node_event.details["privileged"]
-
