@@ -18,6 +18,7 @@ import posixpath
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from clusterpanel.errors import InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import require_permission
@@ -178,7 +179,8 @@ def downloadable(node: Node, rendered: RenderedFile, actor: Actor) -> bool:
         return True
     try:
         _authorize(node, rendered, actor)
-    except PermissionDenied:
+    except (PermissionDenied, InputError):
+        # A kubeconfig whose certificate does not parse: the download says why (a 409).
         return False
     return True
 
