@@ -100,7 +100,9 @@ class Story:
         self.csp: list[str] = []
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
-        self.page.set_default_timeout(15_000)
+        # Generous: the suite runs the story beside other tests on two cores, with the worker
+        # and the test hosts' sshd competing for them.
+        self.page.set_default_timeout(30_000)
         self.page.on("console", self._console)
         self.shots = shots
         self.stage = 0
@@ -149,13 +151,29 @@ class Story:
 
     def wait_job(self) -> int:
         page = self.page
-        page.wait_for_function(
-            "() => !['Queued', 'Running', 'Cancelling']"
-            ".includes(document.querySelector('#job-status').textContent.trim())",
-            timeout=JOB_TIMEOUT_MS,
-            polling=200,
-        )
+        try:
+            page.wait_for_function(
+                "() => !['Queued', 'Running', 'Cancelling']"
+                ".includes(document.querySelector('#job-status').textContent.trim())",
+                timeout=JOB_TIMEOUT_MS,
+                polling=200,
+            )
+        except Exception as exc:
+            raise AssertionError(self.job_state()) from exc
         return int(page.url.rstrip("/").rsplit("/", 1)[1])
+
+    def job_state(self) -> str:
+        """What the job of the page open now is doing, from the database: for a wait that
+        timed out."""
+        job = Job.objects.get(pk=int(self.page.url.rstrip("/").rsplit("/", 1)[1]))
+        steps = [
+            f"{step.phase}/{step.name}@{step.node_name or 'panel'}: {step.status}"
+            for step in job.steps.order_by("position")
+        ]
+        return (
+            f"job #{job.pk} ({job.kind}) is {job.status} after {JOB_TIMEOUT_MS // 1000} s: "
+            f"{job.explanation!r}; steps: {steps}"
+        )
 
 
 def _add_nodes(
@@ -304,16 +322,24 @@ def _story(
     story.check("bootstrap-preview")
     page.locator("#launch-job").click()
     page.wait_for_url("**/jobs/*/")
-    # The page polls: the log grows and the progress moves while the job runs.
-    page.wait_for_function(
-        "() => document.querySelector('#job-progress').value > 0"
-        " && document.querySelector('#job-log').textContent.includes('kubeadm')",
-        timeout=JOB_TIMEOUT_MS,
-        polling=200,
-    )
+    # The page polls: the log grows and the progress moves while the job runs. (A job that
+    # ends first stops the wait too, so that its failure is reported with its explanation.)
+    try:
+        moved = page.wait_for_function(
+            "() => (document.querySelector('#job-progress').value > 0"
+            " && document.querySelector('#job-log').textContent.includes('kubeadm'))"
+            " || !['Queued', 'Running', 'Cancelling']"
+            ".includes(document.querySelector('#job-status').textContent.trim())",
+            timeout=JOB_TIMEOUT_MS,
+            polling=200,
+        )
+    except Exception as exc:
+        raise AssertionError(story.job_state()) from exc
+    assert moved.json_value()
     bootstrap = story.wait_job()
     job = Job.objects.get(pk=bootstrap)
     assert job.status == "succeeded", job.explanation
+    assert "kubeadm" in page.locator("#job-log").inner_text()
     assert page.locator("#job-status").inner_text() == "Succeeded"
     progress = page.locator("#job-progress")
     assert progress.get_attribute("value") == progress.get_attribute("max")
