@@ -100,9 +100,10 @@ def is_etcd_member(cluster: ClusterSpec, node: NodeSpec) -> bool:
 
 
 def etcd_sans(node: NodeSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """DNS and IP SANs of an etcd member's server and peer certificates."""
+    """DNS and IP SANs of an etcd member's server and peer certificates: as kubeadm's, the
+    member's name and address with both loopbacks (a client may reach localhost over IPv6)."""
     address = kubeadm.node_address(node)
-    return (node.name, "localhost"), tuple(dict.fromkeys((address, "127.0.0.1")))
+    return (node.name, "localhost"), tuple(dict.fromkeys((address, "127.0.0.1", "::1")))
 
 
 def apiserver_sans(cluster: ClusterSpec) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:

@@ -69,7 +69,7 @@ ADDRESSES = dict((name, address) for name, address, _ in CONTROL_PLANES + WORKER
 def expected_sans(name: str, node: str | None) -> tuple[set[str], set[str]]:
     """(DNS, IP) SANs a file must hold, from the task's rules rather than the plan's code."""
     if name in ("etcd-server", "etcd-peer"):
-        return {node or "", "localhost"}, {ADDRESSES[node or ""], "127.0.0.1"}
+        return {node or "", "localhost"}, {ADDRESSES[node or ""], "127.0.0.1", "::1"}
     if name == "kubernetes":
         cps = [n for n, _, _ in CONTROL_PLANES]
         ips = {a for _, a, _ in CONTROL_PLANES} | {"10.96.0.1", "127.0.0.1", "10.9.9.9"}

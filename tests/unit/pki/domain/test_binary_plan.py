@@ -91,7 +91,10 @@ def test_sans_of_the_serving_certificates() -> None:
     )
     assert any("'not a name'" in w for w in the_plan.warnings)
     etcd = the_plan.get("etcd-server", "cp-2")
-    assert (etcd.dns_names, etcd.ip_addresses) == (("cp-2", "localhost"), ("10.0.0.2", "127.0.0.1"))
+    assert (etcd.dns_names, etcd.ip_addresses) == (
+        ("cp-2", "localhost"),
+        ("10.0.0.2", "127.0.0.1", "::1"),
+    )
     kubelet = the_plan.get("kubelet-server", "w-2")
     assert (kubelet.dns_names, kubelet.ip_addresses) == (("w-2",), ("10.0.1.2",))
     assert the_plan.get("kubelet-client", "w-2").dns_names == ()
