@@ -238,9 +238,15 @@ def cancel_job(actor: Actor, job: Job) -> Job:
 @transaction.atomic
 def retry_job(actor: Actor, job: Job) -> Job:
     """A new attempt of a failed, errored or cancelled job: same kind, cluster, nodes and
-    params; steps that succeeded in earlier attempts are not run again."""
+    params; steps that succeeded in earlier attempts are not run again. A job is retried once:
+    a second retry (a double click, a client sending its request again) is a ``Conflict``
+    naming the attempt that exists, which is the one to retry next."""
     require_permission(actor.user, "launch_jobs", "Only operators and admins may retry jobs.")
-    job.refresh_from_db()
+    # The row lock makes two retries at once queue here, so the second sees the first's job.
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    later = job.retries.order_by("pk").first()
+    if later is not None:
+        raise Conflict(f"{job} was already retried by {later}; retry that one if it fails too.")
     if job.status not in RETRYABLE_STATUSES:
         allowed = ", ".join(str(s) for s in RETRYABLE_STATUSES)
         raise Conflict(f"{job} is {job.status}; only jobs that are {allowed} can be retried.")

@@ -348,7 +348,7 @@ def test_a_timed_out_upload_leaves_no_temp_file(
                 ssh.Upload("/etc/kubernetes/small", b"1\n", mode=0o644),
                 ssh.Upload("/etc/kubernetes/big", large, mode=0o644),
             ]
-            with pytest.raises(ssh.SSHError, match="writing /etc/kubernetes/big .* timed out"):
+            with pytest.raises(ssh.SSHError, match=r"writing /etc/kubernetes/big .* timed out"):
                 session.upload_files(together, timeout=0.3)
             # The command is gone when run returns; its trap ran before it went.
             left = host.run_local("ls -A /etc/kubernetes").stdout.split()

@@ -160,6 +160,11 @@ def test_retry_starts_a_new_attempt_of_a_failed_job(
     assert AuditEvent.objects.filter(action="job.retry", details__retry_of=failed.pk).exists()
     # A queued job cannot be retried.
     assert client.post(f"/api/v1/jobs/{body['id']}/retry/").status_code == 409
+    # Nor the same job twice (a double click, a request sent again): the attempt is named.
+    again = client.post(f"/api/v1/jobs/{failed.pk}/retry/")
+    assert again.status_code == 409
+    assert f"was already retried by job #{body['id']}" in again.json()["detail"]
+    assert Job.objects.filter(retry_of=failed).count() == 1
 
 
 def ended_job(prod: Any) -> Job:
