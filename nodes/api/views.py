@@ -35,7 +35,20 @@ from nodes.models import Cluster, ComponentHealth, EtcdSnapshot, HealthEvent, No
 from nodes.renewal import services as renewal_services
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "name",
+                OpenApiTypes.STR,
+                description="Only the cluster of exactly this name (an empty list when none).",
+            )
+        ]
+    )
+)
 class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
+    """Clusters by name; ``?name=<name>`` lists only the one of that exact name."""
+
     serializer_class = ClusterSerializer
     action_permissions = {
         "destroy": "delete_cluster",
@@ -50,7 +63,13 @@ class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     }
 
     def get_queryset(self) -> QuerySet[Cluster]:
-        return Cluster.objects.prefetch_related("nodes").order_by("name")
+        queryset = Cluster.objects.prefetch_related("nodes").order_by("name")
+        # Only the list filters: a detail URL names its cluster by id already, and a stray
+        # ``?name=`` there must not turn it into a 404.
+        name = self.request.query_params.get("name")
+        if self.action == "list" and name:
+            queryset = queryset.filter(name=name)
+        return queryset
 
     def perform_create(self, serializer: Any) -> None:
         services.create_cluster(unsaved_instance(serializer), Actor.from_request(self.request))
