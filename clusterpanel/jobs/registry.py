@@ -34,11 +34,13 @@ class JobFailed(Exception):
 class ParamField:
     """A parameter the launch page asks for. The page posts strings; a ``number`` field sent as
     a decimal is handed to ``validate_params`` as that int (anything else as sent, for it to
-    refuse by name), so the API's parameters stay strictly typed."""
+    refuse by name), so the API's parameters stay strictly typed. An ``optional`` field does
+    not hold the preview back: the page opened for the kind shows the plan at once."""
 
     name: str
     label: str
     number: bool = False
+    optional: bool = False
 
 
 @dataclass(frozen=True)

@@ -188,15 +188,24 @@ def _typed(kind: str, params: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _param_fields(kind: str, params: dict[str, str]) -> list[dict[str, str]]:
+def _param_fields(
+    kind: str, params: dict[str, str], errors: dict[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
     """The inputs the page shows: the kind's declared parameters, then any other one sent (so
-    that a refused name is shown back with the error naming it)."""
-    declared = [(f.name, f.label) for f in _declared(kind)]
-    names = {name for name, _ in declared}
-    declared += [(name, name) for name in params if name not in names]
+    that a refused name is shown back with the error naming it), each with its own errors."""
+    declared = [(f.name, f.label, f.optional) for f in _declared(kind)]
+    names = {name for name, _, _ in declared}
+    declared += [(name, name, False) for name in params if name not in names]
     return [
-        {"name": name, "label": label, "field": PARAM_PREFIX + name, "value": params.get(name, "")}
-        for name, label in declared
+        {
+            "name": name,
+            "label": label,
+            "field": PARAM_PREFIX + name,
+            "value": params.get(name, ""),
+            "optional": optional,
+            "error": "; ".join((errors or {}).get(name, [])),
+        }
+        for name, label, optional in declared
     ]
 
 
@@ -217,12 +226,13 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
     actor = Actor.from_request(request)
     status = 200
     error = ""
+    errors: dict[str, list[str]] = {}
     preview: dict[str, Any] | None = None
     if request.method == "POST":
         try:
             job = services.launch_job(actor, cluster, kind, node_ids, _typed(kind, params))
         except InputError as exc:
-            error, status = exc.text(), 400
+            error, status, errors = exc.text(), 400, exc.errors
         except Conflict as exc:
             error, status = str(exc), 409
         else:
@@ -231,12 +241,17 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
     fields = _param_fields(kind, params)
     # A link that opens the page for a kind with parameters (Restore… on the Backups tab) shows
     # the inputs to fill in first; the preview comes once they are sent, empty or not.
-    asked = request.method == "POST" or all(f["field"] in source for f in fields)
+    asked = request.method == "POST" or all(
+        f["field"] in source for f in fields if not f["optional"]
+    )
     if asked:
         try:
             preview = services.plan_job(actor, cluster, kind, node_ids, _typed(kind, params))
         except InputError as exc:
             error, status = error or exc.text(), 400
+            errors = errors or exc.errors
+    if errors:
+        fields = _param_fields(kind, params, errors)
     context = {
         "cluster": cluster,
         "kind": kind,
