@@ -110,3 +110,60 @@ def test_bootstrap_on_the_cluster_page_and_join_on_rows_of_nodes_not_joined_yet(
     assert "apply the CNI manifest on <strong>cp-1</strong>" in body
     assert web_client("operator").get(url).status_code == 403
     assert not prod.bootstrap_tokens.exists() and not prod.certificate_keys.exists()
+
+
+@pytest.mark.parametrize(
+    ("sent", "reason"),
+    [
+        ("swap,nosuch", "'nosuch' is not a preflight check name"),
+        ("probe", "probe cannot be ignored"),
+        ("all,swap", "name no other check with it"),
+    ],
+)
+def test_an_unknown_ignored_check_is_a_400_naming_the_field_in_the_api_and_on_the_page(
+    web_client: Callable[[str], Any],
+    api_client: Callable[[str], Any],
+    prod: Any,
+    sent: str,
+    reason: str,
+) -> None:
+    body = {"cluster": prod.pk, "kind": "preflight", "params": {"ignore_preflight_errors": sent}}
+    for path in ("/api/v1/jobs/plan/", "/api/v1/jobs/"):
+        answer = api_client("operator").post(path, body, format="json")
+        assert answer.status_code == 400, answer.json()
+        assert list(answer.json()["errors"]) == ["ignore_preflight_errors"]
+        assert reason in answer.json()["errors"]["ignore_preflight_errors"][0]
+
+    client = web_client("operator")
+    posted = {"kind": "preflight", "param.ignore_preflight_errors": sent}
+    for page in (
+        client.get(f"/clusters/{prod.pk}/jobs/new/", posted),
+        client.post(f"/clusters/{prod.pk}/jobs/new/", posted),
+    ):
+        assert page.status_code == 400
+        html = page.content.decode()
+        # The form comes back with the input kept and the error on its field; no preview.
+        assert 'id="param-ignore_preflight_errors" autocomplete="off" aria-invalid="true"' in html
+        assert 'value="' + sent + '"' in html
+        field_error = html.split('id="param-ignore_preflight_errors-error"', 1)[1]
+        assert reason.replace("'", "&#x27;") in field_error.split("</ul>", 1)[0]
+        assert 'id="job-preview"' not in html
+    assert Job.objects.count() == 0
+
+
+def test_preflight_takes_the_ignored_checks_and_its_page_previews_at_once(
+    web_client: Callable[[str], Any], api_client: Callable[[str], Any], prod: Any
+) -> None:
+    client = web_client("operator")
+    # The parameter is optional: the page opened for preflight shows the plan straight away.
+    opened = client.get(f"/clusters/{prod.pk}/jobs/new/?kind=preflight").content.decode()
+    assert 'id="job-preview"' in opened and 'id="param-ignore_preflight_errors"' in opened
+    client.post(
+        f"/clusters/{prod.pk}/jobs/new/",
+        {"kind": "preflight", "param.ignore_preflight_errors": "swap, cpus"},
+    )
+    assert Job.objects.get().params == {"ignore_preflight_errors": ["cpus", "swap"]}
+    body = {"cluster": prod.pk, "kind": "preflight", "params": {"ignore_preflight_errors": "all"}}
+    answer = api_client("operator").post("/api/v1/jobs/", body, format="json")
+    assert answer.status_code == 201, answer.json()
+    assert Job.objects.get(pk=answer.json()["id"]).params == {"ignore_preflight_errors": ["all"]}
