@@ -34,6 +34,8 @@ from nodes.api.serializers import (
 from nodes.models import Cluster, ComponentHealth, EtcdSnapshot, HealthEvent, Node
 from nodes.renewal import services as renewal_services
 
+CLUSTER_NAME_MAX = Cluster._meta.get_field("name").max_length or 63
+
 
 @extend_schema_view(
     list=extend_schema(
@@ -47,7 +49,7 @@ from nodes.renewal import services as renewal_services
     )
 )
 class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
-    """Clusters by name; ``?name=<name>`` lists only the one of that exact name."""
+    """The clusters, sorted by name; the list takes ``?name=<exact name>``."""
 
     serializer_class = ClusterSerializer
     action_permissions = {
@@ -68,6 +70,10 @@ class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         # ``?name=`` there must not turn it into a 404.
         name = self.request.query_params.get("name")
         if self.action == "list" and name:
+            # A cluster's name is a DNS label: a longer value or one with a NUL byte (which
+            # PostgreSQL refuses to bind) names no cluster and needs no query.
+            if len(name) > CLUSTER_NAME_MAX or "\0" in name:
+                return queryset.none()
             queryset = queryset.filter(name=name)
         return queryset
 

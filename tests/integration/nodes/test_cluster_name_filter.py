@@ -25,7 +25,7 @@ def test_the_name_filter_matches_exactly_and_an_unknown_name_is_an_empty_list(
     assert found.json()["count"] == 1
 
     # Exact: neither a prefix nor another case names a cluster.
-    for other in ("pro", "PROD", "nowhere"):
+    for other in ("pro", "PROD", "nowhere", "prod\0", "p" * 64, " prod"):
         missing = client.get("/api/v1/clusters/", {"name": other})
         assert missing.status_code == 200, other
         assert missing.json()["results"] == [] and missing.json()["count"] == 0, other
@@ -67,3 +67,40 @@ def test_the_schema_lists_the_name_filter(web_client: Callable[[str], Any]) -> N
     # Only the list takes it.
     detail = schema["paths"]["/api/v1/clusters/{id}/"]["get"].get("parameters", [])
     assert "name" not in {parameter["name"] for parameter in detail}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_example_client_finds_a_cluster_by_name_in_one_request(live_server: Any) -> None:
+    """examples/panel_client.py against the live API: a name beyond the first page is found
+    with one filtered request, not by paging through every cluster."""
+    import sys
+
+    from clusterpanel.models import ApiToken
+    from tests.factories import make_user
+    from tests.integration.examples.scripts import EXAMPLES
+
+    for index in range(55):
+        make_cluster(f"c{index:02d}")
+    _token, key = ApiToken.issue(make_user("lookup-viewer", "viewer"), "lookup")
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import panel_client
+    finally:
+        sys.path.remove(str(EXAMPLES))
+        sys.modules.pop("panel_client", None)
+
+    client = panel_client.PanelClient(live_server.url, key)
+    sent: list[tuple[str, str, dict[str, Any] | None]] = []
+    request = client.request
+
+    def recorded(method: str, path: str, **kwargs: Any) -> Any:
+        sent.append((method, path, kwargs.get("query")))
+        return request(method, path, **kwargs)
+
+    client.request = recorded  # type: ignore[method-assign]
+    assert client.cluster("c54")["name"] == "c54"
+    assert sent == [("GET", "clusters/", {"name": "c54"})]
+    sent.clear()
+    with pytest.raises(panel_client.UsageError, match="no cluster named 'nowhere'"):
+        client.cluster("nowhere")
+    assert sent == [("GET", "clusters/", {"name": "nowhere"})]
