@@ -321,7 +321,7 @@ def _kinds() -> Mapping[str, JobKind]:
             deadline=3 * 3600,
             authorize=authorize_bootstrap,
             param_fields=(
-                ParamField("cni_manifest", "CNI manifest (YAML text)"),
+                ParamField("cni_manifest", "CNI manifest (YAML text)", multiline=True),
                 ParamField("cni_manifest_path", "or the CNI manifest's path on the init node"),
                 IGNORE_FIELD,
             ),

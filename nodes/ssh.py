@@ -279,6 +279,13 @@ UPLOAD_FLOOR = 60.0
 UPLOAD_SECONDS_PER_MIB = 2.0
 
 
+def _remove_on_term(temp: str) -> str:
+    """The script line that removes ``temp`` when the command is killed (TERM from a timeout or
+    a cancel, or a lost connection): quoted whole, so any path is safe inside the trap."""
+    q = shlex.quote
+    return f"trap {q(f'rm -f {q(temp)}; exit 143')} TERM INT HUP PIPE\n"
+
+
 def upload_timeout(size: int, *, per_mib: float = UPLOAD_SECONDS_PER_MIB) -> float:
     """How long a streamed upload of ``size`` bytes may take: it grows with the file."""
     return UPLOAD_FLOOR + per_mib * (max(0, size) / (1 << 20))
@@ -563,7 +570,8 @@ class Session:
         """Write ``path`` atomically: a temp file beside it, chmod/chown, then rename.
 
         The content goes over stdin (never on a command line); the parent directory is created
-        when missing. A failure removes the temp file and raises ``SSHError``.
+        when missing. A failure removes the temp file and raises ``SSHError``; so does a timeout,
+        whose TERM the script traps to remove it.
         """
         _check_upload(path, mode, owner, group)
         directory, _, base = path.rpartition("/")
@@ -571,8 +579,9 @@ class Session:
         temp = f"{directory.rstrip('/')}/.{base}.clusterpanel-{secrets.token_hex(6)}.tmp"
         q = shlex.quote
         script = (
+            _remove_on_term(temp)
             # Missing directories as mkdir makes them (0755); the temp file private until chmod.
-            f"(umask 022; mkdir -p {q(directory)}) && umask 077 && cat > {q(temp)} && "
+            + f"(umask 022; mkdir -p {q(directory)}) && umask 077 && cat > {q(temp)} && "
             f"chown {q(owner)}:{q(group)} {q(temp)} && chmod {mode:04o} {q(temp)} && "
             f"mv -f {q(temp)} {q(path)} || {{ rc=$?; rm -f {q(temp)}; exit $rc; }}"
         )
@@ -615,8 +624,8 @@ class Session:
         q = shlex.quote
         script = (
             # Killed (cancel, timeout): the temp file goes too; cat is in the same group.
-            f"trap 'rm -f {q(temp)}; exit 143' TERM INT HUP PIPE\n"
-            f"(umask 022; mkdir -p {q(directory)}) && umask 077 && cat > {q(temp)} && "
+            _remove_on_term(temp)
+            + f"(umask 022; mkdir -p {q(directory)}) && umask 077 && cat > {q(temp)} && "
             f"got=$(sha256sum < {q(temp)} | cut -c1-64) && "
             f'{{ [ "$got" = {sha256} ] || {{ echo "received $(wc -c < {q(temp)}) bytes with '
             f'sha256 $got, expected {size} bytes with sha256 {sha256}" >&2; false; }}; }} && '
@@ -651,6 +660,7 @@ class Session:
         The script and the contents travel on stdin (base64 in here-documents, never on a command
         line). ``on_written(i)`` is called for each file written; at the first failure the later
         files are not touched, the failed one's temp file is removed and ``SSHError`` names it.
+        Killed (a timeout), the script removes the temp file of the file being written.
         """
         if len(files) == 1:
             file = files[0]
@@ -671,7 +681,7 @@ class Session:
             directory = directory or "/"
             temp = f"{directory.rstrip('/')}/.{base}.clusterpanel-{secrets.token_hex(6)}.tmp"
             parts.append(
-                f"(umask 022; mkdir -p {q(directory)}) && umask 077 && "
+                _remove_on_term(temp) + f"(umask 022; mkdir -p {q(directory)}) && umask 077 && "
                 f"base64 -d > {q(temp)} <<'{end}' && "
                 f"chown {q(file.owner)}:{q(file.group)} {q(temp)} && "
                 f"chmod {file.mode:04o} {q(temp)} && mv -f {q(temp)} {q(file.path)} || "

@@ -1,14 +1,16 @@
 """Ledger rows for a binary-installed cluster, signed directly with ``pki.domain.x509``.
 
 Enough for the rendered-file tests: every ``binary_layout.CERTS`` name, per node where it is per
-node, signed by its CA with a plausible CN. The real plan (SANs, profiles, expiry) is not what
-these tests check.
+node, signed by its CA with the plan's subject (CN and O: the identity policy reads them from the
+kubeconfigs). The rest of the real plan (SANs, profiles, expiry) is not what these tests check.
 """
 
 from __future__ import annotations
 
 from nodes.models import Cluster, EtcdTopology, NodeRole
 from pki.domain.binary_layout import CERTS, holds
+from pki.domain.binary_plan import SHARED_SUBJECTS
+from pki.domain.kubeadm import NODES_GROUP
 from pki.domain.x509 import USAGE_CLIENT, USAGE_SERVER, CertSpec, generate_private_key
 from pki.domain.x509 import sign_certificate as sign
 from pki.models import Certificate
@@ -32,11 +34,16 @@ def issue_binary_certs(cluster: Cluster, *, skip: tuple[str, ...] = ()) -> list[
             if holds(cert, node.role, etcd_member=node.role == member_role)
         ]
         for node in holders if cert.per_node else [None]:
-            common_name = (
-                f"system:node:{node.name}" if node and "kubelet" in cert.name else cert.name
-            )
+            if node is not None and "kubelet" in cert.name:
+                common_name, groups = f"system:node:{node.name}", (NODES_GROUP,)
+            else:
+                common_name, groups = SHARED_SUBJECTS.get(cert.name, (cert.name, ()))
             spec = CertSpec(
-                cert.name, cert.signer, common_name, usages=(USAGE_CLIENT, USAGE_SERVER)
+                cert.name,
+                cert.signer,
+                common_name,
+                organizations=groups,
+                usages=(USAGE_CLIENT, USAGE_SERVER),
             )
             key = generate_private_key("ECDSA-P256")
             ca = cas[cert.signer]

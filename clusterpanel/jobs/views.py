@@ -179,21 +179,28 @@ def _declared(kind: str) -> tuple[registry.ParamField, ...]:
 
 
 def _typed(kind: str, params: dict[str, str]) -> dict[str, Any]:
-    """The posted strings as the kind takes them: a number field's decimal as an int; the rest
-    as sent, for ``validate_params`` to refuse (an unknown name, a wrong value) by name."""
+    """The posted strings as the kind takes them: a number field's decimal as an int, a text
+    area's CRLF line ends as LF (the preview's checksums are those of the file written); the
+    rest as sent, for ``validate_params`` to refuse (an unknown name, a wrong value) by name."""
     numbers = {f.name for f in _declared(kind) if f.number}
-    return {
-        name: int(value) if name in numbers and value.isascii() and value.isdigit() else value
-        for name, value in params.items()
-    }
+    multiline = {f.name for f in _declared(kind) if f.multiline}
+    typed: dict[str, Any] = {}
+    for name, value in params.items():
+        if name in numbers and value.isascii() and value.isdigit():
+            typed[name] = int(value)
+        elif name in multiline:
+            typed[name] = value.replace("\r\n", "\n")
+        else:
+            typed[name] = value
+    return typed
 
 
 def _param_fields(
-    kind: str, params: dict[str, str], errors: dict[str, list[str]] | None = None
+    kind: str, params: dict[str, str], errors: dict[str, list[str]]
 ) -> list[dict[str, Any]]:
     """The inputs the page shows: the kind's declared parameters, then any other one sent (so
-    that a refused name is shown back with the error naming it), each with its own errors."""
-    declared = [(f.name, f.label, f.optional) for f in _declared(kind)]
+    that a refused name is shown back with the error naming it), each with its errors."""
+    declared = [(f.name, f.label, f.multiline) for f in _declared(kind)]
     names = {name for name, _, _ in declared}
     declared += [(name, name, False) for name in params if name not in names]
     return [
@@ -202,19 +209,32 @@ def _param_fields(
             "label": label,
             "field": PARAM_PREFIX + name,
             "value": params.get(name, ""),
-            "optional": optional,
-            "error": "; ".join((errors or {}).get(name, [])),
+            "multiline": multiline,
+            "errors": errors.get(name, []),
         }
-        for name, label, optional in declared
+        for name, label, multiline in declared
     ]
 
 
+def _error_text(exc: InputError, params: dict[str, str], kind: str) -> str:
+    """The page's error line: a parameter's message names the parameter (it is also shown by
+    its input); the others (kind, nodes, the cluster's state) say what they are about."""
+    shown = {f.name for f in _declared(kind)} | set(params)
+    return "; ".join(
+        f"{field}: {message}" if field in shown else message
+        for field, messages in exc.errors.items()
+        for message in messages
+    )
+
+
 def job_new(request: HttpRequest, pk: int) -> HttpResponse:
-    """Preview a job on one cluster (``?kind=``, optional ``nodes`` ids, the kind's parameters
+    """Preview a job on one cluster (``kind``, optional ``nodes`` ids, the kind's parameters
     as ``param.<name>`` fields), then launch it.
 
-    The preview connects to no host; the same page, posted, launches the job and goes to its
-    page. An error re-shows the page with the message and the choices kept."""
+    The preview connects to no host and stores nothing. It is posted (``action=preview``: a
+    manifest does not fit in a URL) or, for the links from other pages, opened with ``?kind=``.
+    Any other post launches the job and goes to its page. An error re-shows the page with the
+    message and the choices kept."""
     cluster = get_for_user(request, apps.get_model("nodes", "Cluster"), pk, "launch_jobs")
     source = request.POST if request.method == "POST" else request.GET
     kind = source.get("kind", "")
@@ -226,32 +246,33 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
     actor = Actor.from_request(request)
     status = 200
     error = ""
-    errors: dict[str, list[str]] = {}
+    field_errors: dict[str, list[str]] = {}
     preview: dict[str, Any] | None = None
-    if request.method == "POST":
+    launching = request.method == "POST" and request.POST.get("action") != "preview"
+    if launching:
         try:
             job = services.launch_job(actor, cluster, kind, node_ids, _typed(kind, params))
         except InputError as exc:
-            error, status, errors = exc.text(), 400, exc.errors
+            error, status, field_errors = _error_text(exc, params, kind), 400, exc.errors
         except Conflict as exc:
             error, status = str(exc), 409
         else:
             messages.success(request, f"Job #{job.pk} ({job.kind}) launched.")
             return redirect("job_detail", pk=job.pk)
-    fields = _param_fields(kind, params)
+    fields: list[dict[str, Any]] = []
     # A link that opens the page for a kind with parameters (Restore… on the Backups tab) shows
     # the inputs to fill in first; the preview comes once they are sent, empty or not.
-    asked = request.method == "POST" or all(
-        f["field"] in source for f in fields if not f["optional"]
+    asked = launching or all(
+        PARAM_PREFIX + f.name in source for f in _declared(kind) if not f.optional
     )
     if asked:
         try:
             preview = services.plan_job(actor, cluster, kind, node_ids, _typed(kind, params))
         except InputError as exc:
-            error, status = error or exc.text(), 400
-            errors = errors or exc.errors
-    if errors:
-        fields = _param_fields(kind, params, errors)
+            if not error:
+                error, field_errors = _error_text(exc, params, kind), exc.errors
+            status = 400
+    fields = _param_fields(kind, params, field_errors)
     context = {
         "cluster": cluster,
         "kind": kind,

@@ -1,5 +1,5 @@
-"""A cluster's Alerts tab: where alerts go, the certificate renewal policy, the latest
-deliveries, and a test alert."""
+"""A cluster's Alerts tab: where alerts go, the certificate renewal policy, the deliveries
+(newest first, sorted and paged), and a test alert."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from clusterpanel.errors import InputError
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import can
 from clusterpanel.web.access import get_for_user, require
+from clusterpanel.web.tables import DESC, Column, Table
 from nodes.alerts import services
 from nodes.alerts.forms import AlertSettingsForm
 from nodes.alerts.models import AlertDelivery
@@ -21,7 +22,17 @@ from nodes.renewal import policy as renewal_policy
 from nodes.renewal import services as renewal_services
 from nodes.renewal.forms import RenewalPolicyForm
 
-RECENT_DELIVERIES = 20
+DELIVERY_COLUMNS = [
+    Column("Created", "created", ("created_at",)),
+    Column("Alert", "alert", ("subject",)),
+    Column("Channel", "channel", ("channel",)),
+    Column("To"),
+    Column("Status", "status", ("status",)),
+    Column("Attempts", "attempts", ("attempts",)),
+    Column("Last error"),
+    Column("Next attempt", "next", ("next_attempt_at",)),
+    Column("Delivered", "delivered", ("delivered_at",)),
+]
 
 
 def _renewal_form(request: HttpRequest, cluster: Cluster) -> RenewalPolicyForm | None:
@@ -42,6 +53,9 @@ def _page(
 ) -> HttpResponse:
     config = services.settings_of(cluster)
     row = renewal_services.policy_of(cluster)
+    table = Table(
+        request, DELIVERY_COLUMNS, default="created", default_dir=DESC, fragment="alert-deliveries"
+    )
     deliveries = AlertDelivery.objects.filter(cluster=cluster).order_by("-created_at", "-pk")
     context = {
         "cluster": cluster,
@@ -51,7 +65,8 @@ def _page(
         "renewal": row,
         "renewal_window": renewal_policy.describe(row.window()),
         "renewal_form": renewal_form,
-        "deliveries": deliveries[:RECENT_DELIVERIES],
+        "deliveries": table.paginate(table.order(deliveries)),
+        "delivery_table": table,
         "now": timezone.now(),
     }
     return render(request, "nodes/cluster_alerts.html", context, status=status)

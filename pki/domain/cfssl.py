@@ -45,6 +45,7 @@ from pki.domain.x509 import (
     key_matches_certificate,
     parse_failure,
     random_serial,
+    subject_identity,
 )
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -502,13 +503,10 @@ def pkcs10_identity(csr_pem: bytes) -> RequestedIdentity:
 
 
 def _identity(subject: x509.Name, sans: list[x509.GeneralName]) -> RequestedIdentity:
-    names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    common_name, organizations = subject_identity(subject)
     return RequestedIdentity(
-        # Go's pkix.Name keeps the last CN; the subject builders already keep only that one.
-        common_name=str(names[-1].value) if names else "",
-        organizations=tuple(
-            str(a.value) for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-        ),
+        common_name=common_name,
+        organizations=organizations,
         hosts=tuple(str(name.value) for name in sans),
     )
 

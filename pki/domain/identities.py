@@ -302,6 +302,27 @@ def assess(
     return tuple(findings)
 
 
+NODE_USER_PREFIX = "system:node:"
+KUBE_PROXY_USER = "system:kube-proxy"
+
+
+def worker_own_identity(node_role: str, node_name: str, user: str, groups: Sequence[str]) -> bool:
+    """Whether a client certificate (CN ``user``, O ``groups``) found in a file of the node is one
+    of the worker's own identities: its kubelet's ``system:node:<node_name>`` in exactly
+    ``system:nodes``, or kube-proxy's ``system:kube-proxy`` in no group.
+
+    These are what a worker holds to join the cluster (kubeadm's worker bundle is ``ca.crt`` and
+    the node's own ``kubelet.conf``), so handing them out for that node is the worker-bundle rule
+    rather than a grant of a privileged identity. Compared exactly, as the API server does: any
+    other group, another node's name or another node role is no worker's own identity.
+    """
+    if node_role != kubeadm.ROLE_WORKER:
+        return False
+    if user == f"{NODE_USER_PREFIX}{node_name}":
+        return tuple(groups) == (NODES,)
+    return user == KUBE_PROXY_USER and not groups
+
+
 def refusal(finding: Finding) -> str:
     """The message for someone who may not obtain ``finding``."""
     if finding.never:

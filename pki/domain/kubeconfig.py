@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from pki.domain.x509 import PKIError
+from pki.domain.x509 import PKIError, load_certificate, subject_identity
 from pki.domain.yaml import load_document
 
 
@@ -128,3 +128,10 @@ def parse_kubeconfig(text: str) -> ParsedKubeconfig:
         user=str(user.get("name")),
         context=str(context.get("name")),
     )
+
+
+def client_identity(text: str) -> tuple[str, tuple[str, ...]]:
+    """The user (CN) and groups (O) of the kubeconfig's embedded client certificate: the identity
+    whoever holds the file is to the API server, whatever the kubeconfig's user entry is named.
+    PKIError if the file or its certificate does not parse."""
+    return subject_identity(load_certificate(parse_kubeconfig(text).client_cert_pem).subject)

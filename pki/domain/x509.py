@@ -360,6 +360,16 @@ def ca_cert_common_name(cert: x509.Certificate) -> str:
     return str(values[0].value) if values else ""
 
 
+def subject_identity(name: x509.Name) -> tuple[str, tuple[str, ...]]:
+    """The user (CN) and groups (each O) the API server reads from a client certificate's
+    subject. Go's ``pkix.Name`` keeps the last CN when there are several, and so does this."""
+    common_names = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return (
+        str(common_names[-1].value) if common_names else "",
+        tuple(str(a.value) for a in name.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)),
+    )
+
+
 def random_serial(limit: int = MAX_SERIAL) -> int:
     """A random positive serial below ``limit`` (kubeadm's: below 2^63; cfssl passes 2^159)."""
     return secrets.randbelow(limit - 1) + 1

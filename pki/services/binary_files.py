@@ -6,22 +6,25 @@ audit switch, reads the certificates through ``binary_pems`` and hands both to
 units, configuration files, kubeconfigs, the audit policy and the static token file.
 
 Previews never show a secret (kubeconfig keys and token values are masked) and record nothing;
-the download of a file that carries one (a kubeconfig's private key, the static tokens) is for
-admins and audited, like the node bundles and kubeadm files.
+the download of a file that carries one (a kubeconfig's private key, the static tokens) is
+decided by the identity policy on the identities the file hands out, like the node bundles and
+the static-token download, and audited.
 """
 
 from __future__ import annotations
 
 import posixpath
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from clusterpanel.errors import InputError
 from clusterpanel.security import audit
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import require_permission
 from nodes.models import Cluster, ClusterFlavor, Node
+from pki.domain import kubeconfig
 from pki.domain import static_tokens as static_rules
-from pki.domain.binary_layout import ADMIN
 from pki.domain.binary_node import (
     KIND_KUBECONFIG,
     KIND_TOKENS,
@@ -33,6 +36,7 @@ from pki.domain.binary_node import (
 from pki.domain.binary_spec import BinarySpec
 from pki.models.binary_settings import ClusterBinarySettings
 from pki.models.kubeadm_settings import ClusterKubeadmSettings
+from pki.services import identities as identity_policy
 from pki.services.certificates.binary_pems import binary_pems
 from pki.services.certificates.errors import PKIInputError
 from pki.services.certificates.spec import cluster_spec, node_spec
@@ -44,6 +48,7 @@ __all__ = [
     "binary_node_files",
     "binary_spec",
     "download_binary_file",
+    "downloadable",
     "file_name",
     "is_binary",
 ]
@@ -142,37 +147,69 @@ def binary_file_preview(rendered: RenderedFile) -> str:
     return text
 
 
-def _download_reason(rendered: RenderedFile) -> str:
+def _authorize(node: Node, rendered: RenderedFile, actor: Actor) -> list[dict[str, str]]:
+    """The identities the secret file hands out, as the identity policy grants them to ``actor``
+    (``PermissionDenied`` naming the identity otherwise). The file itself is asked: a kubeconfig
+    is whoever its embedded client certificate names, a token file every row in it."""
+    name = file_name(rendered)
+    text = rendered.content.decode()
     if rendered.kind == KIND_TOKENS:
-        return "tokens.csv holds every static token in clear: it is an admin download"
-    return (
-        "a kubeconfig carries the private key of a node or component identity: it is an admin "
-        "download"
-    )
+        entries, _ = static_rules.parse_token_csv(text)
+        rows = [(entry.user, entry.groups) for entry in entries]
+        return identity_policy.authorize_token_file(actor, rows, what=name)
+    if rendered.kind == KIND_KUBECONFIG:
+        user, groups = kubeconfig.client_identity(text)
+        return identity_policy.authorize_node_identity(
+            actor,
+            what=name,
+            node_name=node.name,
+            node_role=str(node.role),
+            user=user,
+            groups=groups,
+        )
+    # A secret the policy cannot name an identity for: keys of the cluster, an admin download.
+    require_permission(actor.user, "download_ca_keys", f"{name} carries a secret of the cluster")
+    return []
+
+
+def downloadable(node: Node, rendered: RenderedFile, actor: Actor) -> bool:
+    """Whether ``download_binary_file`` would hand the file to ``actor`` (the page's links);
+    decided by the same check, recording nothing."""
+    if not rendered.secret:
+        return True
+    try:
+        _authorize(node, rendered, actor)
+    except (PermissionDenied, InputError):
+        # A kubeconfig whose certificate does not parse: the download says why (a 409).
+        return False
+    return True
 
 
 def download_binary_file(cluster: Cluster, node: Node, name: str, *, actor: Actor) -> RenderedFile:
-    """The file for ``actor`` to download. Files carrying a secret (kubeconfigs, tokens.csv) only
-    for an admin (403 otherwise) and audited; ``admin.kubeconfig`` (``system:masters``) also needs
-    the super-admin permission. Units and configuration files hold no secret and record
-    nothing."""
+    """The file for ``actor`` to download. A file carrying a secret is decided by the identity
+    policy (``pki.services.identities``) on the identities it hands out, 403 naming them when
+    refused, and audited with the privileged parts granted: a worker's own kubelet and kube-proxy
+    kubeconfigs as its bundle (an operator), every other kubeconfig as a grant of its identity
+    (the controller manager's, the scheduler's and a control-plane kubelet's for an admin;
+    ``admin.kubeconfig``, in ``system:masters``, also needs the super-admin permission), and
+    ``tokens.csv`` row by row as the static-token download. Units and configuration files hold
+    no secret and record nothing."""
     rendered = binary_file(cluster, node, name)
     if not rendered.secret:
         return rendered
-    require_permission(actor.user, "download_ca_keys", _download_reason(rendered))
-    if rendered.kind == KIND_KUBECONFIG and name == f"{ADMIN}.kubeconfig":
-        require_permission(
-            actor.user,
-            "download_super_admin",
-            "admin.kubeconfig is in system:masters, which bypasses RBAC: it is an admin download",
-        )
+    privileged = _authorize(node, rendered, actor)
     with transaction.atomic():
         audit.record(
             "pki.binary_file.download",
             actor,
             obj=node,
             cluster=cluster,
-            details={"node": node.name, "file": rendered.path, "kind": rendered.kind},
+            details={
+                "node": node.name,
+                "file": rendered.path,
+                "kind": rendered.kind,
+                "privileged": privileged,
+            },
         )
     return rendered
 

@@ -2,7 +2,8 @@
 
 Thin: the access check, a call into ``pki.services.binary_files``, a render. The page lists the
 node's units, configuration files and kubeconfigs with a preview of each (private keys and token
-values masked) and records nothing; downloading a file that carries a secret is the audited act.
+values masked) and records nothing; downloading a file that carries a secret is the audited act,
+and the page links it only for a role the identity policy gives it to.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from django.views.decorators.http import require_GET
 
 from clusterpanel.errors import InputError
 from clusterpanel.security.audit import Actor
-from clusterpanel.security.roles import can
 from clusterpanel.web.access import get_for_user
 from clusterpanel.web.responses import download
 from nodes.models import Cluster, Node
@@ -42,7 +42,8 @@ def node_files(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
     except InputError as error:
         context["error"] = error.text()
         return render(request, "pki/binary_files.html", context, status=409)
-    secrets_allowed = can(request.user, "download_ca_keys")
+    actor = Actor.from_request(request)
+    # A fixed-size table: the few files one node's role gets, in install order: no paging.
     context["files"] = [
         {
             "name": binary_files.file_name(item),
@@ -51,7 +52,7 @@ def node_files(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
             "owner": item.owner,
             "kind": item.kind,
             "secret": item.secret,
-            "downloadable": secrets_allowed or not item.secret,
+            "downloadable": binary_files.downloadable(node, item, actor),
             "preview": binary_files.binary_file_preview(item),
         }
         for item in rendered
@@ -61,7 +62,7 @@ def node_files(request: HttpRequest, pk: int, node_pk: int) -> HttpResponse:
 
 @require_GET
 def node_file_download(request: HttpRequest, pk: int, node_pk: int, name: str) -> HttpResponse:
-    """One rendered file in clear; one carrying a secret is an admin download, audited."""
+    """One rendered file in clear; one carrying a secret as the identity policy decides, audited."""
     cluster = get_for_user(request, Cluster, pk)
     node = get_object_or_404(Node, pk=node_pk, cluster=cluster)
     try:

@@ -7,7 +7,6 @@ a POST (Show, Copy, Reveal), which is what the audit log records.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -108,17 +107,6 @@ def join_reveal(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 # --- tokens tab ----------------------------------------------------------------------------------
 
 
-def _short_duration(left: timedelta | None) -> str:
-    """``6d 23h``, ``1h 59m`` or ``42m``: how long a token has left, as the join card counts."""
-    if left is None:
-        return ""
-    minutes = int(left.total_seconds()) // 60
-    days, hours, minutes = minutes // 1440, minutes % 1440 // 60, minutes % 60
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
-
-
 TOKEN_COLUMNS = [
     Column("Id", "id", ("token_id",)),
     Column("Status", "status", value=lambda row: row["status"]),
@@ -133,14 +121,7 @@ TOKEN_COLUMNS = [
 
 def _token_rows(tokens: Any) -> list[dict[str, Any]]:
     now = timezone.now()
-    return [
-        {
-            "token": token,
-            "status": token.status(now),
-            "time_left": _short_duration(token.time_left(now)),
-        }
-        for token in tokens
-    ]
+    return [{"token": token, "status": token.status(now)} for token in tokens]
 
 
 def token_list(request: HttpRequest, pk: int) -> HttpResponse:

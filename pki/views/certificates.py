@@ -351,7 +351,11 @@ def import_pki(request: HttpRequest, pk: int) -> HttpResponse:
             names = ", ".join(ca.name for ca in result.authorities)
             messages.success(request, f"Imported {names}; {result.superseded} superseded.")
             return redirect("pki_authorities", pk=cluster.pk)
-    return render(request, "pki/import.html", {"cluster": cluster, "forms": forms})
+    # An import over a live PKI supersedes what nodes run on: the button asks first.
+    active = CertificateAuthority.objects.filter(cluster=cluster, status=CertificateStatus.ACTIVE)
+    context = {"cluster": cluster, "forms": forms}
+    context["active_cas"] = list(active.order_by("name").values_list("name", flat=True))
+    return render(request, "pki/import.html", context)
 
 
 def _run_import(

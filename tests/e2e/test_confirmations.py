@@ -150,3 +150,91 @@ def test_deleting_a_cluster_takes_its_typed_name(
     assert "Cluster lab deleted." in page.locator(".messages").inner_text()
     assert not Cluster.objects.filter(pk=lab.pk).exists()
     assert not dialogs.messages  # a page, not a browser prompt
+
+
+def test_cancelling_a_job_asks_first(lab: Cluster, page_as: Callable[[str], Any]) -> None:
+    from clusterpanel.jobs.models import Job
+    from tests.jobkinds import READ_ONLY
+
+    job = Job.objects.create(kind=READ_ONLY, cluster=lab, cluster_name=lab.name)
+    page = page_as("operator")
+    dialogs = Dialogs(page)
+    page.goto(f"/jobs/{job.pk}/")
+
+    dialogs.answers.append(False)
+    page.get_by_role("button", name="Cancel").click()
+    assert dialogs.messages[0].startswith(f"Cancel job #{job.pk}? Steps that have not run")
+    page.wait_for_load_state("networkidle")
+    job.refresh_from_db()
+    assert job.is_active
+
+    dialogs.answers.append(True)
+    page.get_by_role("button", name="Cancel").click()
+    page.wait_for_selector(f".messages >> text=Job #{job.pk} cancelled.")
+    job.refresh_from_db()
+    assert not job.is_active
+
+
+def test_revoking_a_token_asks_first(lab: Cluster, page_as: Callable[[str], Any]) -> None:
+    request = bootstrap_services.validate_token_request()
+    token = bootstrap_services.create_token(lab, request, actor=SETUP)
+    page = page_as("operator")
+    dialogs = Dialogs(page)
+    page.goto(f"/clusters/{lab.pk}/tokens/")
+
+    dialogs.answers.append(False)
+    page.get_by_role("button", name="Revoke").click()
+    assert dialogs.messages[0] == (
+        f"Revoke token {token.token_id}? Nodes can no longer join with it."
+    )
+    page.wait_for_load_state("networkidle")
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+    dialogs.answers.append(True)
+    page.get_by_role("button", name="Revoke").click()
+    page.wait_for_selector(f".messages >> text=Token {token.token_id} revoked.")
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_deleting_a_node_asks_first_and_says_what_it_leaves(
+    lab: Cluster, page_as: Callable[[str], Any]
+) -> None:
+    worker = lab.nodes.get(name="w-1")
+    page = page_as("operator")
+    dialogs = Dialogs(page)
+    page.goto(f"/clusters/{lab.pk}/")
+    row = page.locator(f"#node-{worker.pk}")
+
+    dialogs.answers.append(False)
+    row.get_by_role("button", name="Delete").click()
+    assert dialogs.messages[0].startswith(
+        "Delete node w-1 from the inventory? Nothing on the machine changes."
+    )
+    page.wait_for_load_state("networkidle")
+    assert lab.nodes.filter(pk=worker.pk).exists()
+
+    dialogs.answers.append(True)
+    row.get_by_role("button", name="Delete").click()
+    page.wait_for_selector(".messages >> text=Node w-1 deleted.")
+    row.wait_for(state="detached")
+    assert not lab.nodes.filter(pk=worker.pk).exists()
+
+
+def test_importing_over_an_active_pki_asks_first(
+    lab: Cluster, page_as: Callable[[str], Any]
+) -> None:
+    page = page_as("admin")
+    dialogs = Dialogs(page)
+    page.goto(f"/clusters/{lab.pk}/authorities/import/")
+    form = page.locator("#import-cfssl-csr")
+    typed = '{"CN": "kubernetes", "key": {"algo": "ecdsa", "size": 256}}'
+    form.locator("textarea[name='cfssl-csr-ca_csr']").fill(typed)
+
+    dialogs.answers.append(False)
+    form.get_by_role("button", name="Import").click()
+    assert dialogs.messages[0].startswith("Import over the active PKI of lab (")
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith(f"/clusters/{lab.pk}/authorities/import/")
+    assert form.locator("textarea[name='cfssl-csr-ca_csr']").input_value() == typed

@@ -17,7 +17,8 @@ from django.test import Client
 from django.utils import timezone
 
 from clusterpanel.web import tables
-from nodes.models import Cluster
+from nodes.alerts.models import AlertDelivery
+from nodes.models import Cluster, EtcdSnapshot
 from pki.models import Certificate
 from pki.models.tokens import BootstrapToken
 from pki.services import bootstrap as bootstrap_services
@@ -295,3 +296,73 @@ def test_the_configuration_tab_sorts_its_two_tables_apart(viewer, cluster) -> No
     for params in BAD_PARAMETERS:
         prefixed = {f"static_{k}": v for k, v in params.items()}
         assert len(_ids(_get(viewer, url, **params, **prefixed), "static-token")) == 3
+
+
+# --- a cluster's alert deliveries and etcd snapshots: newest first -------------------------------
+
+
+def test_the_alert_deliveries_page_newest_first_and_sort(viewer, cluster, monkeypatch) -> None:
+    monkeypatch.setattr(tables, "PAGE_SIZE", 2)
+    now = timezone.now()
+    made = [
+        AlertDelivery.objects.create(
+            cluster=cluster,
+            key=f"k-{i}",
+            channel="webhook",
+            target="https://hooks.example.com/x",
+            subject=subject,
+            attempts=attempts,
+            created_at=now - timedelta(hours=i),
+        )
+        for i, (subject, attempts) in enumerate((("b", 3), ("c", 1), ("a", 2)))
+    ]
+    url = f"/clusters/{cluster.pk}/alerts/"
+    first = _get(viewer, url)
+    assert _ids(first, "delivery") == [made[0].pk, made[1].pk]
+    assert "Page 1 of 2" in first and 'href="?page=2#alert-deliveries"' in first
+    assert _ids(_get(viewer, url, page=2), "delivery") == [made[2].pk]
+    # Older first on request, and by another column, each starting again on page one.
+    assert 'href="?sort=created&amp;dir=asc#alert-deliveries"' in first
+    assert _ids(_get(viewer, url, sort="created", dir="asc"), "delivery") == [
+        made[2].pk,
+        made[1].pk,
+    ]
+    assert _ids(_get(viewer, url, sort="alert"), "delivery") == [made[2].pk, made[0].pk]
+    assert _ids(_get(viewer, url, sort="attempts", dir="desc"), "delivery") == [
+        made[0].pk,
+        made[2].pk,
+    ]
+    for params in BAD_PARAMETERS:
+        assert len(_ids(_get(viewer, url, **params), "delivery")) in (1, 2)
+
+
+def test_the_etcd_snapshots_page_newest_first_and_sort(viewer, cluster, monkeypatch) -> None:
+    monkeypatch.setattr(tables, "PAGE_SIZE", 2)
+    now = timezone.now()
+    made = [
+        EtcdSnapshot.objects.create(
+            cluster=cluster,
+            token=f"token-{i}",
+            size=size,
+            sha256=f"{i}" * 64,
+            revision=100 + i,
+            taken_at=now - timedelta(days=i),
+        )
+        for i, size in enumerate((2048, 4096, 1024))
+    ]
+    url = f"/clusters/{cluster.pk}/backups/"
+    first = _get(viewer, url)
+    assert _ids(first, "snapshot") == [made[0].pk, made[1].pk]
+    assert "Page 1 of 2" in first and 'href="?page=2"' in first
+    assert _ids(_get(viewer, url, page=2), "snapshot") == [made[2].pk]
+    assert _ids(_get(viewer, url, sort="taken", dir="asc"), "snapshot") == [
+        made[2].pk,
+        made[1].pk,
+    ]
+    assert _ids(_get(viewer, url, sort="size", dir="desc"), "snapshot") == [
+        made[1].pk,
+        made[0].pk,
+    ]
+    assert 'aria-sort="descending"' in _header(_get(viewer, url, sort="size", dir="desc"), "Size")
+    for params in BAD_PARAMETERS:
+        assert len(_ids(_get(viewer, url, **params), "snapshot")) in (1, 2)

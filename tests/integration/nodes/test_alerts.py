@@ -35,6 +35,7 @@ from nodes.models import Cluster
 from pki.models import Certificate, CertificateAuthority
 from pki.services.certificates import issue_missing
 from tests.actors import SETUP
+from tests.empty_state import action_link, empty_state
 from tests.factories import make_cluster, make_node, make_personas
 
 pytestmark = pytest.mark.django_db
@@ -416,3 +417,16 @@ def test_the_alerts_tab_and_the_test_alert(sink: Sink, dispatched: list[tuple[in
     assert _verified(sink.received[0])["payload"]["kind"] == "test"
     event = AuditEvent.objects.get(action="alert.test")
     assert event.actor == users["operator"] and event.details["channels"] == ["webhook"]
+
+
+def test_no_deliveries_yet_sends_operators_to_the_settings_and_tells_viewers_who_sets_them(
+    web_client: Any,
+) -> None:
+    cluster = make_cluster("silent")
+    url = f"/clusters/{cluster.pk}/alerts/"
+    operator = web_client("operator").get(url).content.decode()
+    state = empty_state(operator)
+    assert state.startswith("No alerts sent yet.") and action_link(state) == "#alert-settings-form"
+    assert 'id="alert-settings-form"' in operator
+    viewer = empty_state(web_client("viewer").get(url).content.decode())
+    assert viewer == "No alerts sent yet. An operator can set where they go."

@@ -15,6 +15,7 @@ from clusterpanel.models import AuditEvent
 from nodes import etcd_snapshots
 from nodes.models import Cluster, EtcdSnapshot
 from tests.actors import SETUP
+from tests.empty_state import action_link, empty_state
 from tests.factories import make_cluster, make_node
 
 pytestmark = pytest.mark.django_db
@@ -39,8 +40,13 @@ def test_an_empty_cluster_invites_a_first_backup(
     web_client: Callable[[str], Any], prod: Cluster
 ) -> None:
     body = web_client("operator").get(f"/clusters/{prod.pk}/backups/").content.decode()
-    assert "No backups yet:" in body and "take one now" in body
-    assert f"/clusters/{prod.pk}/jobs/new/?kind=etcd-backup" in body
+    state = empty_state(body, "backups-table")
+    assert state.startswith("No backups yet:") and "take one now" in state
+    assert action_link(state) == f"/clusters/{prod.pk}/jobs/new/?kind=etcd-backup"
+    # A viewer is told who takes one, and offered no link.
+    body = web_client("viewer").get(f"/clusters/{prod.pk}/backups/").content.decode()
+    assert empty_state(body, "backups-table") == "No backups yet: an operator can take one."
+    assert "?kind=etcd-backup" not in body
     # The tab is on every cluster page.
     overview = web_client("viewer").get(f"/clusters/{prod.pk}/").content.decode()
     assert f"/clusters/{prod.pk}/backups/" in overview

@@ -12,6 +12,7 @@ from django.utils import timezone
 from pki.models import Certificate
 from pki.services import certificates as certificate_services
 from tests.actors import SETUP
+from tests.empty_state import action_link, empty_state
 from tests.factories import make_cluster, make_node
 
 
@@ -73,3 +74,16 @@ def test_stacked_clusters_count_their_control_plane_nodes_as_etcd_members(
     listing = client.get("/clusters/")
     members = {c.name: c.etcd_member_count for c in listing.context["clusters"]}
     assert members == {"external": 2, "stacked": 3}
+
+
+@pytest.mark.django_db
+def test_without_clusters_operators_are_offered_the_first_and_viewers_told_who_adds_it(
+    web_client: Callable[[str], Any],
+) -> None:
+    for url, table in (("/", None), ("/clusters/", "clusters-table")):
+        operator = empty_state(web_client("operator").get(url).content.decode(), table)
+        assert operator.startswith("No clusters yet.") and "An operator" not in operator
+        assert action_link(operator) == "/clusters/new/"
+        viewer = empty_state(web_client("viewer").get(url).content.decode(), table)
+        assert viewer == "No clusters yet. An operator can add one."
+        assert action_link(viewer) is None

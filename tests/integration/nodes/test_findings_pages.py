@@ -16,6 +16,7 @@ from clusterpanel.models import AuditEvent
 from nodes.health.findings import Finding, ScannedCertificate
 from nodes.models import Cluster, Node
 from nodes.tasks import schedule_cert_scans
+from tests.empty_state import action_link, empty_state
 from tests.factories import make_cluster, make_node
 
 pytestmark = pytest.mark.django_db
@@ -229,3 +230,30 @@ def test_schedule_cert_scans_launches_one_scan_per_cluster_with_nodes() -> None:
     Job.objects.filter(pk=jobs[0].pk).update(status=JobStatus.SUCCEEDED)
     again = schedule_cert_scans()
     assert [Job.objects.get(pk=pk).cluster_id for pk in again] == [first.pk]
+
+
+def test_empty_findings_and_fleet_tables_name_the_next_step(
+    web_client: Callable[[str], Any],
+) -> None:
+    cluster = make_cluster("quiet")
+    viewer = web_client("viewer")
+    # Nothing open: the silenced ones are one link away.
+    state = empty_state(viewer.get("/findings/").content.decode(), "findings-table")
+    assert state.startswith("No open findings:") and action_link(state) == "?show_silenced=1"
+    # A filter that matches nothing offers the way back, not the unfiltered text.
+    page = viewer.get("/findings/", {"cluster": cluster.pk, "severity": "critical"})
+    state = empty_state(page.content.decode(), "findings-table")
+    assert state.startswith("No open findings match these filters.")
+    assert action_link(state) == "/findings/"
+    # The fleet table: issuing is for operators; a viewer is told who issues.
+    state = empty_state(viewer.get("/certificates/fleet/").content.decode(), "fleet-table")
+    assert state == (
+        "No certificates on any node yet. An operator can issue them on a cluster's "
+        "Certificates tab."
+    )
+    operator = web_client("operator").get("/certificates/fleet/").content.decode()
+    assert action_link(empty_state(operator, "fleet-table")) == "/clusters/"
+    within = viewer.get("/certificates/fleet/", {"expiring_within_days": "7"}).content.decode()
+    state = empty_state(within, "fleet-table")
+    assert state.startswith("No certificates expire within 7 days.")
+    assert action_link(state) == "/certificates/fleet/"

@@ -136,17 +136,20 @@ def test_an_unknown_ignored_check_is_a_400_naming_the_field_in_the_api_and_on_th
 
     client = web_client("operator")
     posted = {"kind": "preflight", "param.ignore_preflight_errors": sent}
+    url = f"/clusters/{prod.pk}/jobs/new/"
     for page in (
-        client.get(f"/clusters/{prod.pk}/jobs/new/", posted),
-        client.post(f"/clusters/{prod.pk}/jobs/new/", posted),
+        client.get(url, posted),  # a link's preview
+        client.post(url, {**posted, "action": "preview"}),
+        client.post(url, posted),  # the launch
     ):
         assert page.status_code == 400
         html = page.content.decode()
-        # The form comes back with the input kept and the error on its field; no preview.
+        # The form comes back with the input kept and the error by its input; no preview.
         assert 'id="param-ignore_preflight_errors" autocomplete="off" aria-invalid="true"' in html
         assert 'value="' + sent + '"' in html
-        field_error = html.split('id="param-ignore_preflight_errors-error"', 1)[1]
-        assert reason.replace("'", "&#x27;") in field_error.split("</ul>", 1)[0]
+        field_error = html.split('<p class="error" id="param-ignore_preflight_errors-error">')[1]
+        assert reason.replace("'", "&#x27;") in field_error.split("</p>", 1)[0]
+        assert "ignore_preflight_errors: " in html.split('id="job-error">', 1)[1]
         assert 'id="job-preview"' not in html
     assert Job.objects.count() == 0
 
@@ -167,3 +170,64 @@ def test_preflight_takes_the_ignored_checks_and_its_page_previews_at_once(
     answer = api_client("operator").post("/api/v1/jobs/", body, format="json")
     assert answer.status_code == 201, answer.json()
     assert Job.objects.get(pk=answer.json()["id"]).params == {"ignore_preflight_errors": ["all"]}
+
+
+def _manifest(size: int) -> str:
+    """A CNI manifest of about ``size`` bytes, as a browser's text area posts it (CRLF)."""
+    line = "        - name: CALICO_IPV4POOL_CIDR\r\n          value: 10.244.0.0/16\r\n"
+    return "apiVersion: v1\r\nkind: ConfigMap\r\n" + line * (size // len(line))
+
+
+def test_a_pasted_cni_manifest_is_previewed_from_a_post_and_launched_as_previewed(
+    web_client: Callable[[str], Any], prod: Any
+) -> None:
+    from pki.services import certificates as certificate_services
+    from tests.actors import SETUP
+
+    certificate_services.issue_missing(prod, actor=SETUP)
+    client = web_client("admin")
+    url = f"/clusters/{prod.pk}/jobs/new/"
+    opened = client.get(url, {"kind": "bootstrap"}).content.decode()
+    assert '<textarea name="param.cni_manifest" id="param-cni_manifest"' in opened
+    assert '<input type="text" name="param.cni_manifest_path"' in opened
+
+    pasted = _manifest(200_000)  # calico.yaml is about this size: far beyond any URL
+    written = pasted.replace("\r\n", "\n").encode()
+    form = {"kind": "bootstrap", "param.cni_manifest": pasted, "param.cni_manifest_path": ""}
+    form["param.ignore_preflight_errors"] = ""
+    preview = client.post(url, {**form, "action": "preview"})
+    assert preview.status_code == 200
+    assert not Job.objects.exists()  # a preview plans, it stores nothing
+    body = preview.content.decode()
+    assert f"the CNI manifest ({len(written)} bytes)" in body
+    assert not prod.bootstrap_tokens.exists() and not prod.certificate_keys.exists()
+    # The launch form carries the previewed text; the text area keeps it too.
+    launch = preview.context["param_fields"]
+    assert [f["value"] for f in launch if f["name"] == "cni_manifest"] == [pasted]
+
+    response = client.post(url, form)
+    assert response.status_code == 302
+    job = Job.objects.get()
+    assert job.params["cni_manifest"].encode() == written
+
+
+def test_a_manifest_over_the_limit_is_refused_by_name_and_kept(
+    web_client: Callable[[str], Any], prod: Any
+) -> None:
+    from nodes.recipes.bootstrap import MAX_CNI_MANIFEST
+    from pki.services import certificates as certificate_services
+    from tests.actors import SETUP
+
+    certificate_services.issue_missing(prod, actor=SETUP)
+    client = web_client("admin")
+    too_big = _manifest(MAX_CNI_MANIFEST + 100_000)  # over it even with LF line ends
+    form = {"kind": "bootstrap", "param.cni_manifest": too_big, "param.cni_manifest_path": ""}
+    form |= {"param.ignore_preflight_errors": "", "action": "preview"}
+    response = client.post(f"/clusters/{prod.pk}/jobs/new/", form)
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "cni_manifest: at most 2 MiB" in body  # the page's error line, and by the input:
+    assert '<p class="error" id="param-cni_manifest-error">at most 2 MiB;' in body
+    assert not Job.objects.exists()
+    # The text area keeps the text, to be cut down or replaced by a path.
+    assert too_big.replace("\r\n", "\n")[:2000] in body.replace("\r\n", "\n")

@@ -331,6 +331,34 @@ def test_files_uploaded_together_each_get_their_mode_and_owner_and_a_failure_sto
                 child.unlink()
 
 
+def test_a_timed_out_upload_leaves_no_temp_file(
+    test_hosts: list[TestHost], ssh_client_key: str
+) -> None:
+    """A timeout kills the writing command with TERM: the script's trap removes the temp file,
+    for a single upload and for files written together."""
+    host = test_hosts[4]
+    credential = ssh.Credential(user=hosts.SUDO_NOPASSWD_USER, private_key=ssh_client_key)
+    large = bytes(64 << 20)  # far more than 0.3 s of sending
+    root_dir = host.bind_dir("/etc/kubernetes")
+    try:
+        with ssh.Session.open(host.target(credential)) as session:
+            with pytest.raises(ssh.SSHError, match="timed out"):
+                session.upload("/etc/kubernetes/it's big", large, mode=0o644, timeout=0.3)
+            together = [
+                ssh.Upload("/etc/kubernetes/small", b"1\n", mode=0o644),
+                ssh.Upload("/etc/kubernetes/big", large, mode=0o644),
+            ]
+            with pytest.raises(ssh.SSHError, match="writing /etc/kubernetes/big .* timed out"):
+                session.upload_files(together, timeout=0.3)
+            # The command is gone when run returns; its trap ran before it went.
+            left = host.run_local("ls -A /etc/kubernetes").stdout.split()
+        assert "big" not in left and "it's big" not in " ".join(left)
+        assert not [name for name in left if name.endswith(".tmp")], left
+    finally:
+        for child in root_dir.iterdir():
+            child.unlink()
+
+
 def test_an_upload_refuses_a_relative_path(
     test_hosts: list[TestHost], root: ssh.Credential
 ) -> None:

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import yaml
 from django.contrib.auth.models import User
+from django.utils.html import escape
 
 from clusterpanel.models import AuditEvent
+from clusterpanel.security.audit import Actor
 from nodes.models import Cluster
 from pki.models import Certificate
 from pki.models.binary_settings import ClusterBinarySettings
@@ -177,8 +179,9 @@ def test_configuration_tab_previews_without_secrets_and_downloads_by_role(
     binary_cluster: Cluster, web_client: Callable[[str | None], Any], personas: dict[str, User]
 ) -> None:
     """Everybody who sees the cluster reads the previews (no key, no token); units and
-    configuration download for everybody, unaudited; kubeconfigs and tokens.csv only for admins,
-    each download audited and a refusal recording nothing."""
+    configuration download for everybody, unaudited; a file with a secret as the identity policy
+    decides: nothing for a viewer, a control-plane node's kubeconfigs for an admin, each download
+    audited with the privileged parts granted and a refusal recording nothing."""
     cluster = binary_cluster
     cp1 = cluster.nodes.get(name="cp-1")
     tab = web_client("viewer").get(f"/clusters/{cluster.pk}/config/")
@@ -199,8 +202,15 @@ def test_configuration_tab_previews_without_secrets_and_downloads_by_role(
     assert "s3cret-bootstrap" not in html and "********,kubelet-bootstrap,10001" in html
     assert "--etcd-servers=https://10.0.0.11:2379" in html
     assert f"{base}kube-apiserver.service" in html
-    assert f"{base}admin.kubeconfig" not in html  # a viewer gets no link to it
-    assert f"{base}admin.kubeconfig" in web_client("admin").get(base).content.decode()
+    for name in ("admin.kubeconfig", "kubelet.kubeconfig", "tokens.csv"):
+        assert f"{base}{name}" not in html  # a viewer gets no link to a secret
+    admin_page = web_client("admin").get(base).content.decode()
+    assert f"{base}admin.kubeconfig" in admin_page and f"{base}tokens.csv" in admin_page
+    operator_page = web_client("operator").get(base).content.decode()
+    # An operator may read the static tokens (no privileged row) but no control-plane identity.
+    assert f"{base}tokens.csv" in operator_page
+    for name in SECRET_KUBECONFIGS:
+        assert f"{base}{name}" not in operator_page, name
 
     unit = web_client("viewer").get(f"{base}kube-apiserver.service")
     assert unit.status_code == 200
@@ -208,11 +218,12 @@ def test_configuration_tab_previews_without_secrets_and_downloads_by_role(
     assert b"ExecStart=/opt/kubernetes/bin/kube-apiserver" in unit.content
     assert not AuditEvent.objects.filter(action="pki.binary_file.download").exists()
 
-    for persona in ("viewer", "operator"):
-        for name in ("kubelet.kubeconfig", "admin.kubeconfig", "tokens.csv"):
-            refused = web_client(persona).get(f"{base}{name}")
-            assert refused.status_code == 403, (persona, name)
-            assert key_b64.encode() not in refused.content
+    for name in ("kubelet.kubeconfig", "admin.kubeconfig", "tokens.csv"):
+        refused = web_client("viewer").get(f"{base}{name}")
+        assert refused.status_code == 403, name
+        assert key_b64.encode() not in refused.content
+        assert b"s3cret-bootstrap" not in refused.content
+    assert web_client("operator").get(f"{base}admin.kubeconfig").status_code == 403
     assert not AuditEvent.objects.filter(action="pki.binary_file.download").exists()
 
     admin = web_client("admin")
@@ -223,11 +234,138 @@ def test_configuration_tab_previews_without_secrets_and_downloads_by_role(
     tokens = admin.get(f"{base}tokens.csv")
     assert tokens.content == b"s3cret-bootstrap,kubelet-bootstrap,10001\n"
     events = list(AuditEvent.objects.filter(action="pki.binary_file.download").order_by("pk"))
-    assert [(e.actor, e.details) for e in events] == [
+    assert [(e.actor, _without_privileged(e.details)) for e in events] == [
         (
             personas["admin"],
             {"node": "cp-1", "file": "/etc/k8s/admin.kubeconfig", "kind": "kubeconfig"},
         ),
         (personas["admin"], {"node": "cp-1", "file": "/etc/k8s/tokens.csv", "kind": "tokens"}),
     ]
+    assert _privileged(events[0]) == [("group", "system:masters")]
+    assert _privileged(events[1]) == []
     assert admin.get(f"{base}nothing.conf").status_code == 404
+
+
+# A control-plane node's kubeconfigs and the identity each one's certificate names.
+SECRET_KUBECONFIGS = {
+    "kubelet.kubeconfig": "system:node:cp-1 (groups: system:nodes)",
+    "kube-proxy.kubeconfig": "system:kube-proxy",
+    "kube-controller-manager.kubeconfig": "system:kube-controller-manager",
+    "kube-scheduler.kubeconfig": "system:kube-scheduler",
+    "admin.kubeconfig": "admin (groups: system:masters)",
+}
+
+
+def _without_privileged(details: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in details.items() if key != "privileged"}
+
+
+def _privileged(event: AuditEvent) -> list[tuple[str, str]]:
+    return [(item["kind"], item["name"]) for item in event.details["privileged"]]
+
+
+def _download_events() -> Any:
+    return AuditEvent.objects.filter(action="pki.binary_file.download").order_by("pk")
+
+
+def test_an_operator_downloads_a_workers_own_kubeconfigs_as_its_bundle(
+    binary_cluster: Cluster, web_client: Callable[[str | None], Any], personas: dict[str, User]
+) -> None:
+    """kubeadm's worker-bundle rule: the worker's own kubelet and kube-proxy identities are an
+    operator download (as the worker's bundle is), audited with the identities granted; a viewer
+    gets neither, and a refusal records nothing."""
+    cluster = binary_cluster
+    worker = cluster.nodes.get(name="w-1")
+    base = f"/clusters/{cluster.pk}/config/nodes/{worker.pk}/files/"
+    for name in ("kubelet.kubeconfig", "kube-proxy.kubeconfig"):
+        refused = web_client("viewer").get(f"{base}{name}")
+        assert refused.status_code == 403, name
+    assert not _download_events().exists()
+    page = web_client("operator").get(base).content.decode()
+    assert f"{base}kubelet.kubeconfig" in page and f"{base}kube-proxy.kubeconfig" in page
+
+    operator = web_client("operator")
+    kubelet = operator.get(f"{base}kubelet.kubeconfig")
+    assert kubelet.status_code == 200
+    row = Certificate.objects.get(cluster=cluster, name="kubelet-client", node_name="w-1")
+    assert base64.b64encode(row.private_key_pem.encode()) in kubelet.content
+    proxy = operator.get(f"{base}kube-proxy.kubeconfig")
+    assert proxy.status_code == 200
+    proxy_row = Certificate.objects.get(cluster=cluster, name="kube-proxy")
+    assert base64.b64encode(proxy_row.private_key_pem.encode()) in proxy.content
+    events = list(_download_events())
+    assert [(e.actor, e.details["file"]) for e in events] == [
+        (personas["operator"], "/etc/k8s/kubelet.kubeconfig"),
+        (personas["operator"], "/etc/k8s/kube-proxy.kubeconfig"),
+    ]
+    assert _privileged(events[0]) == [("user", "system:node:w-1"), ("group", "system:nodes")]
+    assert _privileged(events[1]) == [("user", "system:kube-proxy")]
+
+
+@pytest.mark.parametrize("name", list(SECRET_KUBECONFIGS))
+def test_an_operator_is_refused_a_control_plane_nodes_identities_by_name(
+    name: str, binary_cluster: Cluster, web_client: Callable[[str | None], Any]
+) -> None:
+    """A control-plane node's kubeconfigs carry CA-signed identities the policy keeps for an
+    admin: the 403 names the identity and why, and nothing is recorded; an admin gets it."""
+    cluster = binary_cluster
+    cp1 = cluster.nodes.get(name="cp-1")
+    url = f"/clusters/{cluster.pk}/config/nodes/{cp1.pk}/files/{name}"
+    refused = web_client("operator").get(url)
+    assert refused.status_code == 403
+    text = refused.content.decode()
+    assert escape(f"{name} carries the private key of {SECRET_KUBECONFIGS[name]}") in text
+    assert "only an admin may grant it" in text
+    assert b"client-key-data" not in refused.content
+    assert not _download_events().exists()
+    granted = web_client("admin").get(url)
+    assert granted.status_code == 200
+    assert _download_events().get().details["file"] == f"/etc/k8s/{name}"
+
+
+def test_a_token_file_with_a_privileged_row_is_refused_to_an_operator_on_both_paths(
+    binary_cluster: Cluster, web_client: Callable[[str | None], Any], personas: dict[str, User]
+) -> None:
+    """One check for the static-token download and a node's tokens.csv: a privileged row keeps
+    both from an operator, naming the row; an admin gets both, audited with the row granted."""
+    cluster = binary_cluster
+    admin_actor = Actor(user=personas["admin"], client_ip="127.0.0.1", via="web")
+    bootstrap_services.add_static_token(
+        cluster,
+        token="m4sters-token",
+        user="ops",
+        uid="10002",
+        groups=["system:masters"],
+        actor=admin_actor,
+    )
+    cp1 = cluster.nodes.get(name="cp-1")
+    node_file = f"/clusters/{cluster.pk}/config/nodes/{cp1.pk}/files/tokens.csv"
+    static_file = f"/clusters/{cluster.pk}/config/tokens.csv"
+    for url in (node_file, static_file):
+        refused = web_client("operator").get(url)
+        assert refused.status_code == 403, url
+        text = refused.content.decode()
+        assert "tokens.csv holds privileged identities (ops: system:masters)" in text
+        assert "m4sters-token" not in text
+    downloads = ("pki.binary_file.download", "static_token.download")
+    assert not AuditEvent.objects.filter(action__in=downloads).exists()
+    page = web_client("operator").get(node_file.removesuffix("tokens.csv"))
+    assert node_file not in page.content.decode()  # no link to what would be refused
+
+    admin = web_client("admin")
+    for url in (node_file, static_file):
+        granted = admin.get(url)
+        assert granted.status_code == 200, url
+        assert b"m4sters-token,ops,10002,system:masters" in granted.content
+    node_event = _download_events().get()
+    assert node_event.details["privileged"] == [
+        {
+            "kind": "group",
+            "name": "system:masters",
+            "reason": node_event.details["privileged"][0]["reason"],
+            "user": "ops",
+        }
+    ]
+    assert "bypasses RBAC" in node_event.details["privileged"][0]["reason"]
+    static_event = AuditEvent.objects.get(action="static_token.download")
+    assert static_event.details["privileged"] == node_event.details["privileged"]

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.urls import resolve
 from django.utils.html import escape
 
@@ -39,6 +40,7 @@ from pki.models import Certificate
 from pki.models.tokens import BootstrapToken, StaticToken
 from pki.services import bootstrap as bootstrap_services
 from pki.services import certificates as certificate_services
+from pki.services import identities as identity_policy
 from tests.factories import make_cluster, make_node
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -703,3 +705,38 @@ def test_every_view_that_calls_a_granting_service_is_in_the_routes(db: Any) -> N
         assert _view_name(route.url(cluster)) == route.view, route.name
         assert route.service in SERVICES, route.name
     assert {route.service for route in ROUTES} == set(SERVICES)
+
+
+# --------------------------------------------------------------------------- node files
+
+
+@pytest.mark.parametrize(
+    ("role", "user", "groups", "allowed"),
+    [
+        # kubeadm's worker-bundle rule: a worker's own identities are its bundle's.
+        ("worker", "system:node:w-1", ("system:nodes",), {"operator", "admin"}),
+        ("worker", "system:kube-proxy", (), {"operator", "admin"}),
+        # Everything else is a grant of a privileged identity.
+        ("worker", "system:node:w-2", ("system:nodes",), {"admin"}),
+        ("worker", "system:node:w-1", ("system:nodes", "system:masters"), {"admin"}),
+        ("control-plane", "system:node:w-1", ("system:nodes",), {"admin"}),
+        ("control-plane", "system:kube-scheduler", (), {"admin"}),
+        ("control-plane", "admin", ("system:masters",), {"admin"}),
+    ],
+)
+def test_a_node_files_identity_follows_the_worker_bundle_rule_or_the_grant_rule(
+    role: str, user: str, groups: tuple[str, ...], allowed: set[str], personas: dict[str, User]
+) -> None:
+    for persona in ("viewer", "operator", "admin"):
+        actor = _actor(personas[persona])
+        ask = {"node_name": "w-1", "node_role": role, "user": user, "groups": groups}
+        if persona in allowed:
+            granted = identity_policy.authorize_node_identity(actor, what="f.kubeconfig", **ask)
+            # Audited as granted: the privileged parts of the identity, each by its name.
+            names = {item["name"] for item in granted}
+            assert names and names <= {user, *groups}, persona
+        else:
+            with pytest.raises(
+                PermissionDenied, match=f"f.kubeconfig carries the private key of {user}"
+            ):
+                identity_policy.authorize_node_identity(actor, what="f.kubeconfig", **ask)

@@ -11,6 +11,7 @@ import pytest
 
 from clusterpanel.jobs.models import Job, JobLogChunk, JobStatus, JobStep, StepStatus
 from clusterpanel.models import AuditEvent
+from tests.empty_state import action_link, empty_state
 from tests.factories import make_cluster, make_node
 from tests.jobkinds import READ_ONLY, SHELL
 
@@ -262,3 +263,21 @@ def test_a_cluster_with_an_active_job_cannot_be_deleted(
     assert api_client("admin").delete(f"/api/v1/clusters/{prod.pk}/").status_code == 204
     job.refresh_from_db()
     assert job.cluster_id is None
+
+
+def test_an_empty_job_list_offers_a_launch_by_role_and_a_filtered_one_the_way_back(
+    web_client: Callable[[str], Any], prod: Any
+) -> None:
+    url = f"/clusters/{prod.pk}/jobs/"
+    operator = empty_state(web_client("operator").get(url).content.decode(), "jobs-table")
+    assert operator.startswith("No jobs on this cluster yet.")
+    assert action_link(operator) == f"/clusters/{prod.pk}/jobs/new/"
+    viewer = empty_state(web_client("viewer").get(url).content.decode(), "jobs-table")
+    assert viewer == "No jobs on this cluster yet. An operator can launch one."
+    # Jobs exist, but none matches: the way back is for every role, and no launch is offered.
+    Job.objects.create(kind=SHELL, cluster=prod, cluster_name="prod")
+    for persona in ("viewer", "operator"):
+        page = web_client(persona).get("/jobs/?status=failed&sort=kind").content.decode()
+        filtered = empty_state(page, "jobs-table")
+        assert filtered.startswith("No jobs match these filters.")
+        assert action_link(filtered) == "/jobs/"

@@ -11,6 +11,7 @@ from clusterpanel.models import AuditEvent
 from nodes.models import Cluster, Node
 from pki.models.tokens import BootstrapToken, CertificateKey, StaticToken
 from pki.services import certificates as certificate_services
+from tests.empty_state import action_link, empty_state
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -250,3 +251,29 @@ def test_the_admin_filters_by_status_hides_secrets_and_lists_reveals(
     detail = admin.get(f"/admin/pki/bootstraptoken/{active['id']}/change/").content.decode()
     assert "token.reveal by operator" in detail and "token.create by operator" in detail
     assert active["token"].split(".")[1] not in detail
+
+
+def test_an_empty_tokens_tab_offers_the_form_to_operators_and_a_filtered_one_the_way_back(
+    web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    url = f"/clusters/{cluster.pk}/tokens/"
+    operator = web_client("operator").get(url).content.decode()
+    state = empty_state(operator, "tokens-table")
+    assert state.startswith("No tokens yet.") and action_link(state) == "#new-token"
+    assert 'id="new-token"' in operator  # the link's target is on the page
+    viewer = web_client("viewer").get(url).content.decode()
+    assert empty_state(viewer, "tokens-table") == "No tokens yet. An operator can create one."
+    assert 'id="new-token"' not in viewer
+    filtered = empty_state(web_client("viewer").get(url, {"status": "revoked"}).content.decode())
+    assert filtered.startswith("No tokens match this filter.")
+    assert action_link(filtered) == f"{url}#tokens"
+
+
+def test_an_empty_static_token_table_says_who_adds_entries(
+    web_client: Callable[[str], Any], cluster: Cluster
+) -> None:
+    url = f"/clusters/{cluster.pk}/config/"
+    operator = empty_state(web_client("operator").get(url).content.decode(), "static-tokens-table")
+    assert operator.startswith("No static tokens.") and action_link(operator) == "#static-add"
+    viewer = empty_state(web_client("viewer").get(url).content.decode(), "static-tokens-table")
+    assert viewer == "No static tokens. An operator can add them."

@@ -39,7 +39,8 @@ def test_the_certificates_tab_lists_the_tree_with_expiry_bands(issued, web_clien
 def test_the_tab_filters_by_band(issued, web_client) -> None:
     client = web_client("viewer")
     expired = client.get(f"/clusters/{issued.pk}/certificates/", {"band": "expired"}).content
-    assert b"No certificates with these filters" in expired
+    assert b"No certificates match these filters." in expired
+    assert b'class="empty-action">Clear the filters</a>' in expired
 
 
 def test_a_new_san_shows_a_coverage_warning_and_the_reissue_button(issued, web_client) -> None:

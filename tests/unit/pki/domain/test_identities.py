@@ -268,3 +268,27 @@ def test_a_profile_serves_when_a_tls_client_would_accept_it(
 def test_the_domain_knows_kubeadms_names() -> None:
     assert identities.MASTERS == kubeadm.MASTERS_GROUP == "system:masters"
     assert identities.CLUSTER_ADMINS == "kubeadm:cluster-admins"
+
+
+@pytest.mark.parametrize(
+    ("role", "user", "groups", "own"),
+    [
+        (kubeadm.ROLE_WORKER, "system:node:w-1", ("system:nodes",), True),
+        (kubeadm.ROLE_WORKER, "system:kube-proxy", (), True),
+        # Another node's kubelet, an extra or a missing group, a near-copy of the name.
+        (kubeadm.ROLE_WORKER, "system:node:w-2", ("system:nodes",), False),
+        (kubeadm.ROLE_WORKER, "system:node:w-1", ("system:nodes", "system:masters"), False),
+        (kubeadm.ROLE_WORKER, "system:node:w-1", (), False),
+        (kubeadm.ROLE_WORKER, "System:Node:w-1", ("system:nodes",), False),
+        (kubeadm.ROLE_WORKER, "system:kube-proxy", ("system:masters",), False),
+        (kubeadm.ROLE_WORKER, "system:kube-controller-manager", (), False),
+        # A control-plane node's own identities are no worker's: its bundle carries CA keys.
+        (kubeadm.ROLE_CONTROL_PLANE, "system:node:w-1", ("system:nodes",), False),
+        (kubeadm.ROLE_CONTROL_PLANE, "system:kube-proxy", (), False),
+        (kubeadm.ROLE_ETCD, "system:node:w-1", ("system:nodes",), False),
+    ],
+)
+def test_a_workers_own_identities_are_its_kubelet_and_kube_proxy(
+    role: str, user: str, groups: tuple[str, ...], own: bool
+) -> None:
+    assert identities.worker_own_identity(role, "w-1", user, groups) is own

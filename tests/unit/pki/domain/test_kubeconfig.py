@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from pki.domain.kubeconfig import parse_kubeconfig, render_kubeconfig
+from pki.domain import x509
+from pki.domain.kubeconfig import client_identity, parse_kubeconfig, render_kubeconfig
 from pki.domain.x509 import PKIError
 
 CA = b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
@@ -120,3 +121,26 @@ def test_malformed_kubeconfigs_are_refused(text: str, message: str) -> None:
 def test_plain_http_server_is_refused() -> None:
     with pytest.raises(PKIError, match="https://"):
         render_kubeconfig("kubernetes", "http://10.0.0.1:6443", CA, CERT, KEY, "u")
+
+
+def test_the_client_identity_is_the_embedded_certificates_cn_and_o() -> None:
+    """What the API server reads (CN as user, each O as a group), not the user entry's name."""
+    ca_key, key = x509.generate_private_key("ECDSA-P256"), x509.generate_private_key("ECDSA-P256")
+    ca = x509.create_ca(x509.CertSpec("ca", None, "kubernetes", is_ca=True), ca_key)
+    spec = x509.CertSpec(
+        "kubelet-client",
+        "ca",
+        "system:node:w-1",
+        organizations=("system:nodes", "extra"),
+        usages=(x509.USAGE_CLIENT,),
+    )
+    cert = x509.certificate_to_pem(x509.sign_certificate(spec, key.public_key(), ca, ca_key))
+    text = render_kubeconfig(
+        "kubernetes", "https://lb:6443", x509.certificate_to_pem(ca), cert, KEY, "anything"
+    )
+    user, groups = client_identity(text)
+    # One multi-valued RDN, as Go writes it: DER keeps its values sorted, not in spec order.
+    assert (user, sorted(groups)) == ("system:node:w-1", ["extra", "system:nodes"])
+    broken = render_kubeconfig("kubernetes", "https://lb:6443", CA, CERT, KEY, "anything")
+    with pytest.raises(PKIError):
+        client_identity(broken)
