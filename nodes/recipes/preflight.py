@@ -619,8 +619,8 @@ def read_verdict(
         if phase == PROBE_PHASE and step == PROBE_STEP and node is not None:
             probes[node] = outcome
     cross = list(ignoring(cross_node_checks(cluster, nodes, probes), ignored))
-    # The probes turned their own ignored checks already; a probe kept from an earlier attempt
-    # of a retried job is judged by this attempt's list all the same.
+    # The probes turned their own ignored checks already; turning again changes nothing, and
+    # covers probe outcomes read back from the database (a retry keeps the steps that passed).
     per_node = (check for node in nodes for check in _node_checks(probes.get(node.name)))
     every = [*ignoring(per_node, ignored), *cross]
     failed = [check for check in every if check.status == "fail"]
