@@ -8,7 +8,8 @@ Standard library only; talks to ``/api/v1/`` with an API token and nothing else:
   3. scan each node's host key and approve it (only when it is the fingerprint the inventory
      expects, or with ``--trust-scanned-host-keys``)
   4. gather facts, then run preflight; a preflight check that fails stops here unless it is
-     named in ``--ignore-preflight-errors`` (then the bootstrap ignores it too)
+     named in ``--ignore-preflight-errors`` (preflight then shows it as an ignored warning, and
+     the bootstrap ignores it too)
   5. issue the PKI
   6. preview and launch the bootstrap, following its log
   7. print the worker join command
@@ -215,15 +216,17 @@ def story(args: argparse.Namespace) -> int:
     if facts["status"] != "succeeded":
         return 1
 
-    preflight = run_job(panel, cluster_id, "preflight", timeout=args.timeout)
-    failed = sorted({c["name"] for c in preflight["checks"] if c["status"] == "fail"})
+    # Preflight takes the same list as the bootstrap: what it ignores there passes here too.
+    skip = {"ignore_preflight_errors": ",".join(ignored)} if ignored else {}
+    preflight = run_job(panel, cluster_id, "preflight", skip, timeout=args.timeout)
     if preflight["status"] != "succeeded":
-        not_ignored = [name for name in failed if name not in ignored]
-        if not_ignored or not failed:
-            indented(checks_table(preflight["checks"]))
-            say(f"stopping: preflight failed on {', '.join(not_ignored) or 'no check'}")
-            return 1
-        say(f"preflight: the failed checks are all ignored ({', '.join(failed)})")
+        failed = sorted({c["name"] for c in preflight["checks"] if c["status"] == "fail"})
+        indented(checks_table(preflight["checks"]))
+        say(f"stopping: preflight failed on {', '.join(failed) or 'no check'}")
+        return 1
+    skipped = sorted({c["name"] for c in preflight["checks"] if c.get("ignored")})
+    if skipped:
+        say(f"preflight: the failed checks are all ignored ({', '.join(skipped)})")
     indented(checks_table([c for c in preflight["checks"] if c["status"] != "pass"]))
 
     issued = panel.post(f"clusters/{cluster_id}/certificates/issue/")

@@ -129,7 +129,9 @@ class PanelClient:
         if text.isdigit():
             found: dict[str, Any] = self.get(f"clusters/{int(text)}/")
             return found
-        for cluster in self.pages("clusters/"):
+        # Filtered by exact name on the panel, so one request answers however many clusters
+        # exist; the name is still compared in case an older panel ignores the filter.
+        for cluster in self.pages("clusters/", name=text):
             if cluster["name"] == text:
                 return cluster
         raise UsageError(f"no cluster named {text!r}")

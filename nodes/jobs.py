@@ -89,7 +89,17 @@ def authorize_ca_keys(actor: Actor, job: Any) -> None:
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe(facts, "Gather facts"),
-    Recipe(preflight, "Preflight checks"),
+    Recipe(
+        preflight,
+        "Preflight checks",
+        param_fields=(
+            ParamField(
+                preflight.IGNORE_PARAM,
+                "Failed checks to ignore (names, comma-separated, or all; shown as warnings)",
+                optional=True,
+            ),
+        ),
+    ),
     Recipe(
         install,
         "Install the runtime and kubeadm",

@@ -91,6 +91,9 @@ class CheckSerializer(serializers.Serializer):  # type: ignore[type-arg]
     name = serializers.CharField()
     status = serializers.CharField()
     message = serializers.CharField(allow_blank=True)
+    ignored = serializers.BooleanField(
+        help_text="it failed and the job was told to ignore it: shown as a warning"
+    )
 
 
 class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -155,6 +158,7 @@ def job_checks(job: Job) -> list[dict[str, Any]]:
                     "name": str(check.get("name", "")),
                     "status": str(check.get("status", "")),
                     "message": str(check.get("message", "")),
+                    "ignored": bool(check.get("ignored", False)),
                 }
             )
     return found

@@ -35,12 +35,15 @@ class ParamField:
     """A parameter the launch page asks for. The page posts strings; a ``number`` field sent as
     a decimal is handed to ``validate_params`` as that int (anything else as sent, for it to
     refuse by name), so the API's parameters stay strictly typed. A ``multiline`` field (a
-    manifest) is a text area, its line ends as the text has them (a browser posts CRLF)."""
+    manifest) is a text area, its line ends as the text has them (a browser posts CRLF). An
+    ``optional`` field does not hold the preview back: the page opened for the kind shows the
+    plan at once."""
 
     name: str
     label: str
     number: bool = False
     multiline: bool = False
+    optional: bool = False
 
 
 @dataclass(frozen=True)

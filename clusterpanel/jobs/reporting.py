@@ -60,6 +60,7 @@ class StoredCheck:
     name: str
     status: str
     message: str
+    ignored: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def outcome_result(outcome: Any) -> dict[str, Any]:
             "name": str(getattr(check, "name", "")),
             "status": str(getattr(check, "status", "")),
             "message": str(getattr(check, "message", "")),
+            "ignored": bool(getattr(check, "ignored", False)),
         }
         for check in getattr(outcome, "checks", ()) or ()
     ]
@@ -90,7 +92,13 @@ def outcome_result(outcome: Any) -> dict[str, Any]:
 def stored_outcome(step: JobStep) -> StoredOutcome:
     result = step.result or {}
     checks = tuple(
-        StoredCheck(c.get("node"), c.get("name", ""), c.get("status", ""), c.get("message", ""))
+        StoredCheck(
+            c.get("node"),
+            c.get("name", ""),
+            c.get("status", ""),
+            c.get("message", ""),
+            bool(c.get("ignored", False)),
+        )
         for c in result.get("checks", [])
     )
     return StoredOutcome(step.status, step.message, result.get("data", {}), checks)

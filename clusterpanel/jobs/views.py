@@ -262,7 +262,9 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
     fields: list[dict[str, Any]] = []
     # A link that opens the page for a kind with parameters (Restore… on the Backups tab) shows
     # the inputs to fill in first; the preview comes once they are sent, empty or not.
-    asked = launching or all(PARAM_PREFIX + f.name in source for f in _declared(kind))
+    asked = launching or all(
+        PARAM_PREFIX + f.name in source for f in _declared(kind) if not f.optional
+    )
     if asked:
         try:
             preview = services.plan_job(actor, cluster, kind, node_ids, _typed(kind, params))

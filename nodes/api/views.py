@@ -34,8 +34,23 @@ from nodes.api.serializers import (
 from nodes.models import Cluster, ComponentHealth, EtcdSnapshot, HealthEvent, Node
 from nodes.renewal import services as renewal_services
 
+CLUSTER_NAME_MAX = Cluster._meta.get_field("name").max_length or 63
 
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "name",
+                OpenApiTypes.STR,
+                description="Only the cluster of exactly this name (an empty list when none).",
+            )
+        ]
+    )
+)
 class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
+    """The clusters, sorted by name; the list takes ``?name=<exact name>``."""
+
     serializer_class = ClusterSerializer
     action_permissions = {
         "destroy": "delete_cluster",
@@ -50,7 +65,17 @@ class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     }
 
     def get_queryset(self) -> QuerySet[Cluster]:
-        return Cluster.objects.prefetch_related("nodes").order_by("name")
+        queryset = Cluster.objects.prefetch_related("nodes").order_by("name")
+        # Only the list filters: a detail URL names its cluster by id already, and a stray
+        # ``?name=`` there must not turn it into a 404.
+        name = self.request.query_params.get("name")
+        if self.action == "list" and name:
+            # A cluster's name is a DNS label: a longer value or one with a NUL byte (which
+            # PostgreSQL refuses to bind) names no cluster and needs no query.
+            if len(name) > CLUSTER_NAME_MAX or "\0" in name:
+                return queryset.none()
+            queryset = queryset.filter(name=name)
+        return queryset
 
     def perform_create(self, serializer: Any) -> None:
         services.create_cluster(unsaved_instance(serializer), Actor.from_request(self.request))

@@ -82,9 +82,8 @@ JOIN_ABSENT = {
     "worker": frozenset({"kubelet.conf", "pki/ca.crt"}),
 }
 
-IGNORE_PARAM = "ignore_preflight_errors"
-_CHECK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-MAX_IGNORED = 40
+# The parameter and its rules are the standalone preflight job's (``all`` refused here).
+IGNORE_PARAM = preflight.IGNORE_PARAM
 
 
 @dataclass(frozen=True)
@@ -114,26 +113,9 @@ class KubeadmInputs:
 
 
 def validate_ignored(value: Any) -> list[str]:
-    """``ignore_preflight_errors``: check names (as the preflight job names them), comma-separated
-    text or a list; never ``all`` (as with kubeadm's flag of that name, each check is named)."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        items = [part.strip() for part in value.split(",") if part.strip()]
-    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-        items = [item.strip() for item in value if item.strip()]
-    else:
-        raise InputError("must be check names, comma-separated", IGNORE_PARAM)
-    if len(items) > MAX_IGNORED:
-        raise InputError(f"at most {MAX_IGNORED} check names", IGNORE_PARAM)
-    for item in items:
-        if item.lower() == "all":
-            raise InputError(
-                "name each check to ignore; ignoring all preflight errors is refused", IGNORE_PARAM
-            )
-        if not _CHECK_NAME.fullmatch(item):
-            raise InputError(f"{item!r} is not a preflight check name", IGNORE_PARAM)
-    return sorted(set(items))
+    """``ignore_preflight_errors`` for a job that changes machines: the preflight job's check
+    names, each one named (as kubeadm's flag of that name, but never ``all``)."""
+    return preflight.validate_ignored(value, allow_all=False)
 
 
 # --- the preflight gate ---------------------------------------------------------------------
@@ -149,7 +131,9 @@ def preflight_phases(
     named in ``ignored`` (those are reported as ignored, like kubeadm's warnings)."""
     if not nodes:
         return ()
-    probe = preflight.plan(cluster, nodes, {}).phases[0]
+    # The probes show the ignored checks as the preflight job does: warnings, "(ignored)".
+    params = {IGNORE_PARAM: list(ignored)} if ignored else {}
+    probe = preflight.plan(cluster, nodes, params).phases[0]
     gate = Step(GATE_STEP, None, (), lambda context: read_gate(cluster, nodes, ignored, context))
     return (probe, Phase(GATE_PHASE, (gate,)))
 
@@ -169,10 +153,12 @@ def read_gate(
     ]
     if unanswered:
         return Outcome("failed", f"preflight: no answer from {', '.join(unanswered)}")
-    cross = preflight.cross_node_checks(cluster, nodes, probes)
-    every: list[Check] = [c for n in nodes for c in probes[n.name].checks] + cross
-    failed = [c for c in every if c.status == "fail"]
-    blocking = [c for c in failed if c.name not in ignored]
+    cross = list(preflight.ignoring(preflight.cross_node_checks(cluster, nodes, probes), ignored))
+    every: list[Check] = [
+        *preflight.ignoring((c for n in nodes for c in probes[n.name].checks), ignored),
+        *cross,
+    ]
+    blocking = [c for c in every if c.status == "fail"]
     if blocking:
         shown = [
             c.message if c.node is None else f"{c.message} on {c.node} ({c.name})"
@@ -186,8 +172,8 @@ def read_gate(
             checks=tuple(cross),
         )
     message = f"preflight passed on {len(nodes)} {'node' if len(nodes) == 1 else 'nodes'}"
-    if failed:
-        names = sorted({c.name for c in failed})
+    names = preflight.ignored_names(every)
+    if names:
         message += f"; ignored as asked: {', '.join(names)}"
     return Outcome("succeeded", message, checks=tuple(cross))
 

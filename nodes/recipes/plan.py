@@ -167,12 +167,14 @@ class CommandOutput:
 
 @dataclass(frozen=True)
 class Check:
-    """One preflight-style finding: ``node`` is None for a cross-node check."""
+    """One preflight-style finding: ``node`` is None for a cross-node check. ``ignored``: it
+    failed, and the job was told to ignore it, so it is shown as a warning instead."""
 
     node: str | None
     name: str
     status: CheckStatus
     message: str
+    ignored: bool = False
 
 
 @dataclass(frozen=True)

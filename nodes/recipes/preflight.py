@@ -38,6 +38,12 @@ cross-node (``node`` None)
                               address, warn when it holds another address of a node's interfaces
   ``subnet-overlap``          fail when the pod and service subnets overlap
 
+Parameter ``ignore_preflight_errors`` (as kubeadm's ``--ignore-preflight-errors``): check names,
+or ``all``. An ignored check still runs; when it fails it is shown as a warning marked
+``(ignored)`` and does not fail the job. ``probe`` cannot be ignored: a node that gave no answer
+was not checked at all. The join and bootstrap jobs take the same parameter for their gate
+(``nodes.recipes.kubeadm_join``), naming each check (``all`` is refused there).
+
 Thresholds: the clock limits come from etcd, which warns about a peer whose clock differs by more
 than 1 s, and from the 60 s leeway the API server allows on token timestamps: two nodes each at
 most 30 s off the worker are at most 60 s apart. The skew is the distance of the host's reading
@@ -49,7 +55,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from clusterpanel.errors import InputError
@@ -134,25 +141,126 @@ PROBE_SCRIPT = (
 CLOCK_COMMAND = "date +%s.%N"
 
 
+# --- ignoring failed checks --------------------------------------------------------------------
+
+IGNORE_PARAM = "ignore_preflight_errors"
+IGNORE_ALL = "all"
+IGNORED_NOTE = " (ignored)"
+MAX_IGNORED = 40
+PARAMS = (IGNORE_PARAM,)
+# Every check a node or the cross-node verdict may report, but ``probe``: a node that gave no
+# answer has no results to ignore. tests/unit keeps this list equal to what the checks emit.
+NODE_CHECK_NAMES = (
+    "swap",
+    *(f"port-{port}" for port in CONTROL_PLANE_PORTS),
+    f"port-{NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}",
+    "br_netfilter",
+    "overlay",
+    *(name for name, _ in SYSCTLS),
+    "cri-socket",
+    "cgroup-driver",
+    "cpus",
+    "memory",
+    "time",
+    "hostname",
+    "hostname-resolves",
+    "kubeadm-version",
+    "kubelet-version",
+    "kubectl-version",
+)
+CROSS_CHECK_NAMES = (
+    "unique-hostname",
+    "unique-mac",
+    "unique-product-uuid",
+    "pod-subnet-nodes",
+    "service-subnet-nodes",
+    "subnet-overlap",
+)
+IGNORABLE_CHECKS = frozenset(NODE_CHECK_NAMES + CROSS_CHECK_NAMES)
+NOT_IGNORABLE = "probe"
+
+
+def validate_ignored(value: Any, *, allow_all: bool = False) -> list[str]:
+    """``ignore_preflight_errors``: check names as this job names them, comma-separated text or
+    a list, sorted and without repeats; ``["all"]`` for ``all`` when ``allow_all`` (the
+    read-only preflight job; a job that changes machines has each check named)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        items = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = [item.strip() for item in value if item.strip()]
+    else:
+        raise InputError("must be check names, comma-separated", IGNORE_PARAM)
+    if len(items) > MAX_IGNORED:
+        raise InputError(f"at most {MAX_IGNORED} check names", IGNORE_PARAM)
+    if any(item.lower() == IGNORE_ALL for item in items):
+        if not allow_all:
+            raise InputError(
+                "name each check to ignore; ignoring all preflight errors is refused", IGNORE_PARAM
+            )
+        if len(items) > 1:
+            # As kubeadm: "all" already names every check.
+            raise InputError("all ignores every check: name no other check with it", IGNORE_PARAM)
+        return [IGNORE_ALL]
+    for item in items:
+        if item == NOT_IGNORABLE:
+            raise InputError(
+                "probe cannot be ignored: a node that gave no answer was not checked", IGNORE_PARAM
+            )
+        if item not in IGNORABLE_CHECKS:
+            known = ", ".join(NODE_CHECK_NAMES + CROSS_CHECK_NAMES)
+            raise InputError(
+                f"{item[:64]!r} is not a preflight check name (the checks: {known})", IGNORE_PARAM
+            )
+    return sorted(set(items))
+
+
+def is_ignored(name: str, ignored: Collection[str]) -> bool:
+    return name in IGNORABLE_CHECKS and (IGNORE_ALL in ignored or name in ignored)
+
+
+def ignoring(checks: Iterable[Check], ignored: Collection[str]) -> tuple[Check, ...]:
+    """The checks with each failed one named in ``ignored`` turned into a warning marked
+    ``(ignored)``, as kubeadm reports an error it was told to ignore. Already turned checks are
+    left as they are, so applying it twice changes nothing."""
+    return tuple(
+        replace(check, status="warn", message=check.message + IGNORED_NOTE, ignored=True)
+        if check.status == "fail" and is_ignored(check.name, ignored)
+        else check
+        for check in checks
+    )
+
+
+def ignored_names(checks: Iterable[Check]) -> list[str]:
+    return sorted({check.name for check in checks if check.ignored})
+
+
+# --- the plan ----------------------------------------------------------------------------------
+
+
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Preflight takes no parameters."""
     for key in params:
-        raise InputError(f"preflight takes no parameters; unknown parameter {key!r}", key)
-    return {}
+        if key not in PARAMS:
+            raise InputError(f"preflight has no parameter {key!r}", key)
+    ignored = validate_ignored(params.get(IGNORE_PARAM), allow_all=True)
+    return {IGNORE_PARAM: ignored} if ignored else {}
 
 
 def plan(cluster: ClusterSpec, nodes: Sequence[NodeTarget], params: Mapping[str, Any]) -> Plan:
-    validate_params(params)
+    ignored = tuple(validate_params(params).get(IGNORE_PARAM, ()))
     probes = tuple(
         Step(
             PROBE_STEP,
             node.name,
             (Command(CLOCK_COMMAND, timeout=15.0), Command(PROBE_SCRIPT, timeout=60.0)),
-            functools.partial(read_probe, cluster, node),
+            functools.partial(read_probe, cluster, node, ignored),
         )
         for node in nodes
     )
-    verdict = Step(VERDICT_STEP, None, (), functools.partial(read_verdict, cluster, tuple(nodes)))
+    verdict = Step(
+        VERDICT_STEP, None, (), functools.partial(read_verdict, cluster, tuple(nodes), ignored)
+    )
     return Plan(
         KIND,
         (Phase(PROBE_PHASE, probes, continue_on_failure=True), Phase(VERDICT_PHASE, (verdict,))),
@@ -226,7 +334,9 @@ def _resolved(text: str | None) -> list[str] | None:
     return addresses
 
 
-def read_probe(cluster: ClusterSpec, node: NodeTarget, context: StepContext) -> Outcome:
+def read_probe(
+    cluster: ClusterSpec, node: NodeTarget, ignored: Collection[str], context: StepContext
+) -> Outcome:
     if len(context.outputs) < 2:
         # The clock reading failed, so the probe never started (sudo refused, say).
         first = context.outputs[0] if context.outputs else None
@@ -247,7 +357,7 @@ def read_probe(cluster: ClusterSpec, node: NodeTarget, context: StepContext) -> 
             ),
         )
     found["clock_skew_seconds"] = clock_skew(clock.stdout, clock.started_at, clock.finished_at)
-    checks = tuple(node_checks(cluster, node, found))
+    checks = ignoring(node_checks(cluster, node, found), ignored)
     return Outcome("succeeded", _tally(checks), data=found, checks=checks)
 
 
@@ -267,12 +377,15 @@ def clock_skew(stdout: str, started_at: float, finished_at: float) -> float | No
 
 def _tally(checks: Sequence[Check]) -> str:
     failed = sum(check.status == "fail" for check in checks)
-    warned = sum(check.status == "warn" for check in checks)
-    if not failed and not warned:
+    warned = sum(check.status == "warn" and not check.ignored for check in checks)
+    ignored = sum(check.ignored for check in checks)
+    if not failed and not warned and not ignored:
         return f"all {len(checks)} checks passed"
     parts = [f"{failed} {_plural(failed, 'check')} failed"] if failed else []
     if warned:
         parts.append(f"{warned} {_plural(warned, 'warning')}")
+    if ignored:
+        parts.append(f"{ignored} failed but ignored")
     return ", ".join(parts)
 
 
@@ -496,16 +609,23 @@ def _skew(tool: str, installed: str, ahead: int, wanted: str) -> tuple[CheckStat
 
 
 def read_verdict(
-    cluster: ClusterSpec, nodes: Sequence[NodeTarget], context: StepContext
+    cluster: ClusterSpec,
+    nodes: Sequence[NodeTarget],
+    ignored: Collection[str],
+    context: StepContext,
 ) -> Outcome:
     probes: dict[str, Outcome] = {}
     for (phase, step, node), outcome in context.earlier.items():
         if phase == PROBE_PHASE and step == PROBE_STEP and node is not None:
             probes[node] = outcome
-    cross = cross_node_checks(cluster, nodes, probes)
-    every = [check for node in nodes for check in _node_checks(probes.get(node.name))] + cross
+    cross = list(ignoring(cross_node_checks(cluster, nodes, probes), ignored))
+    # The probes turned their own ignored checks already; turning again changes nothing, and
+    # covers probe outcomes read back from the database (a retry keeps the steps that passed).
+    per_node = (check for node in nodes for check in _node_checks(probes.get(node.name)))
+    every = [*ignoring(per_node, ignored), *cross]
     failed = [check for check in every if check.status == "fail"]
-    warned = sum(check.status == "warn" for check in every)
+    warned = sum(check.status == "warn" and not check.ignored for check in every)
+    skipped = ignored_names(every)
     if failed:
         problems = [
             check.message if check.node is None else f"{check.message} on {check.node}"
@@ -518,13 +638,18 @@ def read_verdict(
         status: Any = "failed"
     else:
         count = len(nodes)
-        message = f"all checks passed on {count} {_plural(count, 'node')}"
+        passed = "all other checks passed" if skipped else "all checks passed"
+        message = f"{passed} on {count} {_plural(count, 'node')}"
         if warned:
             message += f", {warned} {_plural(warned, 'warning')}"
         status = "succeeded"
+    if skipped:
+        message += f"; ignored as asked: {', '.join(skipped)}"
     data = {
         "failed": len(failed),
         "warnings": warned,
+        "ignored": sum(check.ignored for check in every),
+        "ignored_checks": skipped,
         "passed": sum(check.status == "pass" for check in every),
     }
     return Outcome(status, message, data=data, checks=tuple(cross))

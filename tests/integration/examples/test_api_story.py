@@ -97,13 +97,15 @@ def test_the_api_story_takes_an_empty_panel_to_a_bootstrapped_cluster(
         assert node.joined_at is not None, host.name
         assert f"node {host.name}: host key {host.host_key_fingerprint} pinned" in out
 
-    # The jobs, launched through the API by the admin: facts succeeded; preflight failed only
-    # on the checks these hosts cannot pass, which the bootstrap was told to ignore.
+    # The jobs, launched through the API by the admin: facts succeeded; preflight too, told to
+    # ignore the checks these hosts cannot pass, as the bootstrap was.
     jobs = {job.kind: job for job in Job.objects.filter(cluster=cluster)}
     assert sorted(jobs) == ["bootstrap", "facts", "preflight"]
     assert all(job.launched_by == admin and job.via == "api" for job in jobs.values())
     assert jobs["facts"].status == "succeeded"
-    assert jobs["preflight"].status == "failed"
+    assert jobs["preflight"].status == "succeeded", jobs["preflight"].explanation
+    assert jobs["preflight"].params["ignore_preflight_errors"] == sorted(IGNORED.split(","))
+    assert "ignored as asked: " in jobs["preflight"].explanation
     assert jobs["bootstrap"].status == "succeeded", jobs["bootstrap"].explanation
     assert jobs["bootstrap"].params["ignore_preflight_errors"] == sorted(IGNORED.split(","))
     assert jobs["bootstrap"].params["cni_manifest"] == CNI

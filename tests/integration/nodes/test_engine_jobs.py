@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
 from clusterpanel.jobs.models import Job
 from clusterpanel.jobs.services import cancel_job, launch_job, retry_job
@@ -141,6 +142,62 @@ def test_preflight_gives_per_node_results_and_catches_duplicates_and_a_subnet_ho
     swapped_on = len(Path("/proc/swaps").read_text().splitlines()) > 1
     assert checks[("pf-c", "swap")][0] == ("fail" if swapped_on else "pass")
     assert "10259" in job.explanation or "twin" in job.explanation
+
+
+# What these hosts cannot offer a kubelet (they share this machine's kernel and have no
+# container runtime), as the bootstrap tests name it.
+HOST_LIMITS = (
+    "cri-socket,cgroup-driver,ip_forward,br_netfilter,overlay,bridge-nf-call-iptables,"
+    "bridge-nf-call-ip6tables,swap,cpus,memory,time,port-10250"
+)
+
+
+def test_preflight_ignores_the_failed_checks_named_and_shows_them_as_ignored_warnings(
+    jobs_worker: str, operator: Actor, test_hosts: list[hosts.TestHost], ssh_client_key: str
+) -> None:
+    host = test_hosts[0]
+    # A pod subnet that holds the node's own address: a failure on any host, every time.
+    pod_subnet = str(ipaddress.ip_network(f"{host.address}/24", strict=False))
+    cluster = make_cluster("pf-ignore", pod_subnet=pod_subnet)
+    node = make_node(cluster, "worker", host.name, host.address, ssh_private_key=ssh_client_key)
+    node.pin_host_key(host.host_key_type, host.host_key_base64, None)
+    node.save()
+
+    # Not named: the job fails on it as before, the check shown failed.
+    failed = _run(operator, cluster, "preflight", ignore_preflight_errors=HOST_LIMITS)
+    assert failed.status == "failed", failed.explanation
+    assert f"the pod subnet {pod_subnet} contains the address {host.address}" in (
+        failed.explanation
+    )
+    assert _checks(failed)[(None, "pod-subnet-nodes")][0] == "fail"
+
+    # Named: it still runs and is shown, as a warning marked ignored; the job succeeds.
+    ignored = f"{HOST_LIMITS},pod-subnet-nodes"
+    passed = _run(operator, cluster, "preflight", ignore_preflight_errors=ignored)
+    assert passed.status == "succeeded", passed.explanation
+    assert "ignored as asked: " in passed.explanation
+    assert "pod-subnet-nodes" in passed.explanation.split("ignored as asked: ", 1)[1]
+    status, message = _checks(passed)[(None, "pod-subnet-nodes")]
+    assert status == "warn"
+    assert message == f"the pod subnet {pod_subnet} contains the address {host.address} of " + (
+        f"{host.name} (ignored)"
+    )
+    client = APIClient()
+    client.force_authenticate(operator.user)
+    detail = client.get(f"/api/v1/jobs/{passed.pk}/").json()
+    shown = {(c["node"], c["name"]): c for c in detail["checks"]}
+    assert shown[(None, "pod-subnet-nodes")]["ignored"] is True
+    assert shown[(None, "pod-subnet-nodes")]["status"] == "warn"
+    # A check that passed is not marked, named or not; none is left failed.
+    assert shown[(None, "subnet-overlap")] == {
+        "node": None,
+        "name": "subnet-overlap",
+        "status": "pass",
+        "message": "the pod and service subnets are apart",
+        "ignored": False,
+    }
+    assert all(c["status"] != "fail" for c in detail["checks"])
+    assert all(c["message"].endswith(" (ignored)") for c in detail["checks"] if c["ignored"])
 
 
 def test_a_changed_host_key_stops_the_job_before_any_login_and_marks_the_node(

@@ -112,6 +112,66 @@ def test_bootstrap_on_the_cluster_page_and_join_on_rows_of_nodes_not_joined_yet(
     assert not prod.bootstrap_tokens.exists() and not prod.certificate_keys.exists()
 
 
+@pytest.mark.parametrize(
+    ("sent", "reason"),
+    [
+        ("swap,nosuch", "'nosuch' is not a preflight check name"),
+        ("probe", "probe cannot be ignored"),
+        ("all,swap", "name no other check with it"),
+    ],
+)
+def test_an_unknown_ignored_check_is_a_400_naming_the_field_in_the_api_and_on_the_page(
+    web_client: Callable[[str], Any],
+    api_client: Callable[[str], Any],
+    prod: Any,
+    sent: str,
+    reason: str,
+) -> None:
+    body = {"cluster": prod.pk, "kind": "preflight", "params": {"ignore_preflight_errors": sent}}
+    for path in ("/api/v1/jobs/plan/", "/api/v1/jobs/"):
+        answer = api_client("operator").post(path, body, format="json")
+        assert answer.status_code == 400, answer.json()
+        assert list(answer.json()["errors"]) == ["ignore_preflight_errors"]
+        assert reason in answer.json()["errors"]["ignore_preflight_errors"][0]
+
+    client = web_client("operator")
+    posted = {"kind": "preflight", "param.ignore_preflight_errors": sent}
+    url = f"/clusters/{prod.pk}/jobs/new/"
+    for page in (
+        client.get(url, posted),  # a link's preview
+        client.post(url, {**posted, "action": "preview"}),
+        client.post(url, posted),  # the launch
+    ):
+        assert page.status_code == 400
+        html = page.content.decode()
+        # The form comes back with the input kept and the error by its input; no preview.
+        assert 'id="param-ignore_preflight_errors" autocomplete="off" aria-invalid="true"' in html
+        assert 'value="' + sent + '"' in html
+        field_error = html.split('<p class="error" id="param-ignore_preflight_errors-error">')[1]
+        assert reason.replace("'", "&#x27;") in field_error.split("</p>", 1)[0]
+        assert "ignore_preflight_errors: " in html.split('id="job-error">', 1)[1]
+        assert 'id="job-preview"' not in html
+    assert Job.objects.count() == 0
+
+
+def test_preflight_takes_the_ignored_checks_and_its_page_previews_at_once(
+    web_client: Callable[[str], Any], api_client: Callable[[str], Any], prod: Any
+) -> None:
+    client = web_client("operator")
+    # The parameter is optional: the page opened for preflight shows the plan straight away.
+    opened = client.get(f"/clusters/{prod.pk}/jobs/new/?kind=preflight").content.decode()
+    assert 'id="job-preview"' in opened and 'id="param-ignore_preflight_errors"' in opened
+    client.post(
+        f"/clusters/{prod.pk}/jobs/new/",
+        {"kind": "preflight", "param.ignore_preflight_errors": "swap, cpus"},
+    )
+    assert Job.objects.get().params == {"ignore_preflight_errors": ["cpus", "swap"]}
+    body = {"cluster": prod.pk, "kind": "preflight", "params": {"ignore_preflight_errors": "all"}}
+    answer = api_client("operator").post("/api/v1/jobs/", body, format="json")
+    assert answer.status_code == 201, answer.json()
+    assert Job.objects.get(pk=answer.json()["id"]).params == {"ignore_preflight_errors": ["all"]}
+
+
 def _manifest(size: int) -> str:
     """A CNI manifest of about ``size`` bytes, as a browser's text area posts it (CRLF)."""
     line = "        - name: CALICO_IPV4POOL_CIDR\r\n          value: 10.244.0.0/16\r\n"

@@ -197,9 +197,8 @@ def test_checks_and_tracebacks_in_the_api(api_client: Callable[[str], Any], prod
     job = ended_job(prod)
     viewer = api_client("viewer").get(f"/api/v1/jobs/{job.pk}/").json()
     assert viewer["traceback"] is None
-    assert viewer["checks"] == [
-        {"node": "cp-1", "name": "swap", "status": "fail", "message": "swap is on"}
-    ]
+    swap = {"node": "cp-1", "name": "swap", "status": "fail", "message": "swap is on"}
+    assert viewer["checks"] == [{**swap, "ignored": False}]
     assert viewer["steps"][0]["exit_code"] == 3 and viewer["steps"][0]["node"] == "cp-1"
     admin = api_client("admin").get(f"/api/v1/jobs/{job.pk}/").json()
     assert "secret-internal-path" in admin["traceback"]

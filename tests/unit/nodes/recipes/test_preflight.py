@@ -235,7 +235,7 @@ def run_probe(node: NodeTarget) -> Outcome:
         outputs.append(
             CommandOutput(done.returncode, done.stdout, done.stderr, started, time.time())
         )
-    return preflight.read_probe(CLUSTER, node, StepContext(node.name, tuple(outputs), {}))
+    return preflight.read_probe(CLUSTER, node, (), StepContext(node.name, tuple(outputs), {}))
 
 
 def test_the_probe_runs_on_this_machine() -> None:
@@ -258,10 +258,13 @@ def probe(node: NodeTarget, **changes: Any) -> Outcome:
 
 
 def verdict(
-    nodes: list[NodeTarget], outcomes: dict[str, Outcome], cluster: ClusterSpec = CLUSTER
+    nodes: list[NodeTarget],
+    outcomes: dict[str, Outcome],
+    cluster: ClusterSpec = CLUSTER,
+    ignored: tuple[str, ...] = (),
 ) -> Outcome:
     earlier = {("probe", "probe", name): outcome for name, outcome in outcomes.items()}
-    return preflight.read_verdict(cluster, nodes, StepContext(None, (), earlier))
+    return preflight.read_verdict(cluster, nodes, ignored, StepContext(None, (), earlier))
 
 
 N1 = NodeTarget("node-1", "192.168.1.11", "control-plane")
@@ -360,3 +363,106 @@ def test_the_plan_probes_every_node_then_judges() -> None:
     with pytest.raises(InputError) as caught:
         preflight.validate_params({"x": 1})
     assert caught.value.field == "x"
+
+
+# --- ignore_preflight_errors ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, []),
+        ("", []),
+        ("swap, cpus,swap", ["cpus", "swap"]),
+        (["port-10259", "unique-hostname"], ["port-10259", "unique-hostname"]),
+        ("all", ["all"]),
+        ("ALL", ["all"]),
+    ],
+)
+def test_the_ignored_checks_are_known_names_or_all(value: Any, expected: list[str]) -> None:
+    assert preflight.validate_ignored(value, allow_all=True) == expected
+    params = {} if not expected else {"ignore_preflight_errors": expected}
+    assert preflight.validate_params({"ignore_preflight_errors": value}) == params
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("swap,nosuch", "'nosuch' is not a preflight check name"),
+        ("Swap", "'Swap' is not a preflight check name"),
+        ("swap;rm -rf /", "'swap;rm -rf /' is not a preflight check name"),
+        ("port-22", "'port-22' is not a preflight check name"),
+        ("probe", "probe cannot be ignored"),
+        ("all,swap", "name no other check with it"),
+        (3, "must be check names"),
+        (["swap", 3], "must be check names"),
+        (",".join(["swap"] * 41), "at most 40"),
+    ],
+)
+def test_an_unknown_ignored_check_is_refused_naming_the_field(value: Any, reason: str) -> None:
+    with pytest.raises(InputError) as caught:
+        preflight.validate_params({"ignore_preflight_errors": value})
+    assert caught.value.field == "ignore_preflight_errors"
+    assert reason in str(caught.value)
+
+
+def test_all_is_refused_where_each_check_must_be_named() -> None:
+    with pytest.raises(InputError) as caught:
+        preflight.validate_ignored("all")
+    assert caught.value.field == "ignore_preflight_errors"
+
+
+def test_every_check_the_probe_and_the_verdict_report_can_be_named() -> None:
+    """The list of names the parameter takes is exactly what the checks emit, but ``probe``."""
+    external = ClusterSpec(
+        "c", "v1.31.2", "10.244.0.0/16", "10.96.0.0/12", "containerd", etcd_topology="external"
+    )
+    emitted: set[str] = set()
+    for cluster in (CLUSTER, external):
+        for role in ("control-plane", "worker", "etcd"):
+            node = NodeTarget("n", "192.168.1.10", role)
+            emitted |= {c.name for c in preflight.node_checks(cluster, node, good())}
+    answered = verdict([N1, N2], {"node-1": probe(N1), "node-2": Outcome("failed", "refused")})
+    emitted |= {c.name for c in answered.checks}
+    assert emitted - preflight.IGNORABLE_CHECKS == {"probe"}
+    assert emitted >= preflight.IGNORABLE_CHECKS
+
+
+def test_an_ignored_failure_is_a_warning_marked_ignored_and_the_verdict_passes() -> None:
+    swap = {"swaps": ["/swap.img"], "swap_bytes": 2**30}
+    node_1 = probe(N1, product_uuid="a", **swap)
+    node_2 = probe(N2, product_uuid="b", mac_addresses={"eth0": "52:54:00:00:00:02"}, **swap)
+    probes = {"node-1": node_1, "node-2": node_2}
+    # Not ignored: failed as before.
+    assert verdict([N1, N2], probes).status == "failed"
+    # Ignored: the verdict turns the failures it finds, whether the probe did or not.
+    passed = verdict([N1, N2], probes, ignored=("swap",))
+    assert passed.status == "succeeded"
+    assert passed.message == "all other checks passed on 2 nodes; ignored as asked: swap"
+    assert passed.data["ignored"] == 2 and passed.data["ignored_checks"] == ["swap"]
+    assert passed.data["failed"] == 0 and passed.data["warnings"] == 0
+    # "all" ignores every failure but a node that gave no answer.
+    assert verdict([N1, N2], probes, ignored=("all",)).status == "succeeded"
+    silent = {"node-1": node_1, "node-2": Outcome("failed", "connection refused")}
+    assert verdict([N1, N2], silent, ignored=("all",)).status == "failed"
+
+
+def test_the_probe_shows_an_ignored_failure_as_kubeadm_does() -> None:
+    found = good(swaps=["/swap.img"], swap_bytes=2**30)
+    raw = preflight.node_checks(CLUSTER, CP, found)
+    turned = {c.name: c for c in preflight.ignoring(raw, ["swap", "cpus"])}
+    assert turned["swap"] == Check(
+        "cp1", "swap", "warn", "swap is on (/swap.img, 1.0 GiB) (ignored)", ignored=True
+    )
+    # A passing check named is left alone, and turning twice changes nothing.
+    assert turned["cpus"].status == "pass" and not turned["cpus"].ignored
+    assert preflight.ignoring(turned.values(), ["swap"]) == tuple(turned.values())
+    assert preflight._tally(tuple(turned.values())) == "1 failed but ignored"
+
+
+def test_the_plans_verdict_judges_with_the_jobs_ignored_checks() -> None:
+    swapped = probe(N1, swaps=["/swap.img"], swap_bytes=2**30)
+    context = StepContext(None, (), {("probe", "probe", "node-1"): swapped})
+    for params, expected in (({}, "failed"), ({"ignore_preflight_errors": "swap"}, "succeeded")):
+        plan = preflight.plan(CLUSTER, [N1], params)
+        assert plan.phases[1].steps[0].read(context).status == expected, params
