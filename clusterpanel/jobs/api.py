@@ -254,10 +254,32 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         fresh = self.get_queryset().get(pk=job.pk)
         return Response(JobDetailSerializer(fresh, context={"request": self.request}).data, code)
 
-    @extend_schema(request=JobLaunchSerializer, responses={201: JobDetailSerializer})
+    @extend_schema(
+        request=JobLaunchSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description=(
+                    "Your own name for this launch (1 to 64 of A-Z a-z 0-9 . _ : -, a UUID "
+                    "serves): sent again by the same user, it answers 200 with the job launched "
+                    "the first time instead of launching another; with another kind, cluster, "
+                    "nodes or params it is a 409."
+                ),
+            )
+        ],
+        responses={201: JobDetailSerializer, 200: JobDetailSerializer},
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        job = services.launch_job(Actor.from_request(request), **self._launch_args(request))
-        return self._detail(job, status.HTTP_201_CREATED)
+        key = request.headers.get("Idempotency-Key", "")
+        job, launched = services.launch_job_once(
+            Actor.from_request(request),
+            **self._launch_args(request),
+            request_key=key,
+            key_field="Idempotency-Key",
+        )
+        return self._detail(job, status.HTTP_201_CREATED if launched else status.HTTP_200_OK)
 
     @extend_schema(request=JobLaunchSerializer, responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"])

@@ -109,6 +109,9 @@ class Job(models.Model):
     cancel_requested_by_name = models.CharField(max_length=150, blank=True)
     # When the reaper sent the task message again for a job nobody claimed (at most once).
     redispatched_at = models.DateTimeField(null=True, blank=True)
+    # The launcher's own name for this launch (the page's form, an API Idempotency-Key): the
+    # same key from the same user again is the same launch, not a second job.
+    request_key = models.CharField(max_length=64, blank=True, default="")
 
     objects = JobQuerySet.as_manager()
 
@@ -121,6 +124,11 @@ class Job(models.Model):
                 fields=["cluster"],
                 condition=models.Q(mutating=True, status__in=["queued", "running"]),
                 name="one_active_mutating_job_per_cluster",
+            ),
+            models.UniqueConstraint(
+                fields=["launched_by", "request_key"],
+                condition=~models.Q(request_key=""),
+                name="one_job_per_request_key",
             ),
         ]
 

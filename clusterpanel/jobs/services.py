@@ -7,6 +7,7 @@ looks for a job that is not there yet, and a rolled-back launch sends nothing.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +16,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from clusterpanel.errors import Conflict, InputError
+from clusterpanel.errors import COLLISION, Conflict, InputError
 from clusterpanel.jobs import registry
 from clusterpanel.jobs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES, Job
 from clusterpanel.security import audit
@@ -163,11 +164,18 @@ def _busy(cluster: Any) -> Conflict:
 
 
 def _launch(
-    actor: Actor, cluster: Any, kind: Any, node_ids: Any, params: Any, retry_of: Job | None
+    actor: Actor,
+    cluster: Any,
+    kind: Any,
+    node_ids: Any,
+    params: Any,
+    retry_of: Job | None,
+    request_key: str = "",
 ) -> Job:
     from clusterpanel.jobs.tasks import dispatch
 
     job_kind, job, nodes = _prepare(actor, cluster, kind, node_ids, params, lock=True)
+    job.request_key = request_key
     job.plan = _preview(job_kind, job, nodes)["plan"]
     job.launched_by = actor.user
     job.launched_by_name = actor.username
@@ -181,6 +189,8 @@ def _launch(
         with transaction.atomic():  # a savepoint: PostgreSQL's transaction survives the refusal
             job.save()
     except IntegrityError:
+        if request_key and _launched_with(actor, request_key) is not None:
+            raise _SameRequest from None  # the same launch, sent twice at once
         raise _busy(job.cluster) from None
     job.nodes.set([node.pk for node in nodes])
     job.target_node_ids = [node.pk for node in nodes]
@@ -205,6 +215,69 @@ def launch_job(
     that changes machines is active on the cluster."""
     require_permission(actor.user, "launch_jobs", "Only operators and admins may launch jobs.")
     return _launch(actor, cluster, kind, node_ids, params, retry_of=None)
+
+
+REQUEST_KEY_FIELD = "request_key"
+_REQUEST_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class _SameRequest(Exception):
+    """The key's job was written by a request that ran at the same time."""
+
+
+def _launched_with(actor: Actor, request_key: str) -> Job | None:
+    if actor.user is None:
+        return None
+    return Job.objects.filter(launched_by=actor.user, request_key=request_key).first()
+
+
+def launch_job_once(
+    actor: Actor,
+    cluster: Any,
+    kind: Any,
+    node_ids: Any = None,
+    params: Any = None,
+    *,
+    request_key: str,
+    key_field: str = REQUEST_KEY_FIELD,
+) -> tuple[Job, bool]:
+    """``launch_job`` that a double click or a client's retry cannot run twice: the job and
+    True when launched now; the job launched earlier with this ``request_key`` by the same
+    user and False when the request is sent again. The same key for another launch (another
+    kind, cluster, nodes or params) is a ``Conflict``; an empty key launches every time.
+    ``key_field`` names the key in a refusal (the API's header)."""
+    require_permission(actor.user, "launch_jobs", "Only operators and admins may launch jobs.")
+    if request_key and not _REQUEST_KEY.fullmatch(request_key):
+        raise InputError("must be 1 to 64 letters, digits or ._:- (a UUID serves)", key_field)
+    for _ in range(2):
+        earlier = _launched_with(actor, request_key) if request_key else None
+        if earlier is not None:
+            _check_same_launch(actor, earlier, cluster, kind, node_ids, params)
+            return earlier, False
+        try:
+            with transaction.atomic():
+                job = _launch(actor, cluster, kind, node_ids, params, None, request_key)
+        except _SameRequest:
+            continue  # read the other request's job above
+        return job, True
+    raise Conflict(COLLISION)
+
+
+def _check_same_launch(
+    actor: Actor, earlier: Job, cluster: Any, kind: Any, node_ids: Any, params: Any
+) -> None:
+    _, job, _ = _prepare(actor, cluster, kind, node_ids, params)
+    same = (job.kind, job.cluster_id, sorted(job.target_node_ids), job.params) == (
+        earlier.kind,
+        earlier.cluster_id,
+        sorted(earlier.target_node_ids),
+        earlier.params,
+    )
+    if not same:
+        raise Conflict(
+            f"This request key was used for {earlier} with another kind, cluster, nodes or "
+            "parameters; send a new key for a new launch."
+        )
 
 
 @transaction.atomic

@@ -3,6 +3,7 @@ Cancel and Retry buttons. Thin: access check, one service call, render."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.apps import apps
@@ -250,14 +251,24 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
     preview: dict[str, Any] | None = None
     launching = request.method == "POST" and request.POST.get("action") != "preview"
     if launching:
+        key = request.POST.get(services.REQUEST_KEY_FIELD, "")
         try:
-            job = services.launch_job(actor, cluster, kind, node_ids, _typed(kind, params))
+            job, launched = services.launch_job_once(
+                actor, cluster, kind, node_ids, _typed(kind, params), request_key=key
+            )
         except InputError as exc:
             error, status, field_errors = _error_text(exc, params, kind), 400, exc.errors
         except Conflict as exc:
             error, status = str(exc), 409
         else:
-            messages.success(request, f"Job #{job.pk} ({job.kind}) launched.")
+            if launched:
+                messages.success(request, f"Job #{job.pk} ({job.kind}) launched.")
+            else:
+                messages.info(
+                    request,
+                    f"Job #{job.pk} ({job.kind}) was already launched from this form; "
+                    "nothing was launched again.",
+                )
             return redirect("job_detail", pk=job.pk)
     fields: list[dict[str, Any]] = []
     # A link that opens the page for a kind with parameters (Restore… on the Backups tab) shows
@@ -288,5 +299,8 @@ def job_new(request: HttpRequest, pk: int) -> HttpResponse:
         "params": params,
         "preview": preview,
         "error": error,
+        # Sent back by the Launch button: a second click, or the form posted again, finds the
+        # job the first one launched instead of launching another.
+        "request_key": uuid.uuid4().hex,
     }
     return render(request, "jobs/new.html", context, status=status)

@@ -331,6 +331,62 @@ def two_first_kubeadm_settings(user: User) -> Round:
     return Round((lambda: _api(user).patch(url, body), lambda: _api(user).patch(url, body)), check)
 
 
+def one_launch_sent_twice(user: User) -> Round:
+    """A client that sends its launch again (a timeout, a proxy's retry) with its key."""
+    from clusterpanel.jobs.models import Job
+    from tests.jobkinds import READ_ONLY
+
+    cluster = make_cluster()
+    body = {"cluster": cluster.pk, "kind": READ_ONLY, "params": {"phases": []}}
+    key = {"HTTP_IDEMPOTENCY_KEY": f"launch-{cluster.pk}"}
+
+    def check(responses: list[Any]) -> None:
+        assert sorted(r.status_code for r in responses) == [200, 201]
+        assert len({r.json()["id"] for r in responses}) == 1
+        assert Job.objects.filter(cluster=cluster).count() == 1
+
+    return Round(
+        (
+            lambda: _api(user).post("/api/v1/jobs/", body, format="json", **key),
+            lambda: _api(user).post("/api/v1/jobs/", body, format="json", **key),
+        ),
+        check,
+    )
+
+
+def launch_button_clicked_twice(user: User) -> Round:
+    from clusterpanel.jobs.models import Job
+    from tests.jobkinds import READ_ONLY
+
+    cluster = make_cluster()
+    form = {"kind": READ_ONLY, "request_key": f"form-{cluster.pk}"}
+    url = f"/clusters/{cluster.pk}/jobs/new/"
+
+    def check(responses: list[Any]) -> None:
+        assert [r.status_code for r in responses] == [302, 302]
+        job = Job.objects.get(cluster=cluster)
+        assert {r["Location"] for r in responses} == {f"/jobs/{job.pk}/"}
+
+    return Round((lambda: _web(user).post(url, form), lambda: _web(user).post(url, form)), check)
+
+
+def one_job_retried_twice(user: User) -> Round:
+    from clusterpanel.jobs.models import Job, JobStatus
+    from tests.jobkinds import READ_ONLY
+
+    cluster = make_cluster()
+    failed = Job.objects.create(
+        kind=READ_ONLY, cluster=cluster, params={"phases": []}, status=JobStatus.FAILED
+    )
+    url = f"/api/v1/jobs/{failed.pk}/retry/"
+
+    def check(responses: list[Any]) -> None:
+        assert sorted(r.status_code for r in responses) == [201, 409]
+        assert Job.objects.filter(retry_of=failed).count() == 1
+
+    return Round((lambda: _api(user).post(url), lambda: _api(user).post(url)), check)
+
+
 RACES = [
     delete_node_vs_patch_node,
     delete_node_page_vs_node_edit_page,
@@ -350,6 +406,9 @@ RACES = [
     two_identical_static_tokens,
     two_identical_tokens,
     two_first_kubeadm_settings,
+    one_launch_sent_twice,
+    launch_button_clicked_twice,
+    one_job_retried_twice,
 ]
 
 

@@ -53,11 +53,13 @@ SET_BY_THE_PANEL = {
     },
     "clusterpanel.ApiToken": {"name", "prefix", "key_hash"},  # name: manage.py, max_length 100
     "clusterpanel.WorkerHeartbeat": {"hostname"},
-    # A job's kind is one of the registry's names and its params are what the kind's own
-    # validate_params returns (each kind bounds its parameters); the rest the runner writes.
+    # A job's kind is one of the registry's names, its params are what the kind's own
+    # validate_params returns (each kind bounds its parameters) and its request_key matches
+    # the launch service's pattern (at most 64 characters, tested with the API's
+    # Idempotency-Key); the rest the runner writes.
     "clusterpanel.Job": {
         "kind", "cluster_name", "params", "plan", "status", "launched_by_name", "via",
-        "explanation", "traceback", "task_id", "cancel_requested_by_name",
+        "explanation", "traceback", "task_id", "cancel_requested_by_name", "request_key",
     },
     "clusterpanel.JobStep": {"phase", "node_name", "name", "status", "message", "result"},
     "clusterpanel.JobLogChunk": {"node_name", "stream", "text"},

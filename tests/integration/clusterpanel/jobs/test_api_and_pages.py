@@ -286,3 +286,46 @@ def test_an_empty_job_list_offers_a_launch_by_role_and_a_filtered_one_the_way_ba
         filtered = empty_state(page, "jobs-table")
         assert filtered.startswith("No jobs match these filters.")
         assert action_link(filtered) == "/jobs/"
+
+
+def test_a_launch_sent_again_with_its_key_is_the_same_job(
+    api_client: Callable[[str], Any], web_client: Callable[[str], Any], prod: Any
+) -> None:
+    body = {"cluster": prod.pk, "kind": READ_ONLY, "params": {"phases": []}}
+    client = api_client("operator")
+    key = {"HTTP_IDEMPOTENCY_KEY": "3f2c9a1e-launch"}
+    first = client.post("/api/v1/jobs/", body, format="json", **key)
+    again = client.post("/api/v1/jobs/", body, format="json", **key)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert AuditEvent.objects.filter(action="job.launch").count() == 1
+    # The key names one launch: another one with it is refused, saying so.
+    other = client.post(
+        "/api/v1/jobs/", {**body, "params": {"phases": [], "x": 1}}, format="json", **key
+    )
+    assert other.status_code == 409
+    assert "This request key was used for job #" in other.json()["detail"]
+    # Keys are the user's own: another user's same key is another launch.
+    assert api_client("admin").post("/api/v1/jobs/", body, format="json", **key).status_code == 201
+    for bad_key in ("a key", "k" * 65):
+        bad = client.post("/api/v1/jobs/", body, format="json", HTTP_IDEMPOTENCY_KEY=bad_key)
+        assert bad.status_code == 400
+        assert "Idempotency-Key" in bad.json()["errors"]
+    # Without a key, every post launches.
+    assert client.post("/api/v1/jobs/", body, format="json").status_code == 201
+    assert Job.objects.filter(cluster=prod).count() == 3
+
+    # The page: the preview's Launch form carries a key of its own, so a second click (or the
+    # form posted again from the browser's history) opens the job the first one launched.
+    page = web_client("operator")
+    preview = page.get(f"/clusters/{prod.pk}/jobs/new/", {"kind": READ_ONLY})
+    form_key = preview.context["request_key"]
+    assert f'name="request_key" value="{form_key}"' in preview.content.decode()
+    form = {"kind": READ_ONLY, "request_key": form_key}
+    launched = page.post(f"/clusters/{prod.pk}/jobs/new/", form, follow=True)
+    clicked_again = page.post(f"/clusters/{prod.pk}/jobs/new/", form, follow=True)
+    assert launched.redirect_chain == clicked_again.redirect_chain
+    assert "was already launched from this form; nothing was launched again." in (
+        clicked_again.content.decode()
+    )
+    assert Job.objects.filter(cluster=prod).count() == 4
