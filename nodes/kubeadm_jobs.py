@@ -127,6 +127,7 @@ def _inputs(
         "taints": {n.name: list(n.taints) for n in labelled if n.taints},
         # The bootstrap applies it after init; harmless for the other plans, which ignore it.
         "health_rbac": health_identity.rbac_manifest().encode(),
+        "ignored": tuple(job.params.get(kubeadm_join.IGNORE_PARAM, ())),
     }
     if not secrets:
         token = usable_join_token(cluster)

@@ -155,7 +155,9 @@ def plan(
     pki = kubeadm_join.pki_phase(kube_nodes, inputs, joiners)
     if pki is not None:
         phases.append(pki)
-    phases.append(Phase(INIT_PHASE, (kubeadm_join.init_step(init.name, inputs.init_config),)))
+    phases.append(
+        Phase(INIT_PHASE, (kubeadm_join.init_step(init.name, inputs.init_config, inputs.ignored),))
+    )
     if inputs.health_rbac:
         phases.append(health_rbac_phase(init.name, inputs.health_rbac))
     phases.append(

@@ -107,6 +107,9 @@ class KubeadmInputs:
     # The RBAC of the panel's health identity (a ClusterRole and its binding, YAML), applied
     # after init; empty: not applied.
     health_rbac: bytes = b""
+    # The preflight checks the job was told to ignore (the panel's names): kubeadm init and
+    # join are told too, under kubeadm's names.
+    ignored: Sequence[str] = ()
 
 
 # --- parameters -----------------------------------------------------------------------------
@@ -240,12 +243,19 @@ def _reader(what: str) -> Callable[[StepContext], Outcome]:
     return read
 
 
-def init_step(node: str, config: bytes) -> Step:
+def _ignore_flag(ignored: Sequence[str]) -> list[str]:
+    """kubeadm's ``--ignore-preflight-errors`` for the panel's ignored checks (may be mixed with
+    ``--config``); nothing when none of them has a kubeadm counterpart."""
+    names = preflight.kubeadm_ignored(ignored)
+    return [f"--ignore-preflight-errors={','.join(names)}"] if names else []
+
+
+def init_step(node: str, config: bytes, ignored: Sequence[str] = ()) -> Step:
     """``kubeadm init`` unless it ran already: kubeadm's own marker is the API server's static
     pod manifest (its preflight refuses to run again where it exists)."""
     init = shlex.join(
         ["kubeadm", "init", "--config", INIT_CONFIG, "--skip-token-print",
-         "--skip-phases=show-join-command"]
+         "--skip-phases=show-join-command", *_ignore_flag(ignored)]
     )  # fmt: skip
     script = f"""{PRELUDE}set -e
 if [ -f {APISERVER_MANIFEST} ]; then
@@ -321,10 +331,10 @@ def join_phase_name(node: str) -> str:
     return f"join {node}"
 
 
-def join_step(node: str, config: bytes) -> Step:
+def join_step(node: str, config: bytes, ignored: Sequence[str] = ()) -> Step:
     """``kubeadm join --config``, unless the node joined already (its kubelet.conf exists:
     kubeadm's own preflight says the same); the file with the token goes afterwards."""
-    join = shlex.join(["kubeadm", "join", "--config", JOIN_CONFIG])
+    join = shlex.join(["kubeadm", "join", "--config", JOIN_CONFIG, *_ignore_flag(ignored)])
     script = f"""{PRELUDE}
 if [ -f {KUBELET_CONF} ]; then
   rm -f {JOIN_CONFIG}
@@ -353,11 +363,12 @@ def join_phases(joining: Sequence[NodeTarget], inputs: KubeadmInputs) -> tuple[P
         if node.role == "control-plane":
             phases.append(
                 Phase(
-                    join_phase_name(node.name), (join_step(node.name, _join_config(inputs, node)),)
+                    join_phase_name(node.name),
+                    (join_step(node.name, _join_config(inputs, node), inputs.ignored),),
                 )
             )
     workers = tuple(
-        join_step(node.name, _join_config(inputs, node))
+        join_step(node.name, _join_config(inputs, node), inputs.ignored)
         for node in joining
         if node.role == "worker"
     )

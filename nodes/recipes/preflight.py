@@ -216,6 +216,30 @@ def validate_ignored(value: Any, *, allow_all: bool = False) -> list[str]:
     return sorted(set(items))
 
 
+# kubeadm runs its own preflight in init and join, under its own check names: what the panel was
+# told to ignore is passed on to it (``--ignore-preflight-errors``) under those names. Checks
+# kubeadm has no counterpart for (modules, the cgroup driver, the clock, the cross-node ones) map
+# to nothing; kubeadm only warns about the hostname and swap, but ignoring them is harmless.
+KUBEADM_CHECK_NAMES = {
+    "swap": "Swap",
+    "cpus": "NumCPU",
+    "memory": "Mem",
+    "cri-socket": "CRI",
+    "hostname": "Hostname",
+    "kubelet-version": "KubeletVersion",
+    "ip_forward": "FileContent--proc-sys-net-ipv4-ip_forward",
+    **{f"port-{port}": f"Port-{port}" for port in CONTROL_PLANE_PORTS},
+}
+
+
+def kubeadm_ignored(ignored: Collection[str]) -> list[str]:
+    """The kubeadm check names of the panel's ``ignored`` checks, sorted, for
+    ``kubeadm init/join --ignore-preflight-errors`` (``all`` stays ``all``)."""
+    if IGNORE_ALL in ignored:
+        return [IGNORE_ALL]
+    return sorted({KUBEADM_CHECK_NAMES[name] for name in ignored if name in KUBEADM_CHECK_NAMES})
+
+
 def is_ignored(name: str, ignored: Collection[str]) -> bool:
     return name in IGNORABLE_CHECKS and (IGNORE_ALL in ignored or name in ignored)
 

@@ -240,3 +240,26 @@ def test_the_health_role_is_applied_after_init_from_stdin_with_admin_conf() -> N
     assert command.stdin_label == f"the health role and its binding ({len(manifest)} bytes)"
     # Without the manifest (a plan built by hand), no phase.
     assert "health-rbac" not in [p.name for p in bootstrap.plan(SPEC, NODES, {}, _inputs()).phases]
+
+
+def test_checks_ignored_by_the_panel_are_ignored_by_kubeadm_init_and_join_under_its_names() -> None:
+    """kubeadm runs its own preflight: without the flag, a check the operator chose to ignore
+    (one CPU on a test box) would stop kubeadm init after the panel's gate let it through."""
+    ignored = ["cpus", "port-6443", "swap", "unique-mac", "cgroup-driver"]
+    params = {"cni_manifest_path": "/opt/cni/calico.yaml", "ignore_preflight_errors": ignored}
+    plan = bootstrap.plan(SPEC, NODES, params, _inputs(ignored=tuple(ignored)))
+    phases = {p.name: p for p in plan.phases}
+    flag = "--ignore-preflight-errors=NumCPU,Port-6443,Swap"
+    (init,) = phases["init"].steps
+    assert f"--skip-phases=show-join-command {flag}\n" in _lines(init)[0]
+    for phase in ("join cp-2", "join workers"):
+        for step in phases[phase].steps:
+            assert (
+                f"kubeadm join --config /etc/kubernetes/kubeadm-join.yaml {flag} || rc="
+                in (_lines(step)[0])
+            )
+    # Nothing ignored, or only checks kubeadm does not have: no flag at all.
+    for nothing in ((), ("unique-mac", "time")):
+        plain = bootstrap.plan(SPEC, NODES, params, _inputs(ignored=nothing))
+        lines = [line for phase in plain.phases for step in phase.steps for line in _lines(step)]
+        assert not [line for line in lines if "--ignore-preflight-errors" in line]

@@ -466,3 +466,14 @@ def test_the_plans_verdict_judges_with_the_jobs_ignored_checks() -> None:
     for params, expected in (({}, "failed"), ({"ignore_preflight_errors": "swap"}, "succeeded")):
         plan = preflight.plan(CLUSTER, [N1], params)
         assert plan.phases[1].steps[0].read(context).status == expected, params
+
+
+def test_kubeadm_hears_the_ignored_checks_under_its_own_names() -> None:
+    names = ["swap", "cpus", "memory", "cri-socket", "ip_forward", "port-10250", "overlay"]
+    assert preflight.kubeadm_ignored(names) == [
+        "CRI", "FileContent--proc-sys-net-ipv4-ip_forward", "Mem", "NumCPU", "Port-10250", "Swap",
+    ]  # fmt: skip
+    assert preflight.kubeadm_ignored(["all"]) == ["all"]
+    assert preflight.kubeadm_ignored(["unique-mac", "time"]) == []
+    # Every name mapped is one the panel's own checks report.
+    assert set(preflight.KUBEADM_CHECK_NAMES) <= preflight.IGNORABLE_CHECKS
