@@ -24,7 +24,7 @@ from clusterpanel.jobs.registry import JobKind, ParamField, RunResult, register
 from clusterpanel.security.audit import Actor
 from clusterpanel.security.roles import require_permission
 from nodes.models import Cluster, Node, NodeRole
-from nodes.recipes import bootstrap, join, kubeadm_join
+from nodes.recipes import bootstrap, health_access, join, kubeadm_join
 from nodes.recipes.distribute_pki import BundleFile
 from nodes.recipes.kubeadm_join import KubeadmInputs
 from nodes.recipes.plan import Outcome, Plan
@@ -310,6 +310,37 @@ IGNORE_FIELD = ParamField(
 )
 
 
+# health-access
+
+
+def _health_access_node(job: Any) -> Node:
+    """The control-plane node kubectl runs on: the init node when it is chosen (it is by
+    default, all nodes being chosen), else the first chosen control-plane node."""
+    chosen = [n for n in _glue().job_nodes(job) if n.role == NodeRole.CONTROL_PLANE]
+    if not chosen:
+        raise InputError(
+            "choose a control-plane node: kubectl applies the role there with admin.conf",
+            "nodes",
+        )
+    init = _init_node(job.cluster)
+    return init if any(n.pk == init.pk for n in chosen) else chosen[0]
+
+
+def _health_access_plan(job: Any) -> tuple[Plan, list[Node]]:
+    node = _health_access_node(job)
+    return health_access.plan(node.name, health_identity.rbac_manifest().encode()), [node]
+
+
+def _preview_health_access(job: Any) -> dict[str, Any]:
+    return _health_access_plan(job)[0].preview()
+
+
+def _run_health_access(job: Any, reporter: Any) -> RunResult:
+    plan, nodes = _health_access_plan(job)
+    execution = _glue().execute_plan(job, reporter, plan, nodes)
+    return RunResult(execution.status, execution.explanation)
+
+
 def _kinds() -> Mapping[str, JobKind]:
     return {
         bootstrap.KIND: JobKind(
@@ -337,6 +368,15 @@ def _kinds() -> Mapping[str, JobKind]:
             deadline=2 * 3600,
             authorize=authorize_join,
             param_fields=(IGNORE_FIELD,),
+        ),
+        health_access.KIND: JobKind(
+            name=health_access.KIND,
+            label="Grant the panel's health checks their role (get /livez, /readyz, /healthz)",
+            mutating=health_access.MUTATING,
+            validate_params=health_access.validate_params,
+            preview=_preview_health_access,
+            run=_run_health_access,
+            deadline=600,
         ),
     }
 

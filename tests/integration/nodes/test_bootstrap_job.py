@@ -231,3 +231,37 @@ def test_bootstrap_three_control_planes_two_workers_resumes_after_a_failed_join_
     assert "controlPlane" not in document
     new.refresh_from_db()
     assert new.joined_at is not None
+
+
+def test_health_access_applies_the_health_role_on_a_control_plane_node_and_again_harmlessly(
+    jobs_worker: str, test_hosts: list[hosts.TestHost], ssh_client_key: str
+) -> None:
+    """A cluster the bootstrap did not make (bootstrapped before, or imported) gets the panel's
+    health role from the health-access job: the same manifest, applied with admin.conf."""
+    operator = Actor.for_command(make_user("access-operator", "operator"))
+    cp, worker = test_hosts[0], test_hosts[1]
+    for host in (cp, worker):
+        _fresh(host)
+    cluster = make_cluster("imported")
+    _node(cluster, cp, "control-plane", ssh_client_key)
+    only_worker = _node(cluster, worker, "worker", ssh_client_key)
+
+    with pytest.raises(InputError) as refused:
+        plan_job(operator, cluster, "health-access", [only_worker.pk], {})
+    assert refused.value.field == "nodes" and "control-plane node" in str(refused.value)
+    with pytest.raises(InputError) as unknown:
+        plan_job(operator, cluster, "health-access", None, {"force": True})
+    assert unknown.value.field == "force"
+    preview = plan_job(operator, cluster, "health-access", None, {})
+    (phase,) = preview["plan"]["phases"]
+    (step,) = phase["steps"]
+    assert step["node"] == cp.name and step["commands"][0]["stdin"].startswith("the health role")
+
+    for _ in range(2):  # apply is idempotent: a second run changes nothing and succeeds
+        job = _wait(launch_job(operator, cluster, "health-access", None, {}))
+        assert job.status == "succeeded", job.explanation
+    kubectl = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "--request-timeout=60s"]
+    assert _kube(cp) == [[*kubectl, "apply", "-f", "-"]] * 2
+    applies = [c.stdin for c in standins.records(cp) if c.argv[-3:] == ["apply", "-f", "-"]]
+    assert applies == [health_identity.rbac_manifest().encode()] * 2
+    assert _kube(worker) == []

@@ -301,3 +301,20 @@ def test_the_api_answers_current_health_and_paginated_transitions(
         assert "cluster" in refused.json()["errors"]
     assert api_client("outsider").get(f"/api/v1/clusters/{cluster.pk}/health/").status_code == 403
     assert api_client(None).get("/api/v1/health-events/").status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_health_tab_offers_the_health_role_to_operators_of_kubeadm_clusters(
+    web_client: Callable[[str], Any],
+) -> None:
+    from nodes.models import ClusterFlavor
+
+    kubeadm = make_cluster("made-elsewhere")
+    binary = make_cluster("binaries", flavor=ClusterFlavor.BINARY)
+    link = f'href="/clusters/{kubeadm.pk}/jobs/new/?kind=health-access" id="grant-health-role"'
+    operator = web_client("operator").get(f"/clusters/{kubeadm.pk}/health/").content.decode()
+    assert link in operator
+    viewer = web_client("viewer").get(f"/clusters/{kubeadm.pk}/health/").content.decode()
+    assert "grant-health-role" not in viewer and "an operator can grant the health role" in viewer
+    other = web_client("operator").get(f"/clusters/{binary.pk}/health/").content.decode()
+    assert "health-access" not in other
