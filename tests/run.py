@@ -159,7 +159,9 @@ def main() -> int:
             ]
         ),
     ]
-    results.append(step("pytest", [python, "-m", "pytest", *PARALLEL, *sys.argv[1:]]))
+    # The slowest tests are named at the end: the suite has a time budget to keep.
+    pytest = [python, "-m", "pytest", *PARALLEL, "--durations=15", *sys.argv[1:]]
+    results.append(step("pytest", pytest))
     if not sys.argv[1:]:
         results.append(postgres_pass(python))
     failed = results.count(False)
