@@ -738,7 +738,12 @@ class HealthSample(models.Model):
     """One result kept for history (latency sparklines); pruned after
     ``CLUSTERPANEL_HEALTH_HISTORY_DAYS``."""
 
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: ``health_sample_cluster_at`` starts with the cluster. A second one
+    # costs every round's inserts, and PostgreSQL would pick it for the Health tab's day of
+    # samples, reading the cluster's whole history (7x the rows) and filtering it by time.
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     node = models.ForeignKey(
         Node, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
