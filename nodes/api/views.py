@@ -50,7 +50,9 @@ class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     }
 
     def get_queryset(self) -> QuerySet[Cluster]:
-        return Cluster.objects.prefetch_related("nodes").order_by("name")
+        # The role counts as subqueries: prefetching the page's nodes read 1,000 full node rows
+        # (facts, timestamps, credentials decrypted) to count them, most of the list's time.
+        return Cluster.objects.with_role_subcounts().order_by("name")
 
     def perform_create(self, serializer: Any) -> None:
         services.create_cluster(unsaved_instance(serializer), Actor.from_request(self.request))
