@@ -46,7 +46,8 @@ def sparkline(
     if not samples:
         return None
     span = max((end - start).total_seconds(), 1.0)
-    top = max(latency for _, latency in samples) or 1.0
+    highest = max(latency for _, latency in samples)
+    top = highest or 1.0
     coords = []
     for at, latency in samples:
         y = HEIGHT - PAD - (HEIGHT - 2 * PAD) * min(max(latency / top, 0.0), 1.0)
@@ -60,7 +61,7 @@ def sparkline(
         last_x=coords[-1][0],
         last_y=coords[-1][1],
         count=samples_count if samples_count is not None else len(samples),
-        max_ms=max(latency for _, latency in samples),
+        max_ms=highest,
     )
 
 
