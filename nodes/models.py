@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clusterpanel.errors import Conflict
@@ -56,6 +57,28 @@ class ClusterQuerySet(models.QuerySet["Cluster"]):
             for role in NodeRole
         }
         return self.annotate(node_count=models.Count("nodes", distinct=True), **counts)
+
+    def with_role_subcounts(self) -> ClusterQuerySet:
+        """Annotate ``<role>_nodes`` (``control_plane_nodes``, ...): the cluster's nodes of each
+        role, one subquery per role. For a page of clusters the database counts the page's
+        nodes only, where the join of ``with_role_counts`` groups every cluster's nodes before
+        the page is cut (20 ms at 1,000 clusters), and no node row is read into Python."""
+        return self.annotate(
+            **{
+                role_subcount(role): Coalesce(
+                    models.Subquery(
+                        Node.objects.filter(cluster=models.OuterRef("pk"), role=role.value)
+                        .order_by()
+                        .values("cluster")
+                        .annotate(n=models.Count("pk"))
+                        .values("n"),
+                        output_field=models.IntegerField(),
+                    ),
+                    0,
+                )
+                for role in NodeRole
+            }
+        )
 
     def with_next_expiry(self) -> ClusterQuerySet:
         """Annotate the soonest NotAfter of active certificates and CAs (reverse relations
@@ -400,6 +423,11 @@ class NodeRole(models.TextChoices):
     ETCD = "etcd", "etcd"
 
 
+def role_subcount(role: NodeRole) -> str:
+    """The name of a role's annotation from ``ClusterQuerySet.with_role_subcounts``."""
+    return f"{role.value.replace('-', '_')}_nodes"
+
+
 class NodeStatus(models.TextChoices):
     NEW = "new", "New"
     PROVISIONING = "provisioning", "Provisioning"
@@ -738,7 +766,10 @@ class HealthSample(models.Model):
     """One result kept for history (latency sparklines); pruned after
     ``CLUSTERPANEL_HEALTH_HISTORY_DAYS``."""
 
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: ``health_sample_cluster_at`` starts with the cluster. A second one
+    # costs every round's inserts, and PostgreSQL would pick it for the Health tab's day of
+    # samples, reading the cluster's whole history (7x the rows) and filtering it by time.
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+", db_index=False)
     node = models.ForeignKey(
         Node, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )

@@ -21,6 +21,7 @@ from nodes.models import (
     HealthEvent,
     Node,
     NodeRole,
+    role_subcount,
 )
 from nodes.rules import validation
 from nodes.rules.credentials import (
@@ -94,9 +95,12 @@ class ClusterSerializer(StrictModelSerializer):  # type: ignore[type-arg]
         ]
 
     def get_node_counts(self, cluster: Cluster) -> dict[str, int]:
+        names = {role.value: role_subcount(role) for role in NodeRole}
+        if all(hasattr(cluster, name) for name in names.values()):  # with_role_subcounts()
+            return {role: getattr(cluster, name) for role, name in names.items()}
         counts = {role.value: 0 for role in NodeRole}
-        for node in cluster.nodes.all():
-            counts[node.role] = counts.get(node.role, 0) + 1
+        for role in cluster.nodes.values_list("role", flat=True):
+            counts[role] = counts.get(role, 0) + 1
         return counts
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,9 @@ class ClusterViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     }
 
     def get_queryset(self) -> QuerySet[Cluster]:
-        queryset = Cluster.objects.prefetch_related("nodes").order_by("name")
+        # The role counts as subqueries: prefetching the page's nodes read 1,000 full node rows
+        # (facts, timestamps, credentials decrypted) to count them, most of the list's time.
+        queryset = Cluster.objects.with_role_subcounts().order_by("name")
         # Only the list filters: a detail URL names its cluster by id already, and a stray
         # ``?name=`` there must not turn it into a 404.
         name = self.request.query_params.get("name")

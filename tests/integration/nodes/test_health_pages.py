@@ -232,6 +232,29 @@ def test_the_sparklines_are_reduced_in_the_database_and_the_tab_queries_are_cons
 
 
 @pytest.mark.django_db
+def test_a_sparkline_bucket_starts_on_the_quarter_hour_to_the_microsecond() -> None:
+    from nodes.health import pages
+
+    cluster = make_cluster("edges")
+    node = make_node(cluster)
+    now = timezone.now()
+    quarter = (now - timedelta(hours=3)).replace(second=0, microsecond=0)
+    quarter -= timedelta(minutes=quarter.minute % 15)
+    tick = timedelta(microseconds=1)
+    # The last microsecond of a quarter, its first, its last: two buckets, each point the time
+    # of its bucket's last sample, exactly.
+    edges = [quarter - tick, quarter, quarter + pages.SPARK_BUCKET - tick]
+    for at, latency in zip(edges, (8.0, 2.0, 6.0), strict=True):
+        row = (node_checks.KUBELET, node.pk, "http://127.0.0.1:10248/healthz",
+               ProbeResult("healthy", latency, "ok"))  # fmt: skip
+        services.record(cluster, [row], at)
+    series = pages.spark_buckets(cluster, now - pages.HISTORY)
+    points, samples = series[(node_checks.KUBELET, node.pk, "http://127.0.0.1:10248/healthz")]
+    assert points == [(edges[0], 8.0), (edges[2], 6.0)]
+    assert samples == 3
+
+
+@pytest.mark.django_db
 def test_check_now_makes_the_round_due_at_the_next_beat_tick(
     web_client: Callable[[str], Any],
 ) -> None:
