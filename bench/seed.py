@@ -17,9 +17,9 @@ What is seeded per cluster (``--clusters N`` scales it all):
   ``--steps-per-job`` (4) steps and ``--chunks-per-job`` (20) log chunks spread over them.
 - **health**: the latest result of every check of every node (9 checks on a control-plane
   node, 4 on a worker: 95 per cluster) and 10 status changes per cluster over the week. The
-  history samples are reduced: a week at the default 60 s interval for every check would be
-  about 10^9 rows, so ``--history-clusters`` (5) clusters get one sample per check every
-  ``--sample-minutes`` (15) for ``--history-days`` (7) days (672 samples per check).
+  rounds keep one history sample per check and quarter hour (their results merged into it), so
+  ``--history-clusters`` (5) clusters get one sample per check every ``--sample-minutes`` (15)
+  for ``--history-days`` (7) days (672 samples per check), as a week of rounds leaves them.
 - **findings**: 3 open findings per cluster, and 10 scanned certificates per node of the
   history clusters (the fleet expiry table reads them and the ledger).
 
@@ -527,10 +527,13 @@ def _health(
     )  # fmt: skip
     step = dt.timedelta(minutes=size.sample_minutes)
     samples = int(week / step)
+    rounds = size.sample_minutes  # at the default 60 s interval, merged into each sample
     w.write(
         HealthSample,
-        ("cluster_id", "node_id", "component", "target", "status", "latency_ms", "checked_at"),
-        ((c, n, component, target, "healthy", 1.0 + (t % 7) * 0.5, now - step * (samples - t))
+        ("cluster_id", "node_id", "component", "target", "status", "latency_ms", "checked_at",
+         "samples"),
+        ((c, n, component, target, "healthy", 1.0 + (t % 7) * 0.5, now - step * (samples - t),
+          rounds)
          for c in cluster_ids[: size.history_clusters]
          for n, component, target in checks(c) for t in range(samples)),
     )  # fmt: skip

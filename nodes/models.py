@@ -763,8 +763,13 @@ class ComponentHealth(models.Model):
 
 
 class HealthSample(models.Model):
-    """One result kept for history (latency sparklines); pruned after
-    ``CLUSTERPANEL_HEALTH_HISTORY_DAYS``."""
+    """A check's history for the latency sparklines: one row per check and quarter hour, the
+    rounds of that quarter merged into it (``samples`` of them; the highest latency, the last
+    status and time). Pruned after ``CLUSTERPANEL_HEALTH_HISTORY_DAYS``.
+
+    Raw results would be 15 times the rows at the default 60 s interval (90 at the 10 s
+    minimum): for 1,000 clusters of 95 checks, 137 million rows a day instead of 9 million, and
+    the Health tab would read a day of them for each sparkline."""
 
     # No index of its own: ``health_sample_cluster_at`` starts with the cluster. A second one
     # costs every round's inserts, and PostgreSQL would pick it for the Health tab's day of
@@ -778,6 +783,7 @@ class HealthSample(models.Model):
     status = models.CharField(max_length=16, choices=HealthStatus.choices)
     latency_ms = models.FloatField(default=0)
     checked_at = models.DateTimeField(default=timezone.now)
+    samples = models.PositiveIntegerField(default=1)
 
     class Meta:
         indexes = [

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, FloatField, Func, IntegerField, Max, Value, When
+from django.db.models import Case, FloatField, Func, IntegerField, Max, Sum, Value, When
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -43,9 +43,9 @@ _BY_SEVERITY = {rank: status for status, rank in SEVERITY.items()}
 
 HISTORY = timedelta(hours=24)
 # One sparkline point per check and bucket: the bucket's highest latency (the spikes are what
-# matters), at the time of its last sample. A divisor of an hour: counted from the epoch in the
-# database, the buckets start on each quarter hour (UTC).
-SPARK_BUCKET = timedelta(minutes=15)
+# matters), at the time of its last sample. The bucket the rounds write their samples in: the
+# query still groups by it, for the history written before samples were merged per bucket.
+SPARK_BUCKET = services.SAMPLE_BUCKET
 RECENT_EVENTS = 50
 # The node columns the Health tab does not show: JSON facts and encrypted credentials.
 _NODE_DETAIL = tuple(
@@ -168,13 +168,16 @@ def spark_buckets(
     cluster: Cluster, start: datetime
 ) -> dict[tuple[str, int | None, str], tuple[list[tuple[datetime, float]], int]]:
     """Per check since ``start``: its buckets' (last time, highest latency), oldest first, and
-    the number of samples they sum up. One aggregate query: the database reduces the samples
-    (a day of 10 s rounds is 8,640 per check) to at most 96 points per check."""
+    the number of rounds they sum up. One aggregate query, at most 96 points per check: the
+    rounds merge their results into one sample per check and bucket (``services.record``); the
+    grouping reduces what was written before they did."""
     grouped = (
         HealthSample.objects.filter(cluster=cluster, checked_at__gte=start)
         .annotate(bucket=_EpochBucket("checked_at", seconds=_bucket_seconds()))
         .values("component", "node_id", "target", "bucket")
-        .annotate(at=_EpochSeconds(Max("checked_at")), worst=Max("latency_ms"), samples=Count("pk"))
+        .annotate(
+            at=_EpochSeconds(Max("checked_at")), worst=Max("latency_ms"), samples=Sum("samples")
+        )
     )
     # Grouped by bucket, but the bucket is not read back (a bucket's hour, converted for each of
     # the ~9,000 rows of a 95-check cluster's day, was most of the page's time). The buckets of a

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -272,9 +272,48 @@ def run_round(cluster: Cluster, *, now: datetime | None = None) -> list[Row]:
     return rows
 
 
+# The history keeps one sample per check and bucket (``HealthSample``). A divisor of an hour:
+# counted from the epoch, the buckets start on each quarter hour (UTC), as the Health tab groups.
+SAMPLE_BUCKET = timedelta(minutes=15)
+
+
+def bucket_start(at: datetime, bucket: timedelta = SAMPLE_BUCKET) -> datetime:
+    seconds = bucket.total_seconds()
+    return datetime.fromtimestamp(at.timestamp() // seconds * seconds, UTC)
+
+
+def _merged_samples(
+    cluster: Cluster, samples: list[HealthSample], now: datetime
+) -> tuple[list[HealthSample], list[HealthSample]]:
+    """(new, updated): each result merged into its check's sample of the current bucket, when
+    an earlier round of the bucket wrote one (the highest latency, the last status and time,
+    one more round counted), else a new sample. The rows of the bucket are the cluster's
+    samples since the bucket's start: a sample's time is its last round's."""
+    since = bucket_start(now)
+    in_bucket = HealthSample.objects.filter(
+        cluster=cluster, checked_at__gte=since, checked_at__lt=since + SAMPLE_BUCKET
+    )
+    earlier = {(s.component, s.node_id, s.target): s for s in in_bucket}
+    new, updated = [], []
+    for sample in samples:
+        kept = earlier.get((sample.component, sample.node_id, sample.target))
+        if kept is None or kept.checked_at > sample.checked_at:
+            new.append(sample)
+            continue
+        kept.latency_ms = max(kept.latency_ms, sample.latency_ms)
+        kept.status, kept.checked_at = sample.status, sample.checked_at
+        kept.samples += 1
+        updated.append(kept)
+    return new, updated
+
+
 def record(cluster: Cluster, rows: list[Row], now: datetime) -> None:
     """Store ``rows`` as current status (one row per check), history samples and transitions."""
     with transaction.atomic():
+        # One round of a cluster records at a time (a "Check now" may overlap a scheduled
+        # round): the merge below reads the bucket's samples, then writes them.
+        if not Cluster.objects.select_for_update().filter(pk=cluster.pk).exists():
+            return  # deleted while its checks ran: nothing left to record against
         current = {
             (h.component, h.node_id, h.target): h
             for h in ComponentHealth.objects.filter(cluster=cluster)
@@ -340,7 +379,9 @@ def record(cluster: Cluster, rows: list[Row], now: datetime) -> None:
         gone = [h.pk for key, h in current.items() if key not in seen]
         if gone:
             ComponentHealth.objects.filter(pk__in=gone).delete()
-        HealthSample.objects.bulk_create(samples)
+        new_samples, merged = _merged_samples(cluster, samples, now)
+        HealthSample.objects.bulk_create(new_samples)
+        HealthSample.objects.bulk_update(merged, ["latency_ms", "status", "checked_at", "samples"])
         HealthEvent.objects.bulk_create(events)
         _alert_transitions(cluster, events)
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from nodes.health import node_checks, services
 from nodes.health.probes import ProbeResult
-from nodes.models import Cluster, Node
+from nodes.models import Cluster, HealthSample, Node
 from tests.factories import make_cluster, make_node
 
 STATUSES = ("healthy", "degraded", "unhealthy", "unknown")
@@ -252,6 +252,36 @@ def test_a_sparkline_bucket_starts_on_the_quarter_hour_to_the_microsecond() -> N
     points, samples = series[(node_checks.KUBELET, node.pk, "http://127.0.0.1:10248/healthz")]
     assert points == [(edges[0], 8.0), (edges[2], 6.0)]
     assert samples == 3
+
+
+@pytest.mark.django_db
+def test_the_rounds_of_a_quarter_hour_merge_into_one_sample_per_check() -> None:
+    """At the default 60 s interval a quarter hour has 15 rounds: the history keeps one row per
+    check with the highest latency (what the sparkline draws), the last status and time and the
+    number of rounds, not 15 rows."""
+    from nodes.health import pages
+
+    cluster = make_cluster("merged")
+    node = make_node(cluster)
+    kubelet = (node_checks.KUBELET, node.pk, "http://127.0.0.1:10248/healthz")
+    ssh = (services.SSH, node.pk, f"{node.address}:22")
+    start = services.bucket_start(timezone.now() - timedelta(hours=2))
+    rounds = [(5.0, "healthy"), (50.0, "unhealthy"), (7.0, "healthy")]
+    for minute, (latency, status) in enumerate(rounds):
+        rows = [(*check, ProbeResult(status, latency, "m")) for check in (kubelet, ssh)]
+        services.record(cluster, rows, start + timedelta(minutes=minute))
+    services.record(
+        cluster, [(*kubelet, ProbeResult("healthy", 1.0, "m"))], start + pages.SPARK_BUCKET
+    )
+    history = HealthSample.objects.filter(cluster=cluster, component=node_checks.KUBELET)
+    assert [(s.samples, s.latency_ms, s.status, s.checked_at) for s in history.order_by("pk")] == [
+        (3, 50.0, "healthy", start + timedelta(minutes=2)),
+        (1, 1.0, "healthy", start + pages.SPARK_BUCKET),
+    ]
+    assert HealthSample.objects.filter(cluster=cluster, component=services.SSH).count() == 1
+    points, samples = pages.spark_buckets(cluster, start - timedelta(hours=1))[kubelet]
+    assert points == [(start + timedelta(minutes=2), 50.0), (start + pages.SPARK_BUCKET, 1.0)]
+    assert samples == 4
 
 
 @pytest.mark.django_db

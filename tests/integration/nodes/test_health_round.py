@@ -56,8 +56,10 @@ def test_a_round_reports_each_node_component_and_records_transitions(
     certificate_services.issue_missing(cluster, actor=SETUP)
     AlertSettings.objects.create(cluster=cluster, email_recipients=["ops@example.com"])
     before = len(changed_host.received_commands())
+    # The rounds' moments, given: two in one quarter hour, the third in the next.
+    t0 = services.bucket_start(timezone.now()) - timedelta(minutes=30) + timedelta(seconds=10)
 
-    services.run_round(cluster)
+    services.run_round(cluster, now=t0)
 
     current = {(h.component, h.node_id): h for h in ComponentHealth.objects.filter(cluster=cluster)}
     status = {key: h.status for key, h in current.items()}
@@ -102,7 +104,7 @@ def test_a_round_reports_each_node_component_and_records_transitions(
 
     # The scheduler comes back: one transition, every other check unchanged.
     standins.set_curl_answer(cp_host, SCHEDULER, 0, "ok")
-    services.run_round(cluster)
+    services.run_round(cluster, now=t0 + timedelta(seconds=60))
     moved = HealthEvent.objects.filter(cluster=cluster).exclude(from_status="")
     assert [(e.component, e.from_status, e.to_status) for e in moved] == [
         ("kube-scheduler", "unhealthy", "healthy")
@@ -111,15 +113,20 @@ def test_a_round_reports_each_node_component_and_records_transitions(
     assert alert.channel == "email" and alert.key.startswith(f"health:kube-scheduler:{cp.pk}:")
     assert alert.subject == f"[health] kube-scheduler on {cp.name}: unhealthy → healthy"
     assert (alert.payload["from"], alert.payload["to"]) == ("unhealthy", "healthy")
-    services.run_round(cluster)  # nothing changed: no new alert
+    # The second round merged into the first's samples: one per check and quarter hour.
+    history = HealthSample.objects.filter(cluster=cluster).all  # read afresh at each call
+    assert history().count() == rows and {s.samples for s in history()} == {2}
+    assert {s.checked_at for s in history()} == {t0 + timedelta(seconds=60)}
+    merged = history().get(component="kube-scheduler", node=cp)
+    assert merged.status == "healthy"  # the last round's, with the highest latency of both
+    services.run_round(cluster, now=t0 + timedelta(minutes=16))  # nothing changed: no new alert
     assert AlertDelivery.objects.filter(cluster=cluster).count() == 1
     assert ComponentHealth.objects.filter(cluster=cluster).count() == rows
-    assert HealthSample.objects.filter(cluster=cluster).count() == 3 * rows
+    assert history().count() == 2 * rows  # the next quarter hour's samples
+    assert sorted(s.samples for s in history()) == [1] * rows + [2] * rows
     # History older than the kept days is pruned.
-    HealthSample.objects.filter(cluster=cluster).update(
-        checked_at=timezone.now() - timedelta(days=8)
-    )
-    assert tasks.prune_health_history() == 3 * rows
+    history().update(checked_at=timezone.now() - timedelta(days=8))
+    assert tasks.prune_health_history() == 2 * rows
 
 
 @pytest.mark.django_db
