@@ -312,7 +312,8 @@ def record(cluster: Cluster, rows: list[Row], now: datetime) -> None:
     with transaction.atomic():
         # One round of a cluster records at a time (a "Check now" may overlap a scheduled
         # round): the merge below reads the bucket's samples, then writes them.
-        if not Cluster.objects.select_for_update().filter(pk=cluster.pk).exists():
+        locked = Cluster.objects.select_for_update().filter(pk=cluster.pk)
+        if locked.values_list("pk", flat=True).first() is None:
             return  # deleted while its checks ran: nothing left to record against
         current = {
             (h.component, h.node_id, h.target): h

@@ -285,6 +285,16 @@ def test_the_rounds_of_a_quarter_hour_merge_into_one_sample_per_check() -> None:
 
 
 @pytest.mark.django_db
+def test_a_round_of_a_cluster_deleted_while_it_ran_records_nothing() -> None:
+    cluster = make_cluster("gone")
+    node = make_node(cluster)
+    row = (services.SSH, node.pk, f"{node.address}:22", ProbeResult("healthy", 1.0, "ok"))
+    Cluster.objects.filter(pk=cluster.pk).delete()
+    services.record(cluster, [row], timezone.now())  # no error, nothing written
+    assert not HealthSample.objects.exists()
+
+
+@pytest.mark.django_db
 def test_check_now_makes_the_round_due_at_the_next_beat_tick(
     web_client: Callable[[str], Any],
 ) -> None:
