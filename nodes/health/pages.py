@@ -11,7 +11,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, FloatField, Func, IntegerField, Max, Sum, Value, When
+from django.db.models import (
+    Case,
+    FloatField,
+    Func,
+    IntegerField,
+    Max,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -46,7 +56,6 @@ HISTORY = timedelta(hours=24)
 # matters), at the time of its last sample. The bucket the rounds write their samples in: the
 # query still groups by it, for the history written before samples were merged per bucket.
 SPARK_BUCKET = services.SAMPLE_BUCKET
-RECENT_EVENTS = 50
 # The node columns the Health tab does not show: JSON facts and encrypted credentials.
 _NODE_DETAIL = tuple(
     f"node__{name}"
@@ -222,9 +231,6 @@ def checks(cluster: Cluster, now: datetime) -> list[CheckRow]:
     return out
 
 
-def events(cluster: Cluster) -> list[HealthEvent]:
-    return list(
-        HealthEvent.objects.filter(cluster=cluster)
-        .select_related("node")
-        .defer(*_NODE_DETAIL)[:RECENT_EVENTS]
-    )
+def events(cluster: Cluster) -> QuerySet[HealthEvent]:
+    """The cluster's transitions, newest first (the tab pages and sorts them)."""
+    return HealthEvent.objects.filter(cluster=cluster).select_related("node").defer(*_NODE_DETAIL)

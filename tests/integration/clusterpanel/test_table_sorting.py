@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from clusterpanel.web import tables
 from nodes.alerts.models import AlertDelivery
-from nodes.models import Cluster, EtcdSnapshot
+from nodes.models import Cluster, EtcdSnapshot, HealthEvent
 from pki.models import Certificate
 from pki.models.tokens import BootstrapToken
 from pki.services import bootstrap as bootstrap_services
@@ -366,3 +366,36 @@ def test_the_etcd_snapshots_page_newest_first_and_sort(viewer, cluster, monkeypa
     assert 'aria-sort="descending"' in _header(_get(viewer, url, sort="size", dir="desc"), "Size")
     for params in BAD_PARAMETERS:
         assert len(_ids(_get(viewer, url, **params), "snapshot")) in (1, 2)
+
+
+def test_the_health_transitions_page_newest_first_and_sort(viewer, cluster, monkeypatch) -> None:
+    """The Health tab's transitions page with their own parameters, and the poller re-fetches
+    the page being read, not the first one."""
+    monkeypatch.setattr(tables, "PAGE_SIZE", 2)
+    now = timezone.now()
+    made = [
+        HealthEvent.objects.create(
+            cluster=cluster,
+            component=component,
+            target="t",
+            from_status="healthy",
+            to_status="unhealthy",
+            message="m",
+            at=now - timedelta(minutes=i),
+        )
+        for i, component in enumerate(("ssh", "kubelet", "etcd"))
+    ]
+    url = f"/clusters/{cluster.pk}/health/"
+    first = _get(viewer, url)
+    assert _ids(first, "health-event") == [made[0].pk, made[1].pk]
+    assert 'href="?events_page=2#health-events"' in first
+    second = _get(viewer, url, events_page=2)
+    assert _ids(second, "health-event") == [made[2].pk]
+    assert f'hx-get="/clusters/{cluster.pk}/health/?events_page=2"' in second
+    by_component = _get(viewer, url, events_sort="component")
+    assert _ids(by_component, "health-event") == [made[2].pk, made[1].pk]
+    oldest = _get(viewer, url, events_sort="at", events_dir="asc")
+    assert _ids(oldest, "health-event") == [made[2].pk, made[1].pk]
+    for params in BAD_PARAMETERS:
+        prefixed = {f"events_{name}": value for name, value in params.items()}
+        assert len(_ids(_get(viewer, url, **prefixed), "health-event")) in (1, 2)
