@@ -71,16 +71,6 @@ def _external_plan(job: Any) -> tuple[Plan, list[Node]]:
     return plan, members
 
 
-def _preview_external(job: Any) -> dict[str, Any]:
-    return _external_plan(job)[0].preview()
-
-
-def _run_external(job: Any, reporter: Any) -> RunResult:
-    plan, members = _external_plan(job)
-    execution = _glue().execute_plan(job, reporter, plan, members)
-    return RunResult(execution.status, execution.explanation)
-
-
 # etcd-backup
 
 
@@ -254,14 +244,15 @@ def _run_restore(job: Any, reporter: Any) -> RunResult:
 
 
 def _kinds() -> Mapping[str, JobKind]:
+    preview_external, run_external = _glue().planned(_external_plan)
     return {
         external_etcd.KIND: JobKind(
             name=external_etcd.KIND,
             label="External etcd",
             mutating=external_etcd.MUTATING,
             validate_params=external_etcd.validate_params,
-            preview=_preview_external,
-            run=_run_external,
+            preview=preview_external,
+            run=run_external,
             param_fields=(
                 ParamField(
                     "binary",

@@ -234,6 +234,26 @@ def execute_plan(job: Any, reporter: Any, plan: Plan, nodes: Sequence[Node]) -> 
     )
 
 
+PlanBuilder = Callable[[Any], tuple[Plan, Sequence[Node]]]
+
+
+def planned(
+    build: PlanBuilder,
+) -> tuple[Callable[[Any], dict[str, Any]], Callable[[Any, Any], RunResult]]:
+    """A kind's ``preview`` and ``run`` from the one function that builds its plan and the nodes
+    it runs on: the preview shows the plan, the run executes it over SSH."""
+
+    def preview(job: Any) -> dict[str, Any]:
+        return build(job)[0].preview()
+
+    def run(job: Any, reporter: Any) -> RunResult:
+        plan, nodes = build(job)
+        execution = execute_plan(job, reporter, plan, nodes)
+        return RunResult(execution.status, execution.explanation)
+
+    return preview, run
+
+
 def _run(recipe: Recipe) -> Any:
     def run(job: Any, reporter: Any) -> RunResult:
         nodes = {node.name: node for node in job_nodes(job)}

@@ -331,17 +331,8 @@ def _health_access_plan(job: Any) -> tuple[Plan, list[Node]]:
     return health_access.plan(node.name, health_identity.rbac_manifest().encode()), [node]
 
 
-def _preview_health_access(job: Any) -> dict[str, Any]:
-    return _health_access_plan(job)[0].preview()
-
-
-def _run_health_access(job: Any, reporter: Any) -> RunResult:
-    plan, nodes = _health_access_plan(job)
-    execution = _glue().execute_plan(job, reporter, plan, nodes)
-    return RunResult(execution.status, execution.explanation)
-
-
 def _kinds() -> Mapping[str, JobKind]:
+    preview_health_access, run_health_access = _glue().planned(_health_access_plan)
     return {
         bootstrap.KIND: JobKind(
             name=bootstrap.KIND,
@@ -374,8 +365,8 @@ def _kinds() -> Mapping[str, JobKind]:
             label="Grant the panel's health checks their role (get /livez, /readyz, /healthz)",
             mutating=health_access.MUTATING,
             validate_params=health_access.validate_params,
-            preview=_preview_health_access,
-            run=_run_health_access,
+            preview=preview_health_access,
+            run=run_health_access,
             deadline=600,
         ),
     }

@@ -51,6 +51,10 @@ IGNORED = (
 )
 CNI = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: cni-test\n"
 JOB_TIMEOUT_MS = 120_000
+JOB_ENDED = (
+    "!['Queued', 'Running', 'Cancelling']"
+    ".includes(document.querySelector('#job-status').textContent.trim())"
+)
 # For the certificate rollout and the health round, beyond kubeadm and kubectl.
 ADDED_STANDINS = ("crictl", "curl", "openssl", "systemctl")
 
@@ -150,22 +154,24 @@ class Story:
         return self.wait_job()
 
     def wait_job(self) -> int:
-        page = self.page
+        self.wait_on_job(JOB_ENDED)
+        return self.job_id()
+
+    def wait_on_job(self, condition: str) -> Any:
+        """Wait on the job page open now until the JavaScript ``condition`` holds; a wait that
+        times out says what the job is doing, from the database."""
         try:
-            page.wait_for_function(
-                "() => !['Queued', 'Running', 'Cancelling']"
-                ".includes(document.querySelector('#job-status').textContent.trim())",
-                timeout=JOB_TIMEOUT_MS,
-                polling=200,
+            return self.page.wait_for_function(
+                f"() => {condition}", timeout=JOB_TIMEOUT_MS, polling=200
             )
         except Exception as exc:
             raise AssertionError(self.job_state()) from exc
-        return int(page.url.rstrip("/").rsplit("/", 1)[1])
+
+    def job_id(self) -> int:
+        return int(self.page.url.rstrip("/").rsplit("/", 1)[1])
 
     def job_state(self) -> str:
-        """What the job of the page open now is doing, from the database: for a wait that
-        timed out."""
-        job = Job.objects.get(pk=int(self.page.url.rstrip("/").rsplit("/", 1)[1]))
+        job = Job.objects.get(pk=self.job_id())
         steps = [
             f"{step.phase}/{step.name}@{step.node_name or 'panel'}: {step.status}"
             for step in job.steps.order_by("position")
@@ -326,17 +332,11 @@ def _story(
     page.wait_for_url("**/jobs/*/")
     # The page polls: the log grows and the progress moves while the job runs. (A job that
     # ends first stops the wait too, so that its failure is reported with its explanation.)
-    try:
-        moved = page.wait_for_function(
-            "() => (document.querySelector('#job-progress').value > 0"
-            " && document.querySelector('#job-log').textContent.includes('kubeadm'))"
-            " || !['Queued', 'Running', 'Cancelling']"
-            ".includes(document.querySelector('#job-status').textContent.trim())",
-            timeout=JOB_TIMEOUT_MS,
-            polling=200,
-        )
-    except Exception as exc:
-        raise AssertionError(story.job_state()) from exc
+    moved = story.wait_on_job(
+        "(document.querySelector('#job-progress').value > 0"
+        " && document.querySelector('#job-log').textContent.includes('kubeadm'))"
+        f" || {JOB_ENDED}"
+    )
     assert moved.json_value()
     bootstrap = story.wait_job()
     job = Job.objects.get(pk=bootstrap)
