@@ -25,6 +25,7 @@ from clusterpanel.models import AuditEvent
 from nodes.models import Cluster
 from pki.domain import kubeadm
 from pki.domain.x509 import (
+    DEFAULT_CA_VALIDITY,
     CertSpec,
     certificate_to_pem,
     create_ca,
@@ -201,7 +202,8 @@ def _expired_ca() -> tuple[bytes, bytes]:
 
 def _leaf_as_ca() -> tuple[bytes, bytes]:
     ca_key = generate_private_key("ECDSA-P256")
-    ca = create_ca(CertSpec("ca", None, "root", is_ca=True), ca_key)
+    ca_spec = CertSpec("ca", None, "root", is_ca=True, validity=DEFAULT_CA_VALIDITY)
+    ca = create_ca(ca_spec, ca_key)  # outlives the leaf however long signing takes
     key = generate_private_key("ECDSA-P256")
     leaf = sign_certificate(
         CertSpec("leaf", "ca", "not-a-ca", usages=("client",)), key.public_key(), ca, ca_key

@@ -8,6 +8,7 @@ from functools import cache
 
 from pki.domain.binary_layout import CA_FILES, CERTS, SERVICE_ACCOUNT
 from pki.domain.x509 import (
+    DEFAULT_CA_VALIDITY,
     USAGE_CLIENT,
     CertSpec,
     certificate_to_pem,
@@ -29,7 +30,10 @@ class Pem:
 def pems() -> dict[str, Pem]:
     """Every file base of the layout (CAs, the service-account pair, each ``CERTS`` entry)."""
     ca_key = generate_private_key("ECDSA-P256")
-    ca = create_ca(CertSpec("ca", None, "kubernetes", is_ca=True), ca_key)
+    # A CA outlives its leaves, as kubeadm's: with a leaf's validity the leaves signed a second
+    # later (certificates hold whole seconds) would outlive it and be refused.
+    ca_spec = CertSpec("ca", None, "kubernetes", is_ca=True, validity=DEFAULT_CA_VALIDITY)
+    ca = create_ca(ca_spec, ca_key)
     ca_pem = Pem(certificate_to_pem(ca), private_key_to_pem(ca_key))
     found = {base: ca_pem for base in CA_FILES.values()}
     sa_key = generate_private_key("ECDSA-P256")

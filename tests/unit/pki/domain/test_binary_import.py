@@ -11,6 +11,7 @@ import yaml
 from pki.domain import binary_import
 from pki.domain.binary_import import NodeRef, plan_import, split_upload
 from pki.domain.x509 import (
+    DEFAULT_CA_VALIDITY,
     CertSpec,
     PKIError,
     certificate_to_pem,
@@ -26,7 +27,8 @@ ALGO = "ECDSA-P256"
 
 def _ca(name: str) -> tuple[bytes, bytes, object, object]:
     key = generate_private_key(ALGO)
-    cert = create_ca(CertSpec(name, None, name, is_ca=True), key)
+    # Outlives the leaves signed after it, however long that takes (whole seconds).
+    cert = create_ca(CertSpec(name, None, name, is_ca=True, validity=DEFAULT_CA_VALIDITY), key)
     return certificate_to_pem(cert), private_key_to_pem(key), cert, key
 
 
